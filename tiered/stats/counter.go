@@ -1,0 +1,87 @@
+package stats
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Counter is a Recorder that keeps running totals in memory. Its zero value
+// is ready to use; it must not be copied after first use.
+type Counter struct {
+	counts [numEvents]atomic.Int64
+	nanos  [numEvents]atomic.Int64
+}
+
+var _ Recorder = (*Counter)(nil)
+
+// Add counts n occurrences of ev.
+func (c *Counter) Add(ev Event, n int) {
+	if ev < numEvents {
+		c.counts[ev].Add(int64(n))
+	}
+}
+
+// Observe counts one occurrence of ev and adds d to its total duration.
+func (c *Counter) Observe(ev Event, d time.Duration) {
+	if ev < numEvents {
+		c.counts[ev].Add(1)
+		c.nanos[ev].Add(int64(d))
+	}
+}
+
+// Snapshot returns the totals at this moment. Each total is read atomically;
+// the set as a whole is not a single instant.
+func (c *Counter) Snapshot() Snapshot {
+	var s Snapshot
+	for i := range c.counts {
+		s.counts[i] = c.counts[i].Load()
+		s.durations[i] = time.Duration(c.nanos[i].Load())
+	}
+	return s
+}
+
+// Snapshot is a copy of a Counter's totals.
+type Snapshot struct {
+	counts    [numEvents]int64
+	durations [numEvents]time.Duration
+}
+
+// Get returns how many times ev occurred.
+func (s Snapshot) Get(ev Event) int64 {
+	if ev < numEvents {
+		return s.counts[ev]
+	}
+	return 0
+}
+
+// Duration returns the total time observed for ev.
+func (s Snapshot) Duration(ev Event) time.Duration {
+	if ev < numEvents {
+		return s.durations[ev]
+	}
+	return 0
+}
+
+// Loads returns the number of loader calls of every outcome.
+func (s Snapshot) Loads() int64 {
+	return s.counts[LoadSuccess] + s.counts[LoadNotFound] + s.counts[LoadFailure]
+}
+
+// HitRatio returns the share of lookups answered by tier: hits/(hits+misses)
+// for L1Hit or L2Hit, 0 when there were none.
+func (s Snapshot) HitRatio(hit Event) float64 {
+	var miss Event
+	switch hit {
+	case L1Hit:
+		miss = L1Miss
+	case L2Hit:
+		miss = L2Miss
+	default:
+		return 0
+	}
+	total := s.counts[hit] + s.counts[miss]
+	if total == 0 {
+		return 0
+	}
+	return float64(s.counts[hit]) / float64(total)
+}
