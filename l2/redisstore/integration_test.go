@@ -1,0 +1,280 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/l2test"
+	"github.com/tiercache/tiercache/l2/redisstore"
+)
+
+// The tests in this file need redis-server and TIERCACHE_INTEGRATION=1; they
+// skip otherwise.
+
+func TestRedisServer(t *testing.T) {
+	srv := redistest.NewServer(t)
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: srv.Addr()}))
+	l2test.Run(t, sharedHarness(client))
+}
+
+// TestRedisCluster starts one cluster (about 2.5 s) for all its subtests.
+func TestRedisCluster(t *testing.T) {
+	c := redistest.NewCluster(t)
+	newClient := func(t *testing.T) *redis.ClusterClient {
+		return closeLater(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()}))
+	}
+
+	t.Run("Conformance", func(t *testing.T) {
+		l2test.Run(t, sharedHarness(newClient(t)))
+	})
+	t.Run("KeySlotMatchesServer", func(t *testing.T) {
+		t.Parallel()
+		testKeySlotMatchesServer(t, newClient(t))
+	})
+	t.Run("CompanionKeySameSlot", func(t *testing.T) {
+		t.Parallel()
+		testCompanionKeySameSlot(t, newClient(t))
+	})
+	t.Run("OneRoundTripPerNode", func(t *testing.T) {
+		t.Parallel()
+		testOneRoundTripPerNode(t, newClient(t))
+	})
+}
+
+// testKeySlotMatchesServer compares keySlot with CLUSTER KEYSLOT for random
+// keys full of braces.
+func testKeySlotMatchesServer(t *testing.T, client *redis.ClusterClient) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "{}{}ab:\x00\xff"
+	for range 300 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		key := string(b)
+		want, err := client.ClusterKeySlot(t.Context(), key).Result()
+		if err != nil {
+			t.Fatalf("CLUSTER KEYSLOT %q: %v", key, err)
+		}
+		if got := redisstore.KeySlot(key); int64(got) != want {
+			t.Errorf("KeySlot(%q) = %d, server says %d", key, got, want)
+		}
+	}
+}
+
+// testCompanionKeySameSlot checks the promise of the package documentation:
+// a key derived from Store.Key by appending a suffix lives in the same slot,
+// so one script may touch both, even when the logical key holds braces.
+func testCompanionKeySameSlot(t *testing.T, client *redis.ClusterClient) {
+	s := redisstore.New(client, &redisstore.Options{Prefix: "companion:"})
+	script := redis.NewScript(`
+redis.call("SET", KEYS[2], "lease", "PX", 60000)
+return redis.call("GET", KEYS[1])`)
+	for _, key := range []string{"user:42", "a}b", "{a}", "}", "", "x{y}z"} {
+		if err := s.Set(t.Context(), key, []byte("v:"+key), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		rk := s.Key(key)
+		got, err := script.Run(t.Context(), client, []string{rk, rk + ":lease"}).Text()
+		if err != nil || got != "v:"+key {
+			t.Errorf("script on %q and its lease = %q, %v; want %q", rk, got, err, "v:"+key)
+		}
+	}
+}
+
+// testOneRoundTripPerNode checks that GetMany, SetMany and Delete of keys in
+// many slots make one cluster pipeline, which reaches each node once, with
+// one MGET (or UNLINK) per slot.
+func testOneRoundTripPerNode(t *testing.T, client *redis.ClusterClient) {
+	nodes := &nodeRecorder{}
+	client.OnNewNode(func(rdb *redis.Client) { rdb.AddHook(nodes.hook(rdb.Options().Addr)) })
+	hook := &counter{}
+	client.AddHook(hook)
+	s := redisstore.New(client, &redisstore.Options{Prefix: "rt:"})
+	ctx := t.Context()
+
+	const n = 100
+	keys := make([]string, n)
+	items := make([]l2.Item, 0, n)
+	want := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint("user:", i)
+		if i%2 == 0 {
+			// A '}' ends the hash tag: these keys share 10 slots, so some
+			// commands carry several keys.
+			keys[i] = fmt.Sprintf("group%d}%d", i%20, i)
+		}
+		if i%4 != 0 {
+			want[i] = []byte(fmt.Sprint("value ", i))
+			items = append(items, l2.Item{Key: keys[i], Value: want[i], TTL: time.Minute})
+		}
+	}
+	slotsOf := func(keys []string) map[uint16]bool {
+		m := make(map[uint16]bool)
+		for _, k := range keys {
+			m[redisstore.KeySlot(s.Key(k))] = true
+		}
+		return m
+	}
+
+	// The first command loads the cluster state and the command table.
+	if _, err := s.Get(ctx, "warm-up"); err == nil {
+		t.Fatal("warm-up key exists")
+	}
+	hook.take()
+	nodes.take()
+
+	// check verifies the pipelines of one operation: one at the cluster
+	// level, at most one per node, and one command named cmd per slot.
+	check := func(t *testing.T, cmd string, keys []string) {
+		t.Helper()
+		single, pipelines := hook.take()
+		if len(single) != 0 || len(pipelines) != 1 {
+			t.Errorf("sent %q alone and %d cluster pipelines, want one pipeline", single, len(pipelines))
+		}
+		perNode := nodes.take()
+		if len(perNode) < 2 {
+			t.Errorf("reached %d nodes, want the keys spread over several", len(perNode))
+		}
+		seen := make(map[uint16]bool)
+		maxKeys := 0
+		for addr, pipes := range perNode {
+			if len(pipes) != 1 {
+				t.Errorf("node %s got %d pipelines, want 1", addr, len(pipes))
+			}
+			for _, p := range pipes {
+				for _, args := range p {
+					if args[0] != cmd {
+						t.Errorf("node %s got %q, want only %s", addr, args[0], cmd)
+						continue
+					}
+					slot := redisstore.KeySlot(args[1])
+					if seen[slot] && cmd != "set" {
+						t.Errorf("slot %d has more than one %s", slot, cmd)
+					}
+					seen[slot] = true
+					maxKeys = max(maxKeys, len(args)-1)
+					for _, k := range args[2:] {
+						if cmd != "set" && redisstore.KeySlot(k) != slot {
+							t.Errorf("%s mixes slots %d and %d", cmd, slot, redisstore.KeySlot(k))
+						}
+					}
+				}
+			}
+		}
+		if wantSlots := slotsOf(keys); len(seen) != len(wantSlots) {
+			t.Errorf("%s reached %d slots, want %d", cmd, len(seen), len(wantSlots))
+		}
+		if cmd != "set" && maxKeys < 2 {
+			t.Errorf("no %s carried several keys of one slot", cmd)
+		}
+	}
+
+	var setKeys []string
+	for _, it := range items {
+		setKeys = append(setKeys, it.Key)
+	}
+	if err := s.SetMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "set", setKeys)
+
+	got, err := s.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "mget", keys)
+	for i := range keys {
+		if (got[i] == nil) != (want[i] == nil) || !bytes.Equal(got[i], want[i]) {
+			t.Errorf("GetMany slot %d (%q) = %q, want %q", i, keys[i], got[i], want[i])
+		}
+	}
+	t.Logf("GetMany of %d keys in %d slots", n, len(slotsOf(keys)))
+
+	deleted := keys[:n/2]
+	if err := s.Delete(ctx, deleted...); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "unlink", deleted)
+	got, err = s.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes.take()
+	hook.take()
+	for i := range keys {
+		w := want[i]
+		if i < n/2 {
+			w = nil
+		}
+		if (got[i] == nil) != (w == nil) || !bytes.Equal(got[i], w) {
+			t.Errorf("after Delete, GetMany slot %d (%q) = %q, want %q", i, keys[i], got[i], w)
+		}
+	}
+	// Redis agrees: no key of the deleted half is left.
+	for _, k := range deleted {
+		if n, err := client.Exists(ctx, s.Key(k)).Result(); err != nil || n != 0 {
+			t.Errorf("EXISTS %s = %d, %v after Delete", s.Key(k), n, err)
+		}
+	}
+}
+
+// nodeRecorder records the pipelines each node client of a ClusterClient
+// sends: for each node address, the pipelines, as the string arguments of
+// each command.
+type nodeRecorder struct {
+	mu    sync.Mutex
+	pipes map[string][][][]string
+}
+
+func (r *nodeRecorder) hook(addr string) redis.Hook { return nodeHook{r: r, addr: addr} }
+
+func (r *nodeRecorder) take() map[string][][][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pipes
+	r.pipes = nil
+	return p
+}
+
+type nodeHook struct {
+	r    *nodeRecorder
+	addr string
+}
+
+func (h nodeHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h nodeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		var pipe [][]string
+		for _, cmd := range cmds {
+			if connSetup(cmd) {
+				continue
+			}
+			args := make([]string, len(cmd.Args()))
+			for i, a := range cmd.Args() {
+				args[i] = fmt.Sprint(a)
+			}
+			pipe = append(pipe, args)
+		}
+		if pipe != nil {
+			h.r.mu.Lock()
+			if h.r.pipes == nil {
+				h.r.pipes = make(map[string][][][]string)
+			}
+			h.r.pipes[h.addr] = append(h.r.pipes[h.addr], pipe)
+			h.r.mu.Unlock()
+		}
+		return next(ctx, cmds)
+	}
+}
