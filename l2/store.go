@@ -52,3 +52,14 @@ type Store interface {
 	// Delete removes the keys. Deleting an absent key is not an error.
 	Delete(ctx context.Context, keys ...string) error
 }
+
+// Namespacer is implemented by a Store that can put a namespace in front of
+// every key itself, in the same allocation as its own framing of the key.
+// The tiered cache uses it when the Store offers it, and otherwise prefixes
+// keys itself; the stored keys are the same either way.
+type Namespacer interface {
+	// Namespace returns a view of the store in which key k is the key
+	// ns + ":" + k of the store. The view shares the store's connections
+	// and state. ns must not contain '{' or '}'.
+	Namespace(ns string) Store
+}

@@ -297,3 +297,17 @@ func wrap(op string, err error) error {
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
+
+var _ l2.Namespacer = (*Store)(nil)
+
+// Namespace returns a view of s whose key k is s's key ns + ":" + k, stored
+// under "{" + prefix + ns + ":" + k + "}" with one allocation. The view
+// shares s's client. It panics when ns contains '{' or '}', like New.
+func (s *Store) Namespace(ns string) l2.Store {
+	if strings.ContainsAny(ns, "{}") {
+		panic(fmt.Sprintf("redisstore: Namespace: %q contains a brace", ns))
+	}
+	v := *s
+	v.prefix = s.prefix + ns + ":"
+	return &v
+}
