@@ -1,0 +1,24 @@
+package codec
+
+// Codec turns values of type V into bytes and back. Implementations are safe
+// for concurrent use and hold no state between calls.
+type Codec[V any] interface {
+	// Marshal appends the encoding of v to dst and returns the extended
+	// slice (dst may be nil).
+	Marshal(dst []byte, v V) ([]byte, error)
+
+	// Unmarshal decodes data into *v. It never retains data: the caller may
+	// reuse it once Unmarshal returns. Bad input is an error, never a panic.
+	Unmarshal(data []byte, v *V) error
+}
+
+// Compressor compresses encoded values. The tiered cache applies it to
+// payloads above a size threshold and records that it did in the value's
+// frame, so values written with and without compression can be read alike.
+type Compressor interface {
+	// Compress appends the compressed form of src to dst.
+	Compress(dst, src []byte) []byte
+	// Decompress appends the original form of src to dst. Bad input is an
+	// error, never a panic.
+	Decompress(dst, src []byte) ([]byte, error)
+}

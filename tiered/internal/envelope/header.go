@@ -1,0 +1,41 @@
+package envelope
+
+import "time"
+
+// HeaderSize is the length of the header that starts every frame.
+const HeaderSize = 28
+
+// Version is the frame format version this package writes and reads.
+const Version = 1
+
+// magic starts every frame.
+const magic0, magic1 = 0xC7, 0x7C
+
+// Flags describe a frame's payload.
+type Flags uint8
+
+const (
+	// FlagNotFound marks a cached "absent" answer: the loader reported that
+	// the key does not exist. The payload is empty.
+	FlagNotFound Flags = 1 << iota
+	// FlagCompressed marks a compressed payload.
+	FlagCompressed
+
+	// knownFlags are the bits this version defines; the others are reserved
+	// and a frame with any of them set is refused.
+	knownFlags = FlagNotFound | FlagCompressed
+)
+
+// Header is the metadata stored in front of every payload.
+type Header struct {
+	// Flags describe the payload.
+	Flags Flags
+	// Created is when the value was loaded, in unix milliseconds.
+	Created int64
+	// Expiry is the value's logical expiry, in unix milliseconds.
+	Expiry int64
+	// Delta is how long loading the value took. It is stored in whole
+	// microseconds, from 0 to math.MaxUint32 µs (about 71 minutes): finer
+	// precision is truncated and values outside the range are clamped.
+	Delta time.Duration
+}
