@@ -1,0 +1,51 @@
+# tiercache: the one test command is `make test`.
+#
+# make test   installs redis-server where missing (apt-get), then runs go vet
+#             and every test with -race, integration tests on real Redis
+#             (one node and a 3+3 Cluster) included, over every module.
+# make bench  runs the benchmarks beside their baselines on a real
+#             redis-server and writes bench/results/foundation.txt.
+# make fuzz   runs each fuzz target for FUZZTIME (default 60s).
+
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin:/usr/sbin
+# Every Go module of the repository (nested ones included).
+MODULES := $(shell find . -name go.mod -not -path './.git/*' -exec dirname {} \; | sort)
+FUZZTIME ?= 60s
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 5
+
+.PHONY: test deps vet fuzz bench
+
+deps:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+	@redis-server --version
+
+vet:
+	@for m in $(MODULES); do \
+		echo "== go vet $$m"; \
+		(cd $$m && $(GO) vet ./...) || exit 1; \
+		unformatted=$$(cd $$m && gofmt -l .); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi; \
+	done
+
+test: deps vet
+	@for m in $(MODULES); do \
+		echo "== go test $$m"; \
+		(cd $$m && TIERCACHE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 10m ./...) || exit 1; \
+	done
+
+fuzz:
+	@for target in $$(grep -rhoE '^func Fuzz[A-Za-z0-9_]+' --include='*_test.go' . | sed 's/func //' | sort -u); do \
+		pkg=$$(grep -rlE "^func $$target\(" --include='*_test.go' . | head -1 | xargs dirname); \
+		echo "== fuzz $$target in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$target\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+bench: deps
+	@mkdir -p bench/results
+	TIERCACHE_INTEGRATION=1 $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) ./tiered/ | tee bench/results/foundation.txt

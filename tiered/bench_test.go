@@ -1,0 +1,250 @@
+package tiered_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/memstore"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/internal/envelope"
+)
+
+// Benchmarks of the foundation, each beside the baseline it must keep up
+// with, in the same run: `make bench`. Each pair shares a parent name; the
+// sub-benchmark "tiercache" is ours, the other the baseline.
+
+const benchKeys = 1024
+
+func benchKey(i int) string { return "u" + strconv.Itoa(i) }
+
+// noL1 is an L1 that holds nothing, so that every Get reaches L2.
+type noL1 struct{}
+
+func (noL1) Get(string) (any, bool)                     { return nil, false }
+func (noL1) Set(string, any, int64, time.Duration) bool { return false }
+func (noL1) Wait()                                      {}
+func (noL1) Delete(string)                              {}
+func (noL1) Clear()                                     {}
+func (noL1) Close()                                     {}
+
+func newBenchCache(b *testing.B, store l2.Store, l1Off bool) *tiered.Cache[string, User] {
+	b.Helper()
+	opts := &tiered.Options[string, User]{Name: "bench", L2: store, TTL: time.Hour, L1TTL: time.Hour}
+	if l1Off {
+		opts.L1 = noL1{}
+	}
+	c, err := tiered.New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	for i := range benchKeys {
+		if err := c.Set(ctx, benchKey(i), user(int64(i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return c
+}
+
+// BenchmarkGet_L1Hit: a Get served by L1 against a raw ristretto Get of the
+// same value.
+func BenchmarkGet_L1Hit(b *testing.B) {
+	ctx := context.Background()
+	c := newBenchCache(b, memstore.New(nil), false)
+	raw, err := ristretto.NewCache(&ristretto.Config[string, User]{
+		NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64, IgnoreInternalCost: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	keys := make([]string, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(i)
+		raw.Set(keys[i], user(int64(i)), 200)
+	}
+	raw.Wait()
+	var sink User
+	b.Run("tiercache", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			sink, _ = c.Get(ctx, keys[i%benchKeys])
+		}
+	})
+	b.Run("ristretto", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			sink, _ = raw.Get(keys[i%benchKeys])
+		}
+	})
+	b.Run("tiercache/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				_, _ = c.Get(ctx, keys[i%benchKeys])
+			}
+		})
+	})
+	b.Run("ristretto/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				_, _ = raw.Get(keys[i%benchKeys])
+			}
+		})
+	})
+	_ = sink
+}
+
+// BenchmarkGet_L2HitMemory: a Get served by an in-memory L2 (L1 off)
+// against envelope decoding + msgpack decoding of the same bytes alone: our
+// own CPU cost on the L2 path, without the network.
+func BenchmarkGet_L2HitMemory(b *testing.B) {
+	ctx := context.Background()
+	store := memstore.New(nil)
+	c := newBenchCache(b, store, true)
+	frames := make([][]byte, benchKeys)
+	keys := make([]string, benchKeys)
+	for i := range frames {
+		keys[i] = benchKey(i)
+		f, err := store.Get(ctx, "bench:"+keys[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		frames[i] = f
+	}
+	b.Run("tiercache", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := c.Get(ctx, keys[i%benchKeys]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("envelope+msgpack", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			_, payload, err := envelope.Decode(frames[i%benchKeys])
+			if err != nil {
+				b.Fatal(err)
+			}
+			var u User
+			if err := msgpack.Unmarshal(payload, &u); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// redisBench starts one real redis-server for a benchmark.
+func redisBench(b *testing.B) *redis.Client {
+	b.Helper()
+	srv := redistest.NewServer(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	b.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// BenchmarkGet_L2HitRedis: a Get served by a real redis-server (L1 off)
+// against a raw go-redis GET + msgpack decode of the same value.
+func BenchmarkGet_L2HitRedis(b *testing.B) {
+	rdb := redisBench(b)
+	ctx := context.Background()
+	c := newBenchCache(b, redisstore.New(rdb, nil), true)
+	keys := make([]string, benchKeys)
+	rawKeys := make([]string, benchKeys)
+	for i := range keys {
+		keys[i] = benchKey(i)
+		rawKeys[i] = "raw:" + keys[i]
+		v, err := msgpack.Marshal(user(int64(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := rdb.Set(ctx, rawKeys[i], v, time.Hour).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("tiercache", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := c.Get(ctx, keys[i%benchKeys]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("go-redis+msgpack", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			v, err := rdb.Get(ctx, rawKeys[i%benchKeys]).Bytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var u User
+			if err := msgpack.Unmarshal(v, &u); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkGetMany_100: GetMany of 100 keys from a real redis-server (L1
+// off) against one raw MGET of 100 keys + msgpack decode of each.
+func BenchmarkGetMany_100(b *testing.B) {
+	rdb := redisBench(b)
+	ctx := context.Background()
+	c := newBenchCache(b, redisstore.New(rdb, nil), true)
+	const n = 100
+	keys := make([]string, n)
+	rawKeys := make([]string, n)
+	for i := range n {
+		keys[i] = benchKey(i)
+		rawKeys[i] = "raw:" + keys[i]
+		v, err := msgpack.Marshal(user(int64(i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := rdb.Set(ctx, rawKeys[i], v, time.Hour).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("tiercache", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := c.GetMany(ctx, keys)
+			if err != nil || len(m) != n {
+				b.Fatalf("GetMany: %d values, %v", len(m), err)
+			}
+		}
+	})
+	b.Run("go-redis-mget+msgpack", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			vals, err := rdb.MGet(ctx, rawKeys...).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := make(map[string]User, n)
+			for i, v := range vals {
+				s, ok := v.(string)
+				if !ok {
+					b.Fatalf("MGET slot %d: %T", i, v)
+				}
+				var u User
+				if err := msgpack.Unmarshal([]byte(s), &u); err != nil {
+					b.Fatal(err)
+				}
+				out[keys[i]] = u
+			}
+		}
+	})
+}

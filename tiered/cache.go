@@ -1,0 +1,90 @@
+package tiered
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/tiercache/tiercache/l1"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/loader"
+)
+
+// Cache is a typed two-tier cache: decoded values in an in-process L1 in
+// front of a shared L2, filled by a loader once per missing key however many
+// callers ask. It is safe for concurrent use.
+//
+// Values returned by Get and GetMany may be shared with other callers and
+// with L1: treat them as read-only.
+type Cache[K comparable, V any] struct {
+	cfg      config[K, V]
+	l1       l1.Store
+	l2prefix string // Name + ":", or "" when the L2 store namespaces keys itself
+	gens     *generations
+	breaker  breaker
+	flights  loader.Group[string, *entry[V]]
+
+	// lifetime ends at Close; every load runs under it.
+	lifetime context.Context
+	stop     context.CancelFunc
+	closed   atomic.Bool
+}
+
+// New returns a cache configured by opts; see [Options] for the defaults.
+func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
+	if opts == nil {
+		return nil, fmt.Errorf("%w: nil Options", ErrInvalidOptions)
+	}
+	cfg, err := opts.config()
+	if err != nil {
+		return nil, err
+	}
+	store := opts.L1
+	if store == nil {
+		r, err := l1.NewRistretto(l1.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("tiered: %s: %w", cfg.name, err)
+		}
+		store = r
+	}
+	l2prefix := cfg.name + ":"
+	if ns, ok := cfg.l2.(l2.Namespacer); ok {
+		// The store adds the namespace with its own key framing: one
+		// allocation per L2 key instead of two.
+		cfg.l2, l2prefix = ns.Namespace(cfg.name), ""
+	}
+	lifetime, stop := context.WithCancel(context.Background())
+	c := &Cache[K, V]{
+		cfg:      cfg,
+		l1:       store,
+		l2prefix: l2prefix,
+		gens:     newGenerations(),
+		breaker:  breaker{cooldown: cfg.l2Cooldown, now: cfg.now},
+		lifetime: lifetime,
+		stop:     stop,
+	}
+	return c, nil
+}
+
+// Name returns the cache's namespace.
+func (c *Cache[K, V]) Name() string { return c.cfg.name }
+
+// Close cancels running loads, waits for them to return, and closes L1.
+// Later calls return ErrClosed. Close is idempotent and returns nil.
+func (c *Cache[K, V]) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.stop()
+	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
+	c.l1.Close()
+	return nil
+}
+
+// l2Key returns the L2 key of an L1 key.
+func (c *Cache[K, V]) l2Key(key string) string {
+	if c.l2prefix == "" {
+		return key
+	}
+	return c.l2prefix + key
+}

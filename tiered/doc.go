@@ -1,0 +1,41 @@
+// Package tiered is a typed two-tier cache: decoded values in an in-process
+// L1 (ristretto by default) in front of a shared L2 (Redis, through
+// l2/redisstore), filled by a loader once per missing key.
+//
+//	users, err := tiered.New(&tiered.Options[int64, User]{
+//		Name:   "user",
+//		L2:     redisstore.New(rdb, nil),
+//		TTL:    time.Hour,
+//		Loader: loader.Func[int64, User](db.User),
+//	})
+//	if err != nil { ... }
+//	defer users.Close()
+//	u, err := users.Get(ctx, 42) // L1, then L2, then the loader
+//
+// # Reads
+//
+// Get looks in L1, then L2, then calls the Loader. Concurrent Gets of one
+// missing key share one load; a caller whose context ends stops waiting, and
+// the load goes on for the others (bounded by Options.LoadTimeout and by
+// Close). A loader panic reaches every waiter as an error. GetMany does the
+// same for many keys with one L2 call and one BatchLoader call.
+//
+// When L2 fails, reads go on without it: the error is counted
+// (stats.L2Error), reads skip L2 for Options.L2Cooldown, then one read tries
+// it again. A value in L2 that cannot be decoded (foreign, truncated or
+// corrupt bytes) is counted (stats.L2Corrupt), deleted, and treated as a
+// miss, so the load that follows repairs it.
+//
+// # Writes
+//
+// Set, SetMany and Delete change L2 first, then L1, and return L2's errors.
+// A Get right after a Set in the same instance returns the new value. A
+// value read or loaded before a write of its key is kept out of L1 (a
+// generation per key), and a load that was running when the key was written
+// or deleted does not write its older value to L2.
+//
+// # Values are shared
+//
+// L1 hands the same V to every caller: treat values as read-only, or copy
+// them before changing them.
+package tiered

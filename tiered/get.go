@@ -1,0 +1,207 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// Get returns the value of key: from L1, else from L2, else from the Loader
+// (one load per key at a time across all callers of this instance).
+//
+// It returns ErrNotFound (possibly wrapped) when the loader says the key does
+// not exist, ErrMiss when there is no Loader and neither tier holds the key,
+// the loader's error when it fails, and ctx.Err() when ctx ends first (the
+// load goes on for other callers). An L2 failure is never returned by Get:
+// it is counted, and the read goes on without L2.
+func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
+	var zero V
+	if c.closed.Load() {
+		return zero, ErrClosed
+	}
+	k := c.cfg.key(key)
+	if v, ok := c.l1.Get(k); ok {
+		c.cfg.stats.Add(stats.L1Hit, 1)
+		e := v.(*entry[V])
+		if e.notFound {
+			return zero, ErrNotFound
+		}
+		return e.value, nil
+	}
+	c.cfg.stats.Add(stats.L1Miss, 1)
+
+	h := c.gens.hash(k)
+	gen := c.gens.load(h)
+	e, err := c.readL2(ctx, k, h, gen)
+	if err != nil {
+		return zero, err
+	}
+	if e == nil {
+		if c.cfg.loader == nil {
+			return zero, ErrMiss
+		}
+		e, err = c.loadOne(ctx, key, k, h, gen)
+		if err != nil {
+			return zero, err
+		}
+	}
+	if e.notFound {
+		return zero, ErrNotFound
+	}
+	return e.value, nil
+}
+
+// readL2 returns k's entry from L2 and puts it into L1, or nil when L2 has
+// none (or is unavailable). It fails only when ctx ends.
+func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64) (*entry[V], error) {
+	if c.cfg.l2 == nil {
+		return nil, nil
+	}
+	if !c.breaker.allow() {
+		c.cfg.stats.Add(stats.L2Skipped, 1)
+		return nil, nil
+	}
+	l2ctx, cancel := c.l2Context(ctx)
+	b, err := c.cfg.l2.Get(l2ctx, c.l2Key(k))
+	if cancel != nil {
+		cancel()
+	}
+	if err != nil {
+		if errors.Is(err, l2.ErrMiss) {
+			c.l2OK()
+			c.cfg.stats.Add(stats.L2Miss, 1)
+			return nil, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.l2Failed("get", err)
+		return nil, nil
+	}
+	c.l2OK()
+	now := c.cfg.now()
+	e, size, err := c.decode(b)
+	if err != nil {
+		c.dropCorrupt(ctx, k, err)
+		return nil, nil
+	}
+	ttl := c.l1TTL(e, now)
+	if ttl == 0 { // logically expired: the writer's clock is ahead of ours, or L2 kept it
+		c.cfg.stats.Add(stats.L2Miss, 1)
+		return nil, nil
+	}
+	c.cfg.stats.Add(stats.L2Hit, 1)
+	c.fillL1(k, h, gen, e, size, ttl)
+	return e, nil
+}
+
+// fillL1 puts an entry read or loaded by a reader into L1, unless a write or
+// delete of the key happened since the reader noted gen (then the entry may
+// be older than that write). The check is repeated after the Set, and what
+// was set is evicted if a write slipped in between: evicting is always safe.
+func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) {
+	if c.gens.load(h) != gen {
+		return
+	}
+	c.l1.Set(k, e, c.cost(k, e, size), ttl)
+	if c.gens.load(h) != gen {
+		c.l1.Delete(k)
+	}
+}
+
+// dropCorrupt counts a value that failed to decode and deletes it from L2,
+// so that the load that follows repairs the key.
+func (c *Cache[K, V]) dropCorrupt(ctx context.Context, k string, err error) {
+	c.cfg.stats.Add(stats.L2Corrupt, 1)
+	c.cfg.logger.LogAttrs(ctx, slogWarn, "tiercache: undecodable value in L2, deleting it",
+		attrCache(c.cfg.name), attrKey(k), attrErr(err))
+	if derr := c.cfg.l2.Delete(context.WithoutCancel(ctx), c.l2Key(k)); derr != nil {
+		c.l2Failed("delete", derr)
+	}
+}
+
+// loadOne loads key through the flight group: one load per key at a time.
+func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint64) (*entry[V], error) {
+	e, err, _ := c.flights.Do(ctx, k, func() (*entry[V], error) {
+		lctx, cancel := c.loadContext(ctx)
+		defer cancel()
+		return c.load(lctx, key, k, h, gen)
+	})
+	return e, err
+}
+
+// load calls the loader, then writes its answer to L2 and L1 (unless a write
+// of the key happened meanwhile).
+func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64) (*entry[V], error) {
+	start := c.cfg.now()
+	v, err := c.cfg.loader.Load(ctx, key)
+	now := c.cfg.now()
+	delta := now.Sub(start)
+	e := &entry[V]{value: v, delta: delta}
+	switch {
+	case err == nil:
+		c.cfg.stats.Observe(stats.LoadSuccess, delta)
+	case errors.Is(err, ErrNotFound):
+		c.cfg.stats.Observe(stats.LoadNotFound, delta)
+		if c.cfg.notFoundTTL == 0 {
+			return nil, err
+		}
+		var zero V
+		e.value, e.notFound = zero, true
+	default:
+		c.cfg.stats.Observe(stats.LoadFailure, delta)
+		return nil, fmt.Errorf("tiered: %s: load: %w", c.cfg.name, err)
+	}
+	ttl := c.ttl(e.notFound)
+	e.expiry = now.Add(ttl).UnixMilli()
+	frame, size, err := c.encode(e, now)
+	if err != nil {
+		return nil, err
+	}
+	if c.gens.load(h) != gen {
+		return e, nil // written or deleted meanwhile: hand the value to the waiters only
+	}
+	if c.cfg.l2 != nil && c.breaker.allow() {
+		if err := c.cfg.l2.Set(ctx, c.l2Key(k), frame, ttl); err != nil {
+			c.l2Failed("set", err)
+		} else {
+			c.l2OK()
+		}
+	}
+	c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
+	return e, nil
+}
+
+// l2Context bounds an L2 read by L2Timeout, when set.
+func (c *Cache[K, V]) l2Context(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.cfg.l2Timeout <= 0 {
+		return ctx, nil
+	}
+	return context.WithTimeout(ctx, c.cfg.l2Timeout)
+}
+
+// loadContext returns the context of a load: ctx's values, the cache's
+// lifetime, LoadTimeout.
+func (c *Cache[K, V]) loadContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(detached{Context: c.lifetime, values: ctx}, c.cfg.loadTimeout)
+}
+
+// l2OK records a successful L2 call.
+func (c *Cache[K, V]) l2OK() {
+	if c.breaker.success() {
+		c.cfg.logger.LogAttrs(context.Background(), slogInfo, "tiercache: L2 is back", attrCache(c.cfg.name))
+	}
+}
+
+// l2Failed records a failed L2 call: reads skip L2 for L2Cooldown.
+func (c *Cache[K, V]) l2Failed(op string, err error) {
+	c.cfg.stats.Add(stats.L2Error, 1)
+	if c.breaker.failure() {
+		c.cfg.logger.LogAttrs(context.Background(), slogWarn, "tiercache: L2 failed, reads skip it for a while",
+			attrCache(c.cfg.name), attrOp(op), attrErr(err), attrCooldown(c.cfg.l2Cooldown))
+	}
+}

@@ -1,0 +1,244 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// getManyLoadConcurrency bounds the concurrent Loader calls of GetMany when
+// there is no BatchLoader.
+const getManyLoadConcurrency = 8
+
+// GetMany returns the values of the keys that have one, in a map; keys that
+// do not exist (ErrNotFound) or, without a loader, are in neither tier, are
+// left out. Duplicate keys are looked up once.
+//
+// It reads L1, then every L1 miss from L2 in one call (one round trip per
+// shard), then loads every remaining miss with one BatchLoader call (or,
+// without one, through Loader with up to 8 loads at a time, each shared
+// with concurrent Gets of the same key). An L2 failure is counted and
+// skipped, as in Get. A loader error is returned along with the values found
+// before it.
+func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := make(map[K]V, len(keys))
+	var misses []lookup[K]
+	hits := 0
+	for _, key := range keys {
+		k := c.cfg.key(key)
+		if v, ok := c.l1.Get(k); ok {
+			hits++
+			if e := v.(*entry[V]); !e.notFound {
+				out[key] = e.value
+			}
+			continue
+		}
+		h := c.gens.hash(k)
+		misses = append(misses, lookup[K]{key: key, k: k, h: h, gen: c.gens.load(h)})
+	}
+	c.cfg.stats.Add(stats.L1Hit, hits)
+	c.cfg.stats.Add(stats.L1Miss, len(misses))
+	if len(misses) == 0 {
+		return out, nil
+	}
+
+	// L2: one GetMany for every L1 miss.
+	if c.cfg.l2 != nil {
+		if !c.breaker.allow() {
+			c.cfg.stats.Add(stats.L2Skipped, len(misses))
+		} else {
+			l2keys := make([]string, len(misses))
+			for i, m := range misses {
+				l2keys[i] = c.l2Key(m.k)
+			}
+			l2ctx, cancel := c.l2Context(ctx)
+			vals, err := c.cfg.l2.GetMany(l2ctx, l2keys)
+			if cancel != nil {
+				cancel()
+			}
+			switch {
+			case err == nil && len(vals) != len(misses):
+				c.l2Failed("get many", fmt.Errorf("%w: store returned %d values for %d keys", errBadStore, len(vals), len(misses)))
+			case err == nil:
+				c.l2OK()
+				now := c.cfg.now()
+				rest := misses[:0]
+				for i, m := range misses {
+					if vals[i] == nil {
+						rest = append(rest, m)
+						continue
+					}
+					e, size, derr := c.decode(vals[i])
+					if derr != nil {
+						c.dropCorrupt(ctx, m.k, derr)
+						rest = append(rest, m)
+						continue
+					}
+					ttl := c.l1TTL(e, now)
+					if ttl == 0 {
+						rest = append(rest, m)
+						continue
+					}
+					c.cfg.stats.Add(stats.L2Hit, 1)
+					c.fillL1(m.k, m.h, m.gen, e, size, ttl)
+					if !e.notFound {
+						out[m.key] = e.value
+					}
+				}
+				c.cfg.stats.Add(stats.L2Miss, len(rest))
+				misses = rest
+			case ctx.Err() != nil:
+				return out, ctx.Err()
+			default:
+				c.l2Failed("get many", err)
+			}
+		}
+	}
+	if len(misses) == 0 {
+		return out, nil
+	}
+	// Duplicate keys are cheap on the way to L2 (a hit fills the map twice)
+	// but must not reach a loader twice.
+	misses = uniqueLookups(misses)
+
+	switch {
+	case c.cfg.batchLoader != nil:
+		ks := make([]K, len(misses))
+		for i, m := range misses {
+			ks[i] = m.key
+		}
+		loaded, err := c.loadBatch(ctx, ks)
+		if err != nil {
+			return out, err
+		}
+		entries := make([]*entry[V], len(misses))
+		for i, m := range misses {
+			if v, ok := loaded[m.key]; ok {
+				entries[i] = &entry[V]{value: v}
+			} else if c.cfg.notFoundTTL > 0 {
+				entries[i] = &entry[V]{notFound: true}
+			}
+		}
+		c.storeLoaded(ctx, misses, entries)
+		for i, m := range misses {
+			if e := entries[i]; e != nil && !e.notFound {
+				out[m.key] = e.value
+			}
+		}
+		return out, nil
+
+	case c.cfg.loader != nil:
+		results := make([]*entry[V], len(misses))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(getManyLoadConcurrency)
+		for i, m := range misses {
+			g.Go(func() error {
+				e, err := c.loadOne(gctx, m.key, m.k, m.h, m.gen)
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				results[i] = e
+				return nil
+			})
+		}
+		err := g.Wait()
+		for i, m := range misses {
+			if e := results[i]; e != nil && !e.notFound {
+				out[m.key] = e.value
+			}
+		}
+		return out, err
+	}
+	return out, nil
+}
+
+// lookup is a key that missed L1, with its hash and the generation noted
+// before the lookup went on (see generations).
+type lookup[K comparable] struct {
+	key K
+	k   string
+	h   uint64
+	gen uint64
+}
+
+// uniqueLookups drops the repeated keys of ls, keeping the first.
+func uniqueLookups[K comparable](ls []lookup[K]) []lookup[K] {
+	if len(ls) < 2 {
+		return ls
+	}
+	seen := make(map[string]struct{}, len(ls))
+	out := ls[:0]
+	for _, l := range ls {
+		if _, dup := seen[l.k]; !dup {
+			seen[l.k] = struct{}{}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// errBadStore marks an L2 store that broke its contract.
+var errBadStore = errors.New("tiered: L2 store broke its contract")
+
+// loadBatch calls the BatchLoader once, under the load context and timeout.
+func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) {
+	lctx, cancel := c.loadContext(ctx)
+	defer cancel()
+	start := c.cfg.now()
+	loaded, err := c.cfg.batchLoader.LoadMany(lctx, keys)
+	d := c.cfg.now().Sub(start)
+	if err != nil {
+		c.cfg.stats.Observe(stats.LoadFailure, d)
+		return nil, fmt.Errorf("tiered: %s: batch load: %w", c.cfg.name, err)
+	}
+	c.cfg.stats.Observe(stats.LoadSuccess, d)
+	return loaded, nil
+}
+
+// storeLoaded writes the entries of one batch load (nil: absent and not
+// cached) to L2 in one SetMany, then to L1, skipping keys written or
+// deleted since the batch started.
+func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entries []*entry[V]) {
+	now := c.cfg.now()
+	sizes := make([]int, len(entries))
+	var items []l2.Item
+	for i, e := range entries {
+		if e == nil {
+			continue
+		}
+		ttl := c.ttl(e.notFound)
+		e.expiry = now.Add(ttl).UnixMilli()
+		frame, size, err := c.encode(e, now)
+		if err != nil {
+			entries[i] = nil
+			c.cfg.logger.LogAttrs(ctx, slogWarn, "tiercache: cannot encode loaded value", attrCache(c.cfg.name), attrErr(err))
+			continue
+		}
+		sizes[i] = size
+		if m := misses[i]; c.gens.load(m.h) == m.gen {
+			items = append(items, l2.Item{Key: c.l2Key(m.k), Value: frame, TTL: ttl})
+		}
+	}
+	if c.cfg.l2 != nil && len(items) > 0 && c.breaker.allow() {
+		if err := c.cfg.l2.SetMany(context.WithoutCancel(ctx), items); err != nil {
+			c.l2Failed("set many", err)
+		} else {
+			c.l2OK()
+		}
+	}
+	for i, e := range entries {
+		if e == nil {
+			continue
+		}
+		m := misses[i]
+		c.fillL1(m.k, m.h, m.gen, e, sizes[i], c.l1TTL(e, now))
+	}
+}

@@ -1,0 +1,136 @@
+package tiered_test
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/tiercache/tiercache/l2/memstore"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// User is the value type of the tests: eight fields, a slice, a nested
+// struct.
+type User struct {
+	ID      int64
+	Name    string
+	Email   string
+	Age     int
+	Admin   bool
+	Score   float64
+	Tags    []string
+	Address Address
+}
+
+type Address struct {
+	Street string
+	City   string
+	Zip    string
+}
+
+func user(id int64) User {
+	return User{
+		ID: id, Name: "Ada Lovelace", Email: "ada@example.com", Age: 36, Score: 99.5,
+		Tags: []string{"math", "engines"}, Address: Address{Street: "12 St James's Sq", City: "London", Zip: "SW1Y"},
+	}
+}
+
+// fakeClock is a settable clock for Options.Now and memstore.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// countingLoader counts calls and serves user(id), or err when set.
+type countingLoader struct {
+	calls atomic.Int64
+	mu    sync.Mutex
+	err   error
+	hook  func(ctx context.Context, id int64) // runs inside Load, may block
+}
+
+func (l *countingLoader) Load(ctx context.Context, id int64) (User, error) {
+	l.calls.Add(1)
+	if l.hook != nil {
+		l.hook(ctx, id)
+		if err := ctx.Err(); err != nil {
+			return User{}, err
+		}
+	}
+	l.mu.Lock()
+	err := l.err
+	l.mu.Unlock()
+	if err != nil {
+		return User{}, err
+	}
+	return user(id), nil
+}
+
+func (l *countingLoader) setErr(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+}
+
+type fixture struct {
+	cache  *tiered.Cache[int64, User]
+	l2     *memstore.Store
+	loader *countingLoader
+	stats  *stats.Counter
+	clock  *fakeClock
+}
+
+// newFixture builds a cache over an in-memory L2 and a fake clock; mutate
+// the options before the cache is built with opt.
+func newFixture(t testing.TB, opt func(*tiered.Options[int64, User])) *fixture {
+	t.Helper()
+	f := &fixture{loader: &countingLoader{}, stats: &stats.Counter{}, clock: newFakeClock()}
+	f.l2 = memstore.New(&memstore.Options{Now: f.clock.Now})
+	t.Cleanup(func() { f.l2.Close() })
+	opts := &tiered.Options[int64, User]{
+		Name:   "user",
+		L2:     f.l2,
+		Loader: f.loader,
+		Stats:  f.stats,
+		Now:    f.clock.Now,
+	}
+	if opt != nil {
+		opt(opts)
+	}
+	c, err := tiered.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	f.cache = c
+	return f
+}
+
+func (f *fixture) snap() stats.Snapshot { return f.stats.Snapshot() }
+
+// waitFor polls cond until it holds or fails the test after 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,228 @@
+package tiered
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tiercache/tiercache/codec"
+	"github.com/tiercache/tiercache/l1"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// Defaults of [Options].
+const (
+	// DefaultTTL is how long a value lives in L2 (and at most in L1).
+	DefaultTTL = time.Hour
+	// DefaultL1TTL bounds how long an instance may serve a value from its
+	// own memory without looking at L2: the staleness bound when an
+	// invalidation is lost.
+	DefaultL1TTL = time.Minute
+	// DefaultLoadTimeout bounds every loader call.
+	DefaultLoadTimeout = 10 * time.Second
+	// DefaultL2Cooldown is how long reads skip L2 after it failed.
+	DefaultL2Cooldown = time.Second
+	// DefaultCompressAbove is the payload size (bytes) above which a
+	// Compressor, when set, is applied.
+	DefaultCompressAbove = 1024
+)
+
+// Options configures a [Cache]. Only Name is required; the zero value of
+// every other field is valid and documented. New does not modify or keep
+// the Options.
+type Options[K comparable, V any] struct {
+	// Name is the cache's namespace: L2 keys are "<Name>:<key>" (the L2
+	// store adds its own prefix, "{tc:<Name>:<key>}" for Redis). It must be
+	// 1-64 characters from [A-Za-z0-9_.-], unique per kind of value.
+	Name string
+
+	// Key turns a key into the string used in both tiers. It must be
+	// injective (two keys, two strings). Default: the key itself for string
+	// kinds, its decimal form for integer kinds; other key types must set
+	// it.
+	Key func(K) string
+
+	// Codec encodes values for L2. Default codec.Msgpack[V].
+	Codec codec.Codec[V]
+
+	// Compressor, when set, compresses payloads larger than CompressAbove
+	// bytes (when that makes them smaller). Values are readable whatever
+	// this setting, as long as a reader that meets a compressed value has
+	// a Compressor. Default: no compression.
+	Compressor codec.Compressor
+	// CompressAbove: see Compressor. Default DefaultCompressAbove.
+	CompressAbove int
+
+	// L1 is the in-process tier. Default: an l1.Ristretto with its default
+	// Options (64 MiB), created by New and closed by Close. A store given
+	// here belongs to this cache alone (keys carry no namespace in L1) and
+	// is closed by Close too.
+	L1 l1.Store
+	// L1TTL bounds how long an entry stays in L1 (never longer than its L2
+	// lifetime). Default DefaultL1TTL.
+	L1TTL time.Duration
+	// Cost returns an entry's cost in L1. Default: the size in bytes of the
+	// encoded value plus its key, plus a fixed overhead.
+	Cost func(V) int64
+
+	// L2 is the shared tier. Nil: no L2, the cache is L1 only.
+	L2 l2.Store
+	// TTL is how long a value lives in L2. Default DefaultTTL.
+	TTL time.Duration
+	// Jitter takes a random fraction, up to Jitter, off every TTL so that
+	// keys written together do not expire together. 0 (default) to 1.
+	Jitter float64
+	// NotFoundTTL is how long a loader's ErrNotFound answer is cached (in
+	// both tiers). Default 0: not cached.
+	NotFoundTTL time.Duration
+	// L2Timeout bounds each L2 call made by a read. Default 0: only the
+	// caller's context and the client's own timeouts apply (go-redis reads
+	// time out after 3 s by default). A deadline costs allocations on every
+	// L2 read, hence the default.
+	L2Timeout time.Duration
+	// L2Cooldown is how long reads skip L2 after an L2 error (then one
+	// read tries it again). Default DefaultL2Cooldown.
+	L2Cooldown time.Duration
+
+	// Loader loads a key that is in neither tier (read-through). Nil: Get
+	// returns ErrMiss on a miss (cache-aside).
+	Loader loader.Loader[K, V]
+	// BatchLoader loads the misses of GetMany in one call. Nil: GetMany
+	// loads them one by one through Loader.
+	BatchLoader loader.BatchLoader[K, V]
+	// LoadTimeout bounds every loader call. Loads run detached from the
+	// caller's cancellation (other callers may wait on them) but not from
+	// its values. Default DefaultLoadTimeout.
+	LoadTimeout time.Duration
+
+	// Stats receives every hit, miss, load and L2 error. Default: none.
+	Stats stats.Recorder
+	// Logger receives L2 outages and recoveries. Default: discards.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Rand returns a uniform float in [0, 1). Default math/rand/v2.Float64.
+	Rand func() float64
+}
+
+// config is the validated form of Options, with every default applied.
+type config[K comparable, V any] struct {
+	name          string
+	key           func(K) string
+	codec         codec.Codec[V]
+	compressor    codec.Compressor
+	compressAbove int
+	l1TTL         time.Duration
+	cost          func(V) int64
+	l2            l2.Store
+	ttl           time.Duration
+	jitter        float64
+	notFoundTTL   time.Duration
+	l2Timeout     time.Duration
+	l2Cooldown    time.Duration
+	loader        loader.Loader[K, V]
+	batchLoader   loader.BatchLoader[K, V]
+	loadTimeout   time.Duration
+	stats         stats.Recorder
+	logger        *slog.Logger
+	now           func() time.Time
+	rand          func() float64
+}
+
+func (o *Options[K, V]) config() (config[K, V], error) {
+	c := config[K, V]{
+		name: o.Name, key: o.Key, codec: o.Codec, compressor: o.Compressor,
+		compressAbove: o.CompressAbove, l1TTL: o.L1TTL, cost: o.Cost, l2: o.L2,
+		ttl: o.TTL, jitter: o.Jitter, notFoundTTL: o.NotFoundTTL,
+		l2Timeout: o.L2Timeout, l2Cooldown: o.L2Cooldown, loader: o.Loader,
+		batchLoader: o.BatchLoader, loadTimeout: o.LoadTimeout, stats: o.Stats,
+		logger: o.Logger, now: o.Now, rand: o.Rand,
+	}
+	if err := validName(o.Name); err != nil {
+		return c, err
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"TTL", o.TTL}, {"L1TTL", o.L1TTL}, {"NotFoundTTL", o.NotFoundTTL},
+		{"L2Timeout", o.L2Timeout}, {"L2Cooldown", o.L2Cooldown}, {"LoadTimeout", o.LoadTimeout},
+	} {
+		if d.v < 0 {
+			return c, fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidOptions, d.name, d.v)
+		}
+	}
+	if o.Jitter < 0 || o.Jitter > 1 || o.Jitter != o.Jitter {
+		return c, fmt.Errorf("%w: Jitter must be within [0, 1], got %v", ErrInvalidOptions, o.Jitter)
+	}
+	if o.CompressAbove < 0 {
+		return c, fmt.Errorf("%w: CompressAbove must not be negative", ErrInvalidOptions)
+	}
+	if c.key == nil {
+		k, ok := defaultKey[K]()
+		if !ok {
+			var zero K
+			return c, fmt.Errorf("%w: Key is required for key type %T", ErrInvalidOptions, zero)
+		}
+		c.key = k
+	}
+	if c.codec == nil {
+		c.codec = codec.Msgpack[V]{}
+	}
+	if c.compressAbove == 0 {
+		c.compressAbove = DefaultCompressAbove
+	}
+	if c.l1TTL == 0 {
+		c.l1TTL = DefaultL1TTL
+	}
+	if c.ttl == 0 {
+		c.ttl = DefaultTTL
+	}
+	if c.l2Cooldown == 0 {
+		c.l2Cooldown = DefaultL2Cooldown
+	}
+	if c.loadTimeout == 0 {
+		c.loadTimeout = DefaultLoadTimeout
+	}
+	if c.stats == nil {
+		c.stats = stats.Noop{}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.rand == nil {
+		c.rand = rand.Float64
+	}
+	return c, nil
+}
+
+func validName(name string) error {
+	if len(name) == 0 || len(name) > 64 {
+		return fmt.Errorf("%w: Name must be 1-64 characters, got %q", ErrInvalidOptions, name)
+	}
+	for _, r := range name {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '_', r == '.', r == '-':
+		default:
+			return fmt.Errorf("%w: Name %q has %q; use [A-Za-z0-9_.-]", ErrInvalidOptions, name, r)
+		}
+	}
+	return nil
+}
+
+// detached is a context with the values of one context and the lifetime of
+// another: loads keep the first caller's values (trace IDs) but not its
+// cancellation, and end when the cache closes.
+type detached struct {
+	context.Context // lifetime
+	values          context.Context
+}
+
+func (d detached) Value(key any) any { return d.values.Value(key) }

@@ -1,0 +1,258 @@
+package tiered_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// redisTarget is one kind of real Redis deployment the cache runs on.
+type redisTarget struct {
+	name   string
+	client func(t *testing.T) redis.UniversalClient
+}
+
+// redisTargets starts one real server and one 3+3 Cluster for the test and
+// returns a client factory for each.
+func redisTargets(t *testing.T) []redisTarget {
+	t.Helper()
+	srv := redistest.NewServer(t)
+	cl := redistest.NewCluster(t)
+	return []redisTarget{
+		{"standalone", func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}},
+		{"cluster", func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}},
+	}
+}
+
+// TestRedisEndToEnd runs the cache on real Redis, one node and Cluster:
+// loads, L1 and L2 hits, a second instance reading through L2, GetMany over
+// many slots, Delete, negative caching, and a value corrupted behind the
+// cache's back.
+func TestRedisEndToEnd(t *testing.T) {
+	redistest.Require(t)
+	for _, target := range redisTargets(t) {
+		t.Run(target.name, func(t *testing.T) {
+			ctx := context.Background()
+			rdb := target.client(t)
+			ld := &countingLoader{}
+			newInstance := func(st stats.Recorder) *tiered.Cache[int64, User] {
+				c, err := tiered.New(&tiered.Options[int64, User]{
+					Name:        "e2e",
+					L2:          redisstore.New(target.client(t), nil),
+					Loader:      ld,
+					NotFoundTTL: time.Minute,
+					Stats:       st,
+					BatchLoader: loader.BatchFunc[int64, User](func(ctx context.Context, ids []int64) (map[int64]User, error) {
+						out := make(map[int64]User, len(ids))
+						for _, id := range ids {
+							if id >= 0 {
+								out[id] = user(id)
+							}
+						}
+						return out, nil
+					}),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			var sa, sb stats.Counter
+			a, b := newInstance(&sa), newInstance(&sb)
+
+			if u, err := a.Get(ctx, 1); err != nil || u.ID != 1 {
+				t.Fatalf("a.Get: %+v, %v", u, err)
+			}
+			if u, err := b.Get(ctx, 1); err != nil || u.ID != 1 {
+				t.Fatalf("b.Get: %+v, %v", u, err)
+			}
+			if ld.calls.Load() != 1 || sb.Snapshot().Get(stats.L2Hit) != 1 {
+				t.Fatalf("loads %d, b's L2 hits %d: want 1 and 1", ld.calls.Load(), sb.Snapshot().Get(stats.L2Hit))
+			}
+
+			// The stored form: one hash-tagged key per value.
+			if n, err := rdb.Exists(ctx, "{tc:e2e:1}").Result(); err != nil || n != 1 {
+				t.Fatalf("EXISTS {tc:e2e:1} = %d, %v", n, err)
+			}
+
+			// GetMany over 100 keys spread over many slots: one batch load.
+			ids := make([]int64, 100)
+			for i := range ids {
+				ids[i] = int64(i + 1000)
+			}
+			ids[0] = -1 // does not exist
+			got, err := a.GetMany(ctx, ids)
+			if err != nil || len(got) != 99 {
+				t.Fatalf("GetMany: %d values, %v", len(got), err)
+			}
+			got, err = b.GetMany(ctx, ids)
+			if err != nil || len(got) != 99 || got[1050].ID != 1050 {
+				t.Fatalf("b.GetMany: %d values, %v", len(got), err)
+			}
+			if h := sb.Snapshot().Get(stats.L2Hit); h != 1+100 {
+				t.Fatalf("b's L2 hits = %d, want 101", h)
+			}
+
+			// Set on one instance, Delete, then reload.
+			nu := user(1)
+			nu.Name = "changed"
+			if err := a.Set(ctx, 1, nu); err != nil {
+				t.Fatal(err)
+			}
+			if u, err := a.Get(ctx, 1); err != nil || u.Name != "changed" {
+				t.Fatalf("read-your-writes: %q, %v", u.Name, err)
+			}
+			if err := a.Delete(ctx, 1, 1001, 1002); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"{tc:e2e:1}", "{tc:e2e:1001}", "{tc:e2e:1002}"} {
+				if n, err := rdb.Exists(ctx, k).Result(); err != nil || n != 0 {
+					t.Fatalf("after Delete, EXISTS %s = %d, %v", k, n, err)
+				}
+			}
+
+			// Corrupt bytes written straight into Redis under a cache key.
+			if err := rdb.Set(ctx, "{tc:e2e:500}", "\xc7\x7c\x01garbage that is not a frame", time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			u, err := b.Get(ctx, 500)
+			if err != nil || u.ID != 500 {
+				t.Fatalf("Get over corrupt bytes: %+v, %v", u, err)
+			}
+			if sb.Snapshot().Get(stats.L2Corrupt) != 1 {
+				t.Fatal("the corrupt value was not counted")
+			}
+			raw, err := rdb.Get(ctx, "{tc:e2e:500}").Bytes()
+			if err != nil || len(raw) < 28 || raw[0] != 0xC7 || string(raw[3:]) == "garbage that is not a frame" {
+				t.Fatalf("key not repaired: %q, %v", raw, err)
+			}
+		})
+	}
+}
+
+// TestRedisStampede: 1,000 goroutines of one instance Get one cold key on
+// real Redis; the loader runs once.
+func TestRedisStampede(t *testing.T) {
+	srv := redistest.NewServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 50})
+	defer rdb.Close()
+	release := make(chan struct{})
+	ld := &countingLoader{hook: func(context.Context, int64) { <-release }}
+	var st stats.Counter
+	c, err := tiered.New(&tiered.Options[int64, User]{Name: "stampede", L2: redisstore.New(rdb, nil), Loader: ld, Stats: &st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			u, err := c.Get(ctx, 1)
+			if err == nil && u.ID != 1 {
+				err = fmt.Errorf("got %d", u.ID)
+			}
+			errs <- err
+		}()
+	}
+	waitFor(t, "every caller to miss L2 and wait", func() bool { return st.Snapshot().Get(stats.L2Miss) == n })
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ld.calls.Load(); got != 1 {
+		t.Fatalf("loader calls = %d, want 1", got)
+	}
+}
+
+// TestRedisStoppedMidTest stops redis-server while the cache serves reads:
+// Get keeps answering from the loader; once Redis is back, L2 is used again.
+func TestRedisStoppedMidTest(t *testing.T) {
+	srv := redistest.NewServer(t)
+	rdb := redis.NewClient(&redis.Options{
+		Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1,
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+	})
+	defer rdb.Close()
+	ld := &countingLoader{}
+	var st stats.Counter
+	c, err := tiered.New(&tiered.Options[int64, User]{
+		Name: "outage", L2: redisstore.New(rdb, nil), Loader: ld, Stats: &st,
+		L1TTL:      time.Millisecond, // so that reads reach L2
+		L2Cooldown: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Get(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(200) {
+		u, err := c.Get(ctx, i%10)
+		if err != nil || u.ID != i%10 {
+			t.Fatalf("Get %d with Redis down: %+v, %v", i, u, err)
+		}
+	}
+	down := st.Snapshot()
+	if down.Get(stats.L2Error) == 0 {
+		t.Fatal("no L2 error counted while Redis was down")
+	}
+	if down.Get(stats.L2Skipped) == 0 {
+		t.Fatal("reads did not skip L2 while it was down")
+	}
+
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the cool-down has passed, a read probes L2 and finds it back; the
+	// loads write to L2 again and a later read hits it.
+	waitFor(t, "L2 to be used again", func() bool {
+		_, err := c.Get(ctx, 42)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := rdb.Exists(ctx, "{tc:outage:42}").Result()
+		return err == nil && n == 1
+	})
+	hits := st.Snapshot().Get(stats.L2Hit)
+	waitFor(t, "an L2 hit", func() bool {
+		if _, err := c.Get(ctx, 42); err != nil {
+			t.Fatal(err)
+		}
+		return st.Snapshot().Get(stats.L2Hit) > hits
+	})
+}
