@@ -155,25 +155,32 @@ func redisBench(b *testing.B) *redis.Client {
 	return rdb
 }
 
-// BenchmarkGet_L2HitRedis: a Get served by a real redis-server (L1 off)
-// against a raw go-redis GET + msgpack decode of the same value.
-func BenchmarkGet_L2HitRedis(b *testing.B) {
-	rdb := redisBench(b)
-	ctx := context.Background()
-	c := newBenchCache(b, redisstore.New(rdb, nil), true)
-	keys := make([]string, benchKeys)
-	rawKeys := make([]string, benchKeys)
-	for i := range keys {
+// seedRaw writes n users with plain msgpack under "raw:<key>", for the
+// go-redis baselines, and returns the cache keys and the raw keys.
+func seedRaw(b *testing.B, rdb *redis.Client, n int) (keys, rawKeys []string) {
+	b.Helper()
+	keys, rawKeys = make([]string, n), make([]string, n)
+	for i := range n {
 		keys[i] = benchKey(i)
 		rawKeys[i] = "raw:" + keys[i]
 		v, err := msgpack.Marshal(user(int64(i)))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := rdb.Set(ctx, rawKeys[i], v, time.Hour).Err(); err != nil {
+		if err := rdb.Set(context.Background(), rawKeys[i], v, time.Hour).Err(); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return keys, rawKeys
+}
+
+// BenchmarkGet_L2HitRedis: a Get served by a real redis-server (L1 off)
+// against a raw go-redis GET + msgpack decode of the same value.
+func BenchmarkGet_L2HitRedis(b *testing.B) {
+	rdb := redisBench(b)
+	ctx := context.Background()
+	c := newBenchCache(b, redisstore.New(rdb, nil), true)
+	keys, rawKeys := seedRaw(b, rdb, benchKeys)
 	b.Run("tiercache", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
@@ -204,19 +211,7 @@ func BenchmarkGetMany_100(b *testing.B) {
 	ctx := context.Background()
 	c := newBenchCache(b, redisstore.New(rdb, nil), true)
 	const n = 100
-	keys := make([]string, n)
-	rawKeys := make([]string, n)
-	for i := range n {
-		keys[i] = benchKey(i)
-		rawKeys[i] = "raw:" + keys[i]
-		v, err := msgpack.Marshal(user(int64(i)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := rdb.Set(ctx, rawKeys[i], v, time.Hour).Err(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	keys, rawKeys := seedRaw(b, rdb, n)
 	b.Run("tiercache", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

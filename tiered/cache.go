@@ -17,7 +17,7 @@ import (
 // Values returned by Get and GetMany may be shared with other callers and
 // with L1: treat them as read-only.
 type Cache[K comparable, V any] struct {
-	cfg      config[K, V]
+	cfg      Options[K, V] // validated, defaults applied
 	l1       l1.Store
 	l2prefix string // Name + ":", or "" when the L2 store namespaces keys itself
 	gens     *generations
@@ -43,15 +43,15 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 	if store == nil {
 		r, err := l1.NewRistretto(l1.Options{})
 		if err != nil {
-			return nil, fmt.Errorf("tiered: %s: %w", cfg.name, err)
+			return nil, fmt.Errorf("tiered: %s: %w", cfg.Name, err)
 		}
 		store = r
 	}
-	l2prefix := cfg.name + ":"
-	if ns, ok := cfg.l2.(l2.Namespacer); ok {
+	l2prefix := cfg.Name + ":"
+	if ns, ok := cfg.L2.(l2.Namespacer); ok {
 		// The store adds the namespace with its own key framing: one
 		// allocation per L2 key instead of two.
-		cfg.l2, l2prefix = ns.Namespace(cfg.name), ""
+		cfg.L2, l2prefix = ns.Namespace(cfg.Name), ""
 	}
 	lifetime, stop := context.WithCancel(context.Background())
 	c := &Cache[K, V]{
@@ -59,7 +59,7 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 		l1:       store,
 		l2prefix: l2prefix,
 		gens:     newGenerations(),
-		breaker:  breaker{cooldown: cfg.l2Cooldown, now: cfg.now},
+		breaker:  breaker{cooldown: cfg.L2Cooldown, now: cfg.Now},
 		lifetime: lifetime,
 		stop:     stop,
 	}
@@ -67,7 +67,7 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 }
 
 // Name returns the cache's namespace.
-func (c *Cache[K, V]) Name() string { return c.cfg.name }
+func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 
 // Close cancels running loads, waits for them to return, and closes L1.
 // Later calls return ErrClosed. Close is idempotent and returns nil.

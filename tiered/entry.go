@@ -32,14 +32,14 @@ func (c *Cache[K, V]) encode(e *entry[V], created time.Time) ([]byte, int, error
 		h.Flags |= envelope.FlagNotFound
 	} else {
 		var err error
-		frame, err = c.cfg.codec.Marshal(frame, e.value)
+		frame, err = c.cfg.Codec.Marshal(frame, e.value)
 		if err != nil {
-			return nil, 0, fmt.Errorf("tiered: %s: encode: %w", c.cfg.name, err)
+			return nil, 0, fmt.Errorf("tiered: %s: encode: %w", c.cfg.Name, err)
 		}
 	}
 	size := len(frame) - envelope.HeaderSize
-	if c.cfg.compressor != nil && size > c.cfg.compressAbove {
-		z := c.cfg.compressor.Compress(envelope.Begin(make([]byte, 0, envelope.HeaderSize+size/2)), frame[envelope.HeaderSize:])
+	if c.cfg.Compressor != nil && size > c.cfg.CompressAbove {
+		z := c.cfg.Compressor.Compress(envelope.Begin(make([]byte, 0, envelope.HeaderSize+size/2)), frame[envelope.HeaderSize:])
 		if len(z) < len(frame) {
 			frame = z
 			h.Flags |= envelope.FlagCompressed
@@ -63,14 +63,14 @@ func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
 		return e, 0, nil
 	}
 	if h.Flags&envelope.FlagCompressed != 0 {
-		if c.cfg.compressor == nil {
+		if c.cfg.Compressor == nil {
 			return nil, 0, fmt.Errorf("%w: compressed value but no Compressor configured", envelope.ErrCorrupt)
 		}
-		if payload, err = c.cfg.compressor.Decompress(nil, payload); err != nil {
+		if payload, err = c.cfg.Compressor.Decompress(nil, payload); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", envelope.ErrCorrupt, err)
 		}
 	}
-	if err := c.cfg.codec.Unmarshal(payload, &e.value); err != nil {
+	if err := c.cfg.Codec.Unmarshal(payload, &e.value); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", envelope.ErrCorrupt, err)
 	}
 	return e, len(payload), nil
@@ -79,8 +79,8 @@ func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
 // cost returns the L1 cost of e stored under key with a payload of size
 // bytes.
 func (c *Cache[K, V]) cost(key string, e *entry[V], size int) int64 {
-	if c.cfg.cost != nil && !e.notFound {
-		return c.cfg.cost(e.value)
+	if c.cfg.Cost != nil && !e.notFound {
+		return c.cfg.Cost(e.value)
 	}
 	return int64(len(key) + size + entryOverhead)
 }
@@ -88,12 +88,12 @@ func (c *Cache[K, V]) cost(key string, e *entry[V], size int) int64 {
 // ttl returns the L2 lifetime of a new value: TTL (or NotFoundTTL) minus
 // the jitter.
 func (c *Cache[K, V]) ttl(notFound bool) time.Duration {
-	ttl := c.cfg.ttl
+	ttl := c.cfg.TTL
 	if notFound {
-		ttl = c.cfg.notFoundTTL
+		ttl = c.cfg.NotFoundTTL
 	}
-	if c.cfg.jitter > 0 {
-		ttl -= time.Duration(c.cfg.jitter * c.cfg.rand() * float64(ttl))
+	if c.cfg.Jitter > 0 {
+		ttl -= time.Duration(c.cfg.Jitter * c.cfg.Rand() * float64(ttl))
 		if ttl < time.Millisecond {
 			ttl = time.Millisecond
 		}
@@ -108,5 +108,5 @@ func (c *Cache[K, V]) l1TTL(e *entry[V], now time.Time) time.Duration {
 	if left <= 0 {
 		return 0
 	}
-	return min(left, c.cfg.l1TTL)
+	return min(left, c.cfg.L1TTL)
 }

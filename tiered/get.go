@@ -23,25 +23,25 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	if c.closed.Load() {
 		return zero, ErrClosed
 	}
-	k := c.cfg.key(key)
+	k := c.cfg.Key(key)
 	if v, ok := c.l1.Get(k); ok {
-		c.cfg.stats.Add(stats.L1Hit, 1)
+		c.cfg.Stats.Add(stats.L1Hit, 1)
 		e := v.(*entry[V])
 		if e.notFound {
 			return zero, ErrNotFound
 		}
 		return e.value, nil
 	}
-	c.cfg.stats.Add(stats.L1Miss, 1)
+	c.cfg.Stats.Add(stats.L1Miss, 1)
 
 	h := c.gens.hash(k)
 	gen := c.gens.load(h)
-	e, err := c.readL2(ctx, k, h, gen)
+	e, err := c.readL2(ctx, k, h, gen, true)
 	if err != nil {
 		return zero, err
 	}
 	if e == nil {
-		if c.cfg.loader == nil {
+		if c.cfg.Loader == nil {
 			return zero, ErrMiss
 		}
 		e, err = c.loadOne(ctx, key, k, h, gen)
@@ -56,24 +56,29 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 }
 
 // readL2 returns k's entry from L2 and puts it into L1, or nil when L2 has
-// none (or is unavailable). It fails only when ctx ends.
-func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64) (*entry[V], error) {
-	if c.cfg.l2 == nil {
+// none (or is unavailable). It fails only when ctx ends. count says whether
+// to count the hit or miss (a load's second look does not).
+func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64, count bool) (*entry[V], error) {
+	if c.cfg.L2 == nil {
 		return nil, nil
 	}
 	if !c.breaker.allow() {
-		c.cfg.stats.Add(stats.L2Skipped, 1)
+		if count {
+			c.cfg.Stats.Add(stats.L2Skipped, 1)
+		}
 		return nil, nil
 	}
 	l2ctx, cancel := c.l2Context(ctx)
-	b, err := c.cfg.l2.Get(l2ctx, c.l2Key(k))
+	b, err := c.cfg.L2.Get(l2ctx, c.l2Key(k))
 	if cancel != nil {
 		cancel()
 	}
 	if err != nil {
 		if errors.Is(err, l2.ErrMiss) {
 			c.l2OK()
-			c.cfg.stats.Add(stats.L2Miss, 1)
+			if count {
+				c.cfg.Stats.Add(stats.L2Miss, 1)
+			}
 			return nil, nil
 		}
 		if ctx.Err() != nil {
@@ -83,7 +88,7 @@ func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64) (*ent
 		return nil, nil
 	}
 	c.l2OK()
-	now := c.cfg.now()
+	now := c.cfg.Now()
 	e, size, err := c.decode(b)
 	if err != nil {
 		c.dropCorrupt(ctx, k, err)
@@ -91,10 +96,14 @@ func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64) (*ent
 	}
 	ttl := c.l1TTL(e, now)
 	if ttl == 0 { // logically expired: the writer's clock is ahead of ours, or L2 kept it
-		c.cfg.stats.Add(stats.L2Miss, 1)
+		if count {
+			c.cfg.Stats.Add(stats.L2Miss, 1)
+		}
 		return nil, nil
 	}
-	c.cfg.stats.Add(stats.L2Hit, 1)
+	if count {
+		c.cfg.Stats.Add(stats.L2Hit, 1)
+	}
 	c.fillL1(k, h, gen, e, size, ttl)
 	return e, nil
 }
@@ -116,19 +125,28 @@ func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl
 // dropCorrupt counts a value that failed to decode and deletes it from L2,
 // so that the load that follows repairs the key.
 func (c *Cache[K, V]) dropCorrupt(ctx context.Context, k string, err error) {
-	c.cfg.stats.Add(stats.L2Corrupt, 1)
-	c.cfg.logger.LogAttrs(ctx, slogWarn, "tiercache: undecodable value in L2, deleting it",
-		attrCache(c.cfg.name), attrKey(k), attrErr(err))
-	if derr := c.cfg.l2.Delete(context.WithoutCancel(ctx), c.l2Key(k)); derr != nil {
+	c.cfg.Stats.Add(stats.L2Corrupt, 1)
+	c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: undecodable value in L2, deleting it",
+		attrCache(c.cfg.Name), attrKey(k), attrErr(err))
+	if derr := c.cfg.L2.Delete(context.WithoutCancel(ctx), c.l2Key(k)); derr != nil {
 		c.l2Failed("delete", derr)
 	}
 }
 
 // loadOne loads key through the flight group: one load per key at a time.
+//
+// The flight looks at L2 once more before it calls the loader. A caller that
+// missed L2 just before another flight of the key finished would otherwise
+// start a second load of a value that L2 now holds; the second look costs
+// one L2 round trip per load and makes "one load per key" hold across the
+// end of a flight (and across instances whose loads do not overlap).
 func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint64) (*entry[V], error) {
 	e, err, _ := c.flights.Do(ctx, k, func() (*entry[V], error) {
 		lctx, cancel := c.loadContext(ctx)
 		defer cancel()
+		if e, err := c.readL2(lctx, k, h, gen, false); e != nil || err != nil {
+			return e, err
+		}
 		return c.load(lctx, key, k, h, gen)
 	})
 	return e, err
@@ -137,24 +155,24 @@ func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint6
 // load calls the loader, then writes its answer to L2 and L1 (unless a write
 // of the key happened meanwhile).
 func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64) (*entry[V], error) {
-	start := c.cfg.now()
-	v, err := c.cfg.loader.Load(ctx, key)
-	now := c.cfg.now()
+	start := c.cfg.Now()
+	v, err := c.cfg.Loader.Load(ctx, key)
+	now := c.cfg.Now()
 	delta := now.Sub(start)
 	e := &entry[V]{value: v, delta: delta}
 	switch {
 	case err == nil:
-		c.cfg.stats.Observe(stats.LoadSuccess, delta)
+		c.cfg.Stats.Observe(stats.LoadSuccess, delta)
 	case errors.Is(err, ErrNotFound):
-		c.cfg.stats.Observe(stats.LoadNotFound, delta)
-		if c.cfg.notFoundTTL == 0 {
+		c.cfg.Stats.Observe(stats.LoadNotFound, delta)
+		if c.cfg.NotFoundTTL == 0 {
 			return nil, err
 		}
 		var zero V
 		e.value, e.notFound = zero, true
 	default:
-		c.cfg.stats.Observe(stats.LoadFailure, delta)
-		return nil, fmt.Errorf("tiered: %s: load: %w", c.cfg.name, err)
+		c.cfg.Stats.Observe(stats.LoadFailure, delta)
+		return nil, fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
 	}
 	ttl := c.ttl(e.notFound)
 	e.expiry = now.Add(ttl).UnixMilli()
@@ -165,8 +183,8 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64) 
 	if c.gens.load(h) != gen {
 		return e, nil // written or deleted meanwhile: hand the value to the waiters only
 	}
-	if c.cfg.l2 != nil && c.breaker.allow() {
-		if err := c.cfg.l2.Set(ctx, c.l2Key(k), frame, ttl); err != nil {
+	if c.cfg.L2 != nil && c.breaker.allow() {
+		if err := c.cfg.L2.Set(ctx, c.l2Key(k), frame, ttl); err != nil {
 			c.l2Failed("set", err)
 		} else {
 			c.l2OK()
@@ -178,30 +196,30 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64) 
 
 // l2Context bounds an L2 read by L2Timeout, when set.
 func (c *Cache[K, V]) l2Context(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.cfg.l2Timeout <= 0 {
+	if c.cfg.L2Timeout <= 0 {
 		return ctx, nil
 	}
-	return context.WithTimeout(ctx, c.cfg.l2Timeout)
+	return context.WithTimeout(ctx, c.cfg.L2Timeout)
 }
 
 // loadContext returns the context of a load: ctx's values, the cache's
 // lifetime, LoadTimeout.
 func (c *Cache[K, V]) loadContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(detached{Context: c.lifetime, values: ctx}, c.cfg.loadTimeout)
+	return context.WithTimeout(detached{Context: c.lifetime, values: ctx}, c.cfg.LoadTimeout)
 }
 
 // l2OK records a successful L2 call.
 func (c *Cache[K, V]) l2OK() {
 	if c.breaker.success() {
-		c.cfg.logger.LogAttrs(context.Background(), slogInfo, "tiercache: L2 is back", attrCache(c.cfg.name))
+		c.cfg.Logger.LogAttrs(context.Background(), slogInfo, "tiercache: L2 is back", attrCache(c.cfg.Name))
 	}
 }
 
 // l2Failed records a failed L2 call: reads skip L2 for L2Cooldown.
 func (c *Cache[K, V]) l2Failed(op string, err error) {
-	c.cfg.stats.Add(stats.L2Error, 1)
+	c.cfg.Stats.Add(stats.L2Error, 1)
 	if c.breaker.failure() {
-		c.cfg.logger.LogAttrs(context.Background(), slogWarn, "tiercache: L2 failed, reads skip it for a while",
-			attrCache(c.cfg.name), attrOp(op), attrErr(err), attrCooldown(c.cfg.l2Cooldown))
+		c.cfg.Logger.LogAttrs(context.Background(), slogWarn, "tiercache: L2 failed, reads skip it for a while",
+			attrCache(c.cfg.Name), attrOp(op), attrErr(err), attrCooldown(c.cfg.L2Cooldown))
 	}
 }

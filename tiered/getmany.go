@@ -33,7 +33,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	var misses []lookup[K]
 	hits := 0
 	for _, key := range keys {
-		k := c.cfg.key(key)
+		k := c.cfg.Key(key)
 		if v, ok := c.l1.Get(k); ok {
 			hits++
 			if e := v.(*entry[V]); !e.notFound {
@@ -44,23 +44,23 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		h := c.gens.hash(k)
 		misses = append(misses, lookup[K]{key: key, k: k, h: h, gen: c.gens.load(h)})
 	}
-	c.cfg.stats.Add(stats.L1Hit, hits)
-	c.cfg.stats.Add(stats.L1Miss, len(misses))
+	c.cfg.Stats.Add(stats.L1Hit, hits)
+	c.cfg.Stats.Add(stats.L1Miss, len(misses))
 	if len(misses) == 0 {
 		return out, nil
 	}
 
 	// L2: one GetMany for every L1 miss.
-	if c.cfg.l2 != nil {
+	if c.cfg.L2 != nil {
 		if !c.breaker.allow() {
-			c.cfg.stats.Add(stats.L2Skipped, len(misses))
+			c.cfg.Stats.Add(stats.L2Skipped, len(misses))
 		} else {
 			l2keys := make([]string, len(misses))
 			for i, m := range misses {
 				l2keys[i] = c.l2Key(m.k)
 			}
 			l2ctx, cancel := c.l2Context(ctx)
-			vals, err := c.cfg.l2.GetMany(l2ctx, l2keys)
+			vals, err := c.cfg.L2.GetMany(l2ctx, l2keys)
 			if cancel != nil {
 				cancel()
 			}
@@ -69,7 +69,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 				c.l2Failed("get many", fmt.Errorf("%w: store returned %d values for %d keys", errBadStore, len(vals), len(misses)))
 			case err == nil:
 				c.l2OK()
-				now := c.cfg.now()
+				now := c.cfg.Now()
 				rest := misses[:0]
 				for i, m := range misses {
 					if vals[i] == nil {
@@ -87,13 +87,13 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 						rest = append(rest, m)
 						continue
 					}
-					c.cfg.stats.Add(stats.L2Hit, 1)
+					c.cfg.Stats.Add(stats.L2Hit, 1)
 					c.fillL1(m.k, m.h, m.gen, e, size, ttl)
 					if !e.notFound {
 						out[m.key] = e.value
 					}
 				}
-				c.cfg.stats.Add(stats.L2Miss, len(rest))
+				c.cfg.Stats.Add(stats.L2Miss, len(rest))
 				misses = rest
 			case ctx.Err() != nil:
 				return out, ctx.Err()
@@ -110,7 +110,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	misses = uniqueLookups(misses)
 
 	switch {
-	case c.cfg.batchLoader != nil:
+	case c.cfg.BatchLoader != nil:
 		ks := make([]K, len(misses))
 		for i, m := range misses {
 			ks[i] = m.key
@@ -123,7 +123,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		for i, m := range misses {
 			if v, ok := loaded[m.key]; ok {
 				entries[i] = &entry[V]{value: v}
-			} else if c.cfg.notFoundTTL > 0 {
+			} else if c.cfg.NotFoundTTL > 0 {
 				entries[i] = &entry[V]{notFound: true}
 			}
 		}
@@ -135,7 +135,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		}
 		return out, nil
 
-	case c.cfg.loader != nil:
+	case c.cfg.Loader != nil:
 		results := make([]*entry[V], len(misses))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(getManyLoadConcurrency)
@@ -192,14 +192,14 @@ var errBadStore = errors.New("tiered: L2 store broke its contract")
 func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) {
 	lctx, cancel := c.loadContext(ctx)
 	defer cancel()
-	start := c.cfg.now()
-	loaded, err := c.cfg.batchLoader.LoadMany(lctx, keys)
-	d := c.cfg.now().Sub(start)
+	start := c.cfg.Now()
+	loaded, err := c.cfg.BatchLoader.LoadMany(lctx, keys)
+	d := c.cfg.Now().Sub(start)
 	if err != nil {
-		c.cfg.stats.Observe(stats.LoadFailure, d)
-		return nil, fmt.Errorf("tiered: %s: batch load: %w", c.cfg.name, err)
+		c.cfg.Stats.Observe(stats.LoadFailure, d)
+		return nil, fmt.Errorf("tiered: %s: batch load: %w", c.cfg.Name, err)
 	}
-	c.cfg.stats.Observe(stats.LoadSuccess, d)
+	c.cfg.Stats.Observe(stats.LoadSuccess, d)
 	return loaded, nil
 }
 
@@ -207,7 +207,7 @@ func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) 
 // cached) to L2 in one SetMany, then to L1, skipping keys written or
 // deleted since the batch started.
 func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entries []*entry[V]) {
-	now := c.cfg.now()
+	now := c.cfg.Now()
 	sizes := make([]int, len(entries))
 	var items []l2.Item
 	for i, e := range entries {
@@ -219,7 +219,7 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entri
 		frame, size, err := c.encode(e, now)
 		if err != nil {
 			entries[i] = nil
-			c.cfg.logger.LogAttrs(ctx, slogWarn, "tiercache: cannot encode loaded value", attrCache(c.cfg.name), attrErr(err))
+			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: cannot encode loaded value", attrCache(c.cfg.Name), attrErr(err))
 			continue
 		}
 		sizes[i] = size
@@ -227,8 +227,8 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entri
 			items = append(items, l2.Item{Key: c.l2Key(m.k), Value: frame, TTL: ttl})
 		}
 	}
-	if c.cfg.l2 != nil && len(items) > 0 && c.breaker.allow() {
-		if err := c.cfg.l2.SetMany(context.WithoutCancel(ctx), items); err != nil {
+	if c.cfg.L2 != nil && len(items) > 0 && c.breaker.allow() {
+		if err := c.cfg.L2.SetMany(context.WithoutCancel(ctx), items); err != nil {
 			c.l2Failed("set many", err)
 		} else {
 			c.l2OK()

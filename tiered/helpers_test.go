@@ -2,6 +2,7 @@ package tiered_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -132,5 +133,36 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		runtime.Gosched()
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// stampede runs n goroutines that call get at once and checks that each got
+// user(id). The caller's loader blocks on release; stampede closes it once
+// ready reports that every caller is past its L2 lookup.
+func stampede(t *testing.T, n int, id int64, get func(context.Context) (User, error), ready func() bool, release chan struct{}) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			u, err := get(ctx)
+			if err == nil && u.ID != id {
+				err = fmt.Errorf("got user %d, want %d", u.ID, id)
+			}
+			errs <- err
+		}()
+	}
+	waitFor(t, "every caller to miss L2", ready)
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -109,96 +110,57 @@ type Options[K comparable, V any] struct {
 	Rand func() float64
 }
 
-// config is the validated form of Options, with every default applied.
-type config[K comparable, V any] struct {
-	name          string
-	key           func(K) string
-	codec         codec.Codec[V]
-	compressor    codec.Compressor
-	compressAbove int
-	l1TTL         time.Duration
-	cost          func(V) int64
-	l2            l2.Store
-	ttl           time.Duration
-	jitter        float64
-	notFoundTTL   time.Duration
-	l2Timeout     time.Duration
-	l2Cooldown    time.Duration
-	loader        loader.Loader[K, V]
-	batchLoader   loader.BatchLoader[K, V]
-	loadTimeout   time.Duration
-	stats         stats.Recorder
-	logger        *slog.Logger
-	now           func() time.Time
-	rand          func() float64
-}
-
-func (o *Options[K, V]) config() (config[K, V], error) {
-	c := config[K, V]{
-		name: o.Name, key: o.Key, codec: o.Codec, compressor: o.Compressor,
-		compressAbove: o.CompressAbove, l1TTL: o.L1TTL, cost: o.Cost, l2: o.L2,
-		ttl: o.TTL, jitter: o.Jitter, notFoundTTL: o.NotFoundTTL,
-		l2Timeout: o.L2Timeout, l2Cooldown: o.L2Cooldown, loader: o.Loader,
-		batchLoader: o.BatchLoader, loadTimeout: o.LoadTimeout, stats: o.Stats,
-		logger: o.Logger, now: o.Now, rand: o.Rand,
-	}
-	if err := validName(o.Name); err != nil {
+// config returns a copy of o with every default applied, or the first
+// problem found.
+func (o *Options[K, V]) config() (Options[K, V], error) {
+	c := *o
+	if err := validName(c.Name); err != nil {
 		return c, err
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
-		{"TTL", o.TTL}, {"L1TTL", o.L1TTL}, {"NotFoundTTL", o.NotFoundTTL},
-		{"L2Timeout", o.L2Timeout}, {"L2Cooldown", o.L2Cooldown}, {"LoadTimeout", o.LoadTimeout},
+		{"TTL", c.TTL}, {"L1TTL", c.L1TTL}, {"NotFoundTTL", c.NotFoundTTL},
+		{"L2Timeout", c.L2Timeout}, {"L2Cooldown", c.L2Cooldown}, {"LoadTimeout", c.LoadTimeout},
 	} {
 		if d.v < 0 {
 			return c, fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidOptions, d.name, d.v)
 		}
 	}
-	if o.Jitter < 0 || o.Jitter > 1 || o.Jitter != o.Jitter {
-		return c, fmt.Errorf("%w: Jitter must be within [0, 1], got %v", ErrInvalidOptions, o.Jitter)
+	if c.Jitter < 0 || c.Jitter > 1 || c.Jitter != c.Jitter {
+		return c, fmt.Errorf("%w: Jitter must be within [0, 1], got %v", ErrInvalidOptions, c.Jitter)
 	}
-	if o.CompressAbove < 0 {
+	if c.CompressAbove < 0 {
 		return c, fmt.Errorf("%w: CompressAbove must not be negative", ErrInvalidOptions)
 	}
-	if c.key == nil {
+	if c.Key == nil {
 		k, ok := defaultKey[K]()
 		if !ok {
 			var zero K
 			return c, fmt.Errorf("%w: Key is required for key type %T", ErrInvalidOptions, zero)
 		}
-		c.key = k
+		c.Key = k
 	}
-	if c.codec == nil {
-		c.codec = codec.Msgpack[V]{}
+	if c.Codec == nil {
+		c.Codec = codec.Msgpack[V]{}
 	}
-	if c.compressAbove == 0 {
-		c.compressAbove = DefaultCompressAbove
+	c.CompressAbove = cmp.Or(c.CompressAbove, DefaultCompressAbove)
+	c.L1TTL = cmp.Or(c.L1TTL, DefaultL1TTL)
+	c.TTL = cmp.Or(c.TTL, DefaultTTL)
+	c.L2Cooldown = cmp.Or(c.L2Cooldown, DefaultL2Cooldown)
+	c.LoadTimeout = cmp.Or(c.LoadTimeout, DefaultLoadTimeout)
+	if c.Stats == nil {
+		c.Stats = stats.Noop{}
 	}
-	if c.l1TTL == 0 {
-		c.l1TTL = DefaultL1TTL
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.ttl == 0 {
-		c.ttl = DefaultTTL
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	if c.l2Cooldown == 0 {
-		c.l2Cooldown = DefaultL2Cooldown
-	}
-	if c.loadTimeout == 0 {
-		c.loadTimeout = DefaultLoadTimeout
-	}
-	if c.stats == nil {
-		c.stats = stats.Noop{}
-	}
-	if c.logger == nil {
-		c.logger = slog.New(slog.DiscardHandler)
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.rand == nil {
-		c.rand = rand.Float64
+	if c.Rand == nil {
+		c.Rand = rand.Float64
 	}
 	return c, nil
 }

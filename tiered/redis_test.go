@@ -2,8 +2,6 @@ package tiered_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,30 +162,8 @@ func TestRedisStampede(t *testing.T) {
 	}
 	defer c.Close()
 	const n = 1000
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			u, err := c.Get(ctx, 1)
-			if err == nil && u.ID != 1 {
-				err = fmt.Errorf("got %d", u.ID)
-			}
-			errs <- err
-		}()
-	}
-	waitFor(t, "every caller to miss L2 and wait", func() bool { return st.Snapshot().Get(stats.L2Miss) == n })
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	stampede(t, n, 1, func(ctx context.Context) (User, error) { return c.Get(ctx, 1) },
+		func() bool { return st.Snapshot().Get(stats.L2Miss) == n }, release)
 	if got := ld.calls.Load(); got != 1 {
 		t.Fatalf("loader calls = %d, want 1", got)
 	}

@@ -18,8 +18,8 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, value V) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	k := c.cfg.key(key)
-	now := c.cfg.now()
+	k := c.cfg.Key(key)
+	now := c.cfg.Now()
 	ttl := c.ttl(false)
 	e := &entry[V]{value: value, expiry: now.Add(ttl).UnixMilli()}
 	frame, size, err := c.encode(e, now)
@@ -33,12 +33,12 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, value V) error {
 	// sees it and keeps its (older) value out of L2.
 	c.gens.bump(h)
 	c.flights.Forget(k)
-	if c.cfg.l2 != nil {
-		if err := c.cfg.l2.Set(ctx, c.l2Key(k), frame, ttl); err != nil {
+	if c.cfg.L2 != nil {
+		if err := c.cfg.L2.Set(ctx, c.l2Key(k), frame, ttl); err != nil {
 			c.gens.bump(h)
 			c.l1.Delete(k)
 			c.l2Failed("set", err)
-			return fmt.Errorf("tiered: %s: set: %w", c.cfg.name, err)
+			return fmt.Errorf("tiered: %s: set: %w", c.cfg.Name, err)
 		}
 		c.l2OK()
 	}
@@ -64,11 +64,11 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 		e    *entry[V]
 		size int
 	}
-	now := c.cfg.now()
+	now := c.cfg.Now()
 	batch := make([]pending, 0, len(items))
 	l2items := make([]l2.Item, 0, len(items))
 	for key, value := range items {
-		k := c.cfg.key(key)
+		k := c.cfg.Key(key)
 		ttl := c.ttl(false)
 		e := &entry[V]{value: value, expiry: now.Add(ttl).UnixMilli()}
 		frame, size, err := c.encode(e, now)
@@ -86,14 +86,14 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 		c.gens.bump(p.h)
 		c.flights.Forget(p.k)
 	}
-	if c.cfg.l2 != nil {
-		if err := c.cfg.l2.SetMany(ctx, l2items); err != nil {
+	if c.cfg.L2 != nil {
+		if err := c.cfg.L2.SetMany(ctx, l2items); err != nil {
 			for _, p := range batch {
 				c.gens.bump(p.h)
 				c.l1.Delete(p.k)
 			}
 			c.l2Failed("set", err)
-			return fmt.Errorf("tiered: %s: set many: %w", c.cfg.name, err)
+			return fmt.Errorf("tiered: %s: set many: %w", c.cfg.Name, err)
 		}
 		c.l2OK()
 	}
@@ -121,20 +121,20 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) error {
 	ks := make([]string, len(keys))
 	hs := make([]uint64, len(keys))
 	for i, key := range keys {
-		ks[i] = c.cfg.key(key)
+		ks[i] = c.cfg.Key(key)
 		hs[i] = c.gens.hash(ks[i])
 		c.gens.bump(hs[i])
 		c.flights.Forget(ks[i])
 	}
 	var err error
-	if c.cfg.l2 != nil {
+	if c.cfg.L2 != nil {
 		l2keys := make([]string, len(ks))
 		for i, k := range ks {
 			l2keys[i] = c.l2Key(k)
 		}
-		if err = c.cfg.l2.Delete(ctx, l2keys...); err != nil {
+		if err = c.cfg.L2.Delete(ctx, l2keys...); err != nil {
 			c.l2Failed("delete", err)
-			err = fmt.Errorf("tiered: %s: delete: %w", c.cfg.name, err)
+			err = fmt.Errorf("tiered: %s: delete: %w", c.cfg.Name, err)
 		} else {
 			c.l2OK()
 		}
