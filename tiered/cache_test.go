@@ -160,7 +160,8 @@ func TestNotFound(t *testing.T) {
 			t.Fatalf("loader calls = %d, want 1 (negative answer cached)", n)
 		}
 		// A second instance sees the negative entry in L2.
-		other, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: f.l2, Loader: f.loader, Now: f.clock.Now})
+		// (No L1 there: its entries expire on the real clock, not the fake one.)
+		other, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: f.l2, Loader: f.loader, Now: f.clock.Now, L1: noL1{}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +428,7 @@ func TestL2DownReadsGoOn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(o *tiered.Options[int64, User]) {
 		o.L2Cooldown = 5 * time.Second
-		o.L1TTL = time.Millisecond // keep L1 out of the way
+		o.L1 = noL1{} // every read reaches L2
 	})
 	ctx := context.Background()
 	f.l2.FailWith(errors.New("down"))
@@ -449,7 +450,6 @@ func TestL2DownReadsGoOn(t *testing.T) {
 		t.Fatal("L2 not used again after the cool-down")
 	}
 	hits := f.snap().Get(stats.L2Hit)
-	f.clock.Advance(time.Second) // past L1TTL
 	if _, err := f.cache.Get(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
@@ -598,26 +598,47 @@ func TestSetManyGetMany(t *testing.T) {
 
 func TestTTLAndJitter(t *testing.T) {
 	t.Parallel()
+	rec := &recordingL1{}
 	f := newFixture(t, func(o *tiered.Options[int64, User]) {
+		o.L1 = rec
 		o.TTL = time.Minute
 		o.L1TTL = time.Hour // longer than TTL: L1 must still stop at TTL
 		o.Jitter = 0.5
-		o.Rand = func() float64 { return 0.99 } // ~49.5% off the TTL
+		o.Rand = func() float64 { return 0.99 } // 49.5% off the TTL
 	})
 	ctx := context.Background()
 	if _, err := f.cache.Get(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(29 * time.Second)
-	if _, err := f.cache.Get(ctx, 1); err != nil || f.loader.calls.Load() != 1 {
-		t.Fatalf("reloaded before the jittered TTL: %d calls", f.loader.calls.Load())
+	// The L1 entry lives until the jittered expiry: 60 s * (1 - 0.495).
+	if ttl := rec.lastTTL(); ttl != 30300*time.Millisecond {
+		t.Fatalf("L1 TTL = %v, want 30.3s", ttl)
 	}
-	f.clock.Advance(2 * time.Second) // 31 s > 60 s * (1 - 0.495)
-	if _, err := f.cache.Get(ctx, 1); err != nil {
+	// L2 holds it as long, as a second instance (no L1 of its own) sees.
+	other, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: f.l2, Loader: f.loader, Now: f.clock.Now, L1: noL1{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	f.clock.Advance(30 * time.Second)
+	if _, err := other.Get(ctx, 1); err != nil || f.loader.calls.Load() != 1 {
+		t.Fatalf("reloaded before the jittered TTL: %d calls, %v", f.loader.calls.Load(), err)
+	}
+	f.clock.Advance(time.Second)
+	if _, err := other.Get(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.loader.calls.Load(); n != 2 {
 		t.Fatalf("loader calls = %d after the jittered TTL, want 2", n)
+	}
+	// With a short L1TTL, that is the L1 lifetime.
+	rec2 := &recordingL1{}
+	short := newFixture(t, func(o *tiered.Options[int64, User]) { o.L1 = rec2; o.L1TTL = 5 * time.Second })
+	if _, err := short.cache.Get(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rec2.lastTTL(); ttl != 5*time.Second {
+		t.Fatalf("L1 TTL = %v, want L1TTL (5s)", ttl)
 	}
 }
 

@@ -166,3 +166,47 @@ func stampede(t *testing.T, n int, id int64, get func(context.Context) (User, er
 		}
 	}
 }
+
+// recordingL1 is an L1 that holds every value in a map and records the TTL
+// of the last Set (it does not expire anything).
+type recordingL1 struct {
+	mu  sync.Mutex
+	m   map[string]any
+	ttl time.Duration
+}
+
+func (r *recordingL1) Get(k string) (any, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.m[k]
+	return v, ok
+}
+
+func (r *recordingL1) Set(k string, v any, _ int64, ttl time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[string]any{}
+	}
+	r.m[k], r.ttl = v, ttl
+	return true
+}
+
+func (r *recordingL1) lastTTL() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ttl
+}
+
+func (r *recordingL1) Wait() {}
+func (r *recordingL1) Delete(k string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, k)
+}
+func (r *recordingL1) Clear() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.m)
+}
+func (r *recordingL1) Close() {}
