@@ -20,8 +20,10 @@ import (
 // one MessagePack value and rejects, with an error wrapping [ErrCorrupt]:
 //
 //   - malformed or truncated input, and trailing bytes after the value;
-//   - an array or map header that declares more elements than the input
-//     holds, refused before the library allocates room for them;
+//   - a header that declares more elements or bytes than the input holds,
+//     where the library would allocate for the declared size before
+//     reading (arrays and maps of 16 elements or more, 32-bit strings and
+//     binaries);
 //   - nesting deeper than 10000 levels (the library recurses per level);
 //   - any panic in the library or in a type's own decoding method.
 //
@@ -42,8 +44,9 @@ type encoder struct {
 	enc *msgpack.Encoder
 }
 
-// decoder is a pooled msgpack decoder bound to its own bytes.Reader, which
-// saves the reader allocation msgpack.Unmarshal makes on every call.
+// decoder is a pooled msgpack decoder bound for life to its own
+// bytes.Reader, which saves the reader allocation msgpack.Unmarshal makes on
+// every call. A decoder that failed is not pooled again.
 type decoder struct {
 	r   bytes.Reader
 	dec *msgpack.Decoder
@@ -97,8 +100,9 @@ func (Msgpack[V]) Unmarshal(data []byte, v *V) (err error) {
 			err = fmt.Errorf("%w: msgpack: panic: %v", ErrCorrupt, r)
 		}
 	}()
+	// The decoder reads d.r, set when it was made; it keeps no other state
+	// between successful calls, so it needs no Reset.
 	d.r.Reset(data)
-	d.dec.Reset(&d.r)
 	if err := d.dec.Decode(v); err != nil {
 		// Dropped too: a failed DecodeRaw leaves a recording buffer set.
 		if strings.HasPrefix(err.Error(), "msgpack:") {

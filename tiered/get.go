@@ -202,10 +202,15 @@ func (c *Cache[K, V]) l2Context(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(ctx, c.cfg.L2Timeout)
 }
 
-// loadContext returns the context of a load: ctx's values, the cache's
-// lifetime, LoadTimeout.
+// loadContext returns the context of a load: ctx's values (trace IDs) but
+// not its cancellation, bounded by LoadTimeout and ended by Close.
 func (c *Cache[K, V]) loadContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(detached{Context: c.lifetime, values: ctx}, c.cfg.LoadTimeout)
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
+	stop := context.AfterFunc(c.lifetime, cancel)
+	return lctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // l2OK records a successful L2 call.

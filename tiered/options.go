@@ -2,7 +2,6 @@ package tiered
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -178,13 +177,3 @@ func validName(name string) error {
 	}
 	return nil
 }
-
-// detached is a context with the values of one context and the lifetime of
-// another: loads keep the first caller's values (trace IDs) but not its
-// cancellation, and end when the cache closes.
-type detached struct {
-	context.Context // lifetime
-	values          context.Context
-}
-
-func (d detached) Value(key any) any { return d.values.Value(key) }
