@@ -79,12 +79,12 @@ func NewRistretto(opts Options) (*Ristretto, error) {
 
 // Get returns the value stored under key.
 func (r *Ristretto) Get(key string) (any, bool) {
-	stripe, ok := r.guard.enter()
-	if !ok {
+	g := r.guard.enter()
+	if g == nil {
 		return nil, false
 	}
 	v, hit := r.c.Get(key)
-	r.guard.leave(stripe)
+	r.guard.leave(g)
 	return v, hit
 }
 
@@ -94,26 +94,26 @@ func (r *Ristretto) Set(key string, value any, cost int64, ttl time.Duration) bo
 	if ttl < 0 {
 		return false
 	}
-	stripe, ok := r.guard.enter()
-	if !ok {
+	g := r.guard.enter()
+	if g == nil {
 		return false
 	}
-	defer r.guard.leave(stripe)
+	defer r.guard.leave(g)
 	return r.c.SetWithTTL(key, value, cost, ttl)
 }
 
 // Wait blocks until every earlier Set is applied.
 func (r *Ristretto) Wait() {
-	if stripe, ok := r.guard.enter(); ok {
-		defer r.guard.leave(stripe)
+	if g := r.guard.enter(); g != nil {
+		defer r.guard.leave(g)
 		r.c.Wait()
 	}
 }
 
 // Delete removes key.
 func (r *Ristretto) Delete(key string) {
-	if stripe, ok := r.guard.enter(); ok {
-		defer r.guard.leave(stripe)
+	if g := r.guard.enter(); g != nil {
+		defer r.guard.leave(g)
 		r.c.Del(key)
 	}
 }
@@ -122,8 +122,8 @@ func (r *Ristretto) Delete(key string) {
 func (r *Ristretto) Clear() {
 	r.exclusive.Lock()
 	defer r.exclusive.Unlock()
-	if stripe, ok := r.guard.enter(); ok {
-		defer r.guard.leave(stripe)
+	if g := r.guard.enter(); g != nil {
+		defer r.guard.leave(g)
 		r.c.Clear()
 	}
 }

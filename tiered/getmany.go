@@ -30,7 +30,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		return nil, ErrClosed
 	}
 	out := make(map[K]V, len(keys))
-	var misses []lookup[K]
+	misses := make([]lookup[K], 0, len(keys))
 	hits := 0
 	for _, key := range keys {
 		k := c.cfg.Key(key)
