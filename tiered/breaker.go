@@ -9,11 +9,14 @@ import (
 // for a cool-down; then one read (the probe) tries it, and its outcome closes
 // or reopens the breaker. Writes always try L2 and report to the breaker too.
 // When closed, allow costs one atomic load.
+//
+// The probe moves the end of the cool-down forward by one more cool-down as
+// it starts, so a probe that never reports (its caller gave up) delays the
+// next probe instead of blocking L2 for good.
 type breaker struct {
 	cooldown  time.Duration
 	now       func() time.Time
 	openUntil atomic.Int64 // unix nanoseconds; 0 when closed
-	probing   atomic.Bool
 }
 
 // allow reports whether a read may use L2 now.
@@ -22,10 +25,11 @@ func (b *breaker) allow() bool {
 	if until == 0 {
 		return true
 	}
-	if b.now().UnixNano() < until {
+	now := b.now().UnixNano()
+	if now < until {
 		return false
 	}
-	return b.probing.CompareAndSwap(false, true)
+	return b.openUntil.CompareAndSwap(until, now+int64(b.cooldown))
 }
 
 // success records a working L2; it reports whether the breaker was open.
@@ -33,14 +37,10 @@ func (b *breaker) success() bool {
 	if b.openUntil.Load() == 0 {
 		return false
 	}
-	b.openUntil.Store(0)
-	b.probing.Store(false)
-	return true
+	return b.openUntil.Swap(0) != 0
 }
 
 // failure records an L2 failure; it reports whether the breaker was closed.
 func (b *breaker) failure() bool {
-	wasClosed := b.openUntil.Swap(b.now().Add(b.cooldown).UnixNano()) == 0
-	b.probing.Store(false)
-	return wasClosed
+	return b.openUntil.Swap(b.now().Add(b.cooldown).UnixNano()) == 0
 }
