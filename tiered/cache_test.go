@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -752,5 +753,73 @@ func TestL1HitDoesNotAllocate(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(1000, func() { _, _ = f.cache.Get(ctx, 1) }); a != 0 {
 		t.Fatalf("L1 hit with a small int key: %v allocs, want 0", a)
+	}
+}
+
+// TestConcurrentWritesKeepTiersInAgreement: Sets, Deletes, SetManys and
+// reads of a few keys from many goroutines; afterwards every key that L1
+// holds has the value L2 holds.
+func TestConcurrentWritesKeepTiersInAgreement(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *tiered.Options[int64, User]) { o.Loader = nil })
+	f.l2.SetDelay(20 * time.Microsecond) // a round trip: widens the windows between tiers
+	ctx := context.Background()
+	const keys, workers, ops = 4, 8, 300
+	var wg sync.WaitGroup
+	var version atomic.Int64
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ops {
+				id := int64((w + i) % keys)
+				switch i % 5 {
+				case 0:
+					u := user(id)
+					u.Age = int(version.Add(1))
+					if err := f.cache.Set(ctx, id, u); err != nil {
+						t.Error(err)
+					}
+				case 1:
+					if err := f.cache.Delete(ctx, id); err != nil {
+						t.Error(err)
+					}
+				case 2:
+					batch := map[int64]User{}
+					for j := range int64(keys) {
+						u := user(j)
+						u.Age = int(version.Add(1))
+						batch[j] = u
+					}
+					if err := f.cache.SetMany(ctx, batch); err != nil {
+						t.Error(err)
+					}
+				default:
+					if _, err := f.cache.Get(ctx, id); err != nil && !errors.Is(err, tiered.ErrMiss) {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	f.l2.SetDelay(0)
+	reader, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: f.l2, L1: noL1{}, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	for id := range int64(keys) {
+		inL2, l2err := reader.Get(ctx, id)
+		f.l2.FailWith(errors.New("down")) // now only L1 answers
+		inL1, l1err := f.cache.Get(ctx, id)
+		f.l2.FailWith(nil)
+		switch {
+		case l1err != nil: // not in L1: nothing to disagree with
+		case l2err != nil:
+			t.Errorf("key %d: L1 holds version %d, L2 holds nothing (%v)", id, inL1.Age, l2err)
+		case inL1.Age != inL2.Age:
+			t.Errorf("key %d: L1 holds version %d, L2 holds %d", id, inL1.Age, inL2.Age)
+		}
 	}
 }

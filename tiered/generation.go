@@ -2,6 +2,7 @@ package tiered
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -13,8 +14,9 @@ import (
 // before it reads L2 or loads, fills L1, and evicts what it filled when the
 // counter moved meanwhile. Keys share slots (a fixed table, no per-key state
 // to clean up), so a write to another key of the slot only costs a skipped
-// fill. The same hash picks a mutex that serializes writes of one key, so
-// that L2 and L1 see them in the same order.
+// fill. The same hash picks a mutex that serializes writes of one key (Set,
+// SetMany, Delete), so that L2 and L1 see them in the same order; the lock
+// is held across the L2 round trip, hence many of them.
 type generations struct {
 	seed   maphash.Seed
 	slots  [genSlots]atomic.Uint64
@@ -23,7 +25,7 @@ type generations struct {
 
 const (
 	genSlots   = 4096
-	writeLocks = 64
+	writeLocks = 1024
 )
 
 func newGenerations() *generations { return &generations{seed: maphash.MakeSeed()} }
@@ -36,9 +38,27 @@ func (g *generations) load(h uint64) uint64 { return g.slots[h%genSlots].Load() 
 // bump advances the generation of the key with hash h.
 func (g *generations) bump(h uint64) { g.slots[h%genSlots].Add(1) }
 
-// lock serializes writes of the key with hash h; call the returned unlock.
-func (g *generations) lock(h uint64) *sync.Mutex {
-	m := &g.writes[h%writeLocks]
-	m.Lock()
-	return m
+// lock takes the write locks of the keys with hashes hs, in a fixed order
+// (so that two batches cannot deadlock), and returns the function that
+// releases them.
+func (g *generations) lock(hs ...uint64) (unlock func()) {
+	if len(hs) == 1 {
+		m := &g.writes[hs[0]%writeLocks]
+		m.Lock()
+		return m.Unlock
+	}
+	idx := make([]int, len(hs))
+	for i, h := range hs {
+		idx[i] = int(h % writeLocks)
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		g.writes[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			g.writes[i].Unlock()
+		}
+	}
 }

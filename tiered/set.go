@@ -27,8 +27,7 @@ func (c *Cache[K, V]) Set(ctx context.Context, key K, value V) error {
 		return err
 	}
 	h := c.gens.hash(k)
-	mu := c.gens.lock(h)
-	defer mu.Unlock()
+	defer c.gens.lock(h)()
 	// Bump before the L2 write too: a load of the key that is running
 	// sees it and keeps its (older) value out of L2.
 	c.gens.bump(h)
@@ -78,10 +77,11 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 		batch = append(batch, pending{k: k, h: c.gens.hash(k), e: e, size: size})
 		l2items = append(l2items, l2.Item{Key: c.l2Key(k), Value: frame, TTL: ttl})
 	}
-	// Writes of one key are serialized with Set and Delete by the key's
-	// lock; a batch writes many keys, so it bumps generations before and
-	// after its L2 write instead: a concurrent reader's fill is skipped and
-	// a concurrent Set of one of the keys loses at most its L1 copy.
+	hs := make([]uint64, len(batch))
+	for i, p := range batch {
+		hs[i] = p.h
+	}
+	defer c.gens.lock(hs...)()
 	for _, p := range batch {
 		c.gens.bump(p.h)
 		c.flights.Forget(p.k)
@@ -98,11 +98,8 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 		c.l2OK()
 	}
 	for _, p := range batch {
-		gen := c.gens.load(p.h)
+		c.gens.bump(p.h)
 		c.l1.Set(p.k, p.e, c.cost(p.k, p.e, p.size), c.l1TTL(p.e, now))
-		if c.gens.load(p.h) != gen {
-			c.l1.Delete(p.k)
-		}
 	}
 	c.l1.Wait()
 	return nil
@@ -123,6 +120,9 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) error {
 	for i, key := range keys {
 		ks[i] = c.cfg.Key(key)
 		hs[i] = c.gens.hash(ks[i])
+	}
+	defer c.gens.lock(hs...)()
+	for i := range ks {
 		c.gens.bump(hs[i])
 		c.flights.Forget(ks[i])
 	}
