@@ -65,6 +65,7 @@ var (
 	decoders = sync.Pool{New: func() any {
 		d := new(decoder)
 		d.dec = msgpack.NewDecoder(&d.r)
+		d.dec.UsePreallocateValues(true)
 		return d
 	}}
 )

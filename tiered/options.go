@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tiercache/tiercache/codec"
+	"github.com/tiercache/tiercache/internal/clock"
 	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/loader"
@@ -103,7 +104,10 @@ type Options[K comparable, V any] struct {
 	Stats stats.Recorder
 	// Logger receives L2 outages and recoveries. Default: discards.
 	Logger *slog.Logger
-	// Now is the clock. Default time.Now.
+	// Now is the clock. Default: a wall clock derived from the monotonic
+	// clock and re-read once a second (internal/clock.Mono), which costs a
+	// third less than time.Now; a step of the system clock reaches it
+	// within a second.
 	Now func() time.Time
 	// Rand returns a uniform float in [0, 1). Default math/rand/v2.Float64.
 	Rand func() float64
@@ -156,7 +160,7 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
-		c.Now = time.Now
+		c.Now = clock.NewMono().Now
 	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tiercache/tiercache/internal/clock"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -33,7 +34,7 @@ type entry struct {
 
 // New returns an empty Store. opts may be nil; New does not keep it.
 func New(opts *Options) *Store {
-	s := &Store{now: time.Now, m: make(map[string]entry)}
+	s := &Store{now: clock.NewMono().Now, m: make(map[string]entry)}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
 	}
