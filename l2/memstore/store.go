@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,17 @@ var _ l2.Store = (*Store)(nil)
 
 // Store is an in-process [l2.Store]. Create it with [New]; it is safe for
 // concurrent use.
+//
+// A Store is also an [l2.Namespacer]: its views share the entries, and key k
+// of the view Namespace(ns) is key ns + ":" + k of the store, looked up
+// without building that string.
 type Store struct {
+	*state
+	prefix string // "" for the store itself, "ns:" for a view
+}
+
+// state is what a store shares with its views.
+type state struct {
 	now func() time.Time
 
 	// closed, fault and delay are read on every operation without taking mu.
@@ -24,7 +35,38 @@ type Store struct {
 	delay  atomic.Int64 // time.Duration
 
 	mu sync.RWMutex
-	m  map[string]entry // nil once closed
+	m  map[skey]entry // nil once closed
+}
+
+// skey is a key split at its first ':' (hasNS) so that a view finds its
+// keys without concatenating its namespace: "user:42" is {user, 42, true}
+// from the store and from the view "user" alike; "abc" is {"", abc, false}.
+type skey struct {
+	ns, k string
+	hasNS bool
+}
+
+// key returns the map key of the key k of s.
+func (s *Store) key(k string) skey {
+	if s.prefix == "" {
+		if ns, rest, ok := strings.Cut(k, ":"); ok {
+			return skey{ns, rest, true}
+		}
+		return skey{"", k, false}
+	}
+	if i := strings.IndexByte(s.prefix, ':'); i == len(s.prefix)-1 {
+		return skey{s.prefix[:i], k, true} // the common case: no ':' in the namespace
+	}
+	ns, rest, _ := strings.Cut(s.prefix+k, ":")
+	return skey{ns, rest, true}
+}
+
+var _ l2.Namespacer = (*Store)(nil)
+
+// Namespace returns a view of s in which key k is key ns + ":" + k of s. The
+// view shares s's entries, faults, delay and Close.
+func (s *Store) Namespace(ns string) l2.Store {
+	return &Store{state: s.state, prefix: s.prefix + ns + ":"}
 }
 
 type entry struct {
@@ -34,7 +76,7 @@ type entry struct {
 
 // New returns an empty Store. opts may be nil; New does not keep it.
 func New(opts *Options) *Store {
-	s := &Store{now: clock.NewMono().Now, m: make(map[string]entry)}
+	s := &Store{state: &state{now: clock.NewMono().Now, m: make(map[skey]entry)}}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
 	}
@@ -52,7 +94,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		s.mu.RUnlock()
 		return nil, fmt.Errorf("memstore: get: %w", l2.ErrClosed)
 	}
-	e, ok := s.m[key]
+	e, ok := s.m[s.key(key)]
 	if !ok || e.expired(now) {
 		s.mu.RUnlock()
 		if ok {
@@ -82,7 +124,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		return nil, fmt.Errorf("memstore: getmany: %w", l2.ErrClosed)
 	}
 	for i, k := range keys {
-		if e, ok := s.m[k]; ok && !e.expired(now) {
+		if e, ok := s.m[s.key(k)]; ok && !e.expired(now) {
 			vals[i] = clone(e.value)
 		}
 	}
@@ -103,7 +145,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if s.m == nil {
 		return fmt.Errorf("memstore: set: %w", l2.ErrClosed)
 	}
-	s.m[key] = e
+	s.m[s.key(key)] = e
 	return nil
 }
 
@@ -132,7 +174,7 @@ func (s *Store) SetMany(ctx context.Context, items []l2.Item) error {
 		return fmt.Errorf("memstore: setmany: %w", l2.ErrClosed)
 	}
 	for i, it := range items {
-		s.m[it.Key] = entries[i]
+		s.m[s.key(it.Key)] = entries[i]
 	}
 	return nil
 }
@@ -151,7 +193,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 		return fmt.Errorf("memstore: delete: %w", l2.ErrClosed)
 	}
 	for _, k := range keys {
-		delete(s.m, k)
+		delete(s.m, s.key(k))
 	}
 	return nil
 }
@@ -231,9 +273,10 @@ func (s *Store) begin(ctx context.Context, op string) error {
 // dropExpired deletes key if it is still expired at now: another goroutine
 // may have written it since the caller released its read lock.
 func (s *Store) dropExpired(key string, now time.Time) {
+	k := s.key(key)
 	s.mu.Lock()
-	if e, ok := s.m[key]; ok && e.expired(now) {
-		delete(s.m, key)
+	if e, ok := s.m[k]; ok && e.expired(now) {
+		delete(s.m, k)
 	}
 	s.mu.Unlock()
 }
