@@ -56,8 +56,17 @@ fuzz:
 	done
 
 # Benchmarks run on one CPU (less noise from the VM's second core and the
-# concurrent GC), except the RunParallel ones, which need both.
+# concurrent GC), except the RunParallel ones, which need both. The test
+# binary runs BENCHCOUNT times with -count=1 so that each benchmark and its
+# baseline alternate: with -count=N, go test runs one sub-benchmark N times
+# before the next, and a noisy minute of the VM lands on one side only.
 bench: deps
-	@mkdir -p bench/results
-	TIERCACHE_INTEGRATION=1 $(GO) test -run='^$$' -bench=. -benchmem -cpu=1 -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) ./tiered/ | grep -v '/parallel' | tee bench/results/foundation.txt
-	TIERCACHE_INTEGRATION=1 $(GO) test -run='^$$' -bench='L1Hit' -benchmem -cpu=2 -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) ./tiered/ | grep '/parallel' | tee -a bench/results/foundation.txt
+	@mkdir -p bench/results bin
+	$(GO) test -c -o bin/tiered.test ./tiered/
+	@: > bench/results/foundation.txt
+	@for i in $$(seq $(BENCHCOUNT)); do \
+		echo "== round $$i of $(BENCHCOUNT)"; \
+		TIERCACHE_INTEGRATION=1 ./bin/tiered.test -test.run='^$$' -test.bench=. -test.benchmem -test.cpu=1 -test.benchtime=$(BENCHTIME) 2>/dev/null | grep -v '/parallel' | grep -E '^(Benchmark|goos|goarch|pkg|cpu)' >> bench/results/foundation.txt; \
+		TIERCACHE_INTEGRATION=1 ./bin/tiered.test -test.run='^$$' -test.bench='L1Hit' -test.benchmem -test.cpu=2 -test.benchtime=$(BENCHTIME) 2>/dev/null | grep '/parallel' >> bench/results/foundation.txt; \
+	done
+	@cat bench/results/foundation.txt
