@@ -35,7 +35,9 @@ vet:
 
 test: deps vet
 	@for m in $(MODULES); do \
-		echo "== go test $$m"; \
+		echo "== allocation tests of $$m without -race (the race detector changes allocation counts)"; \
+		(cd $$m && set -o pipefail && $(GO) test -count=1 -run 'Alloc' ./... | grep -v 'no test') || exit 1; \
+		echo "== every test of $$m with -race"; \
 		(cd $$m && TIERCACHE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 10m ./...) || exit 1; \
 	done
 
