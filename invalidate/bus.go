@@ -1,0 +1,92 @@
+package invalidate
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrClosed is returned by a Bus used after its Close.
+var ErrClosed = errors.New("invalidate: bus closed")
+
+// ErrSubscribed is returned by Subscribe when the namespace already has a
+// handler on this bus: one cache per namespace per bus.
+var ErrSubscribed = errors.New("invalidate: namespace already subscribed")
+
+// Bus carries invalidation messages between the instances that share an L2.
+// Every instance has its own Bus (its own ID); caches of one process share
+// it, one per namespace.
+//
+// Delivery is at most once: a message can be lost (a disconnect, a full
+// buffer). A Bus therefore tells the handler whenever it may have missed
+// one, through [Handler.Lost]; the handler then forgets everything it holds
+// for the namespace.
+type Bus interface {
+	// ID identifies this bus (this instance) in the Origin of its messages.
+	ID() string
+
+	// Publish sends m to every subscriber of m.Namespace, this bus's own
+	// included (receivers skip their own messages by Origin). The bus sets
+	// Origin, Seq and Sent; it may merge messages of one namespace that
+	// name only keys and are published faster than one round trip. Publish
+	// returns when m was sent or failed; a failed message is not lost:
+	// the bus sends it again with the next one, and the skipped sequence
+	// number makes receivers flush.
+	Publish(ctx context.Context, m *Message) error
+
+	// Subscribe registers h for the messages of namespace and returns at
+	// once: the bus subscribes in the background, and again after every
+	// disconnect, and calls h.Lost(Subscribed) when the first subscription
+	// is in place, h.Lost(Resubscribed) after each later one. Whatever h
+	// cached before a subscription was in place may have missed messages,
+	// hence the first call. The returned function ends the subscription;
+	// it is idempotent.
+	Subscribe(namespace string, h Handler) (unsubscribe func(), err error)
+
+	// Close ends every subscription, sends what is queued (best effort) and
+	// stops the bus's goroutines. It is idempotent.
+	Close() error
+}
+
+// Handler receives a namespace's messages from a Bus. Its methods are called
+// from one goroutine per subscription, never concurrently for one
+// namespace, and must be fast: a slow handler delays the messages behind it.
+type Handler interface {
+	// Receive is called with each message of the namespace, including this
+	// bus's own. m is only valid during the call.
+	Receive(m *Message)
+	// Lost is called when messages of the namespace may have been missed:
+	// the handler must drop every entry it holds for the namespace.
+	Lost(reason LostReason)
+}
+
+// LostReason says why messages may have been missed.
+type LostReason uint8
+
+const (
+	// Subscribed: the first subscription is in place; what the handler
+	// cached before it may have missed messages.
+	Subscribed LostReason = iota + 1
+	// Resubscribed: the subscription was re-established after a disconnect
+	// (or after the server ended it); messages of the gap are lost.
+	Resubscribed
+	// Gap: a message's sequence number skipped one of its origin's.
+	Gap
+	// Malformed: a message on the namespace's channel could not be
+	// decoded; it may have been an invalidation.
+	Malformed
+)
+
+// String returns the reason's lower-case name.
+func (r LostReason) String() string {
+	switch r {
+	case Subscribed:
+		return "subscribed"
+	case Resubscribed:
+		return "resubscribed"
+	case Gap:
+		return "gap"
+	case Malformed:
+		return "malformed"
+	}
+	return "unknown"
+}

@@ -1,0 +1,50 @@
+// Package invalidate keeps the in-process L1 tiers of several instances
+// coherent: when one instance writes or deletes keys, it publishes a
+// [Message] naming them, and every other instance that shares the L2 drops
+// those entries from its L1.
+//
+// A [Message] names what to drop in one namespace (a cache): keys, tags, a
+// key prefix, or everything (Flush). The [Bus] that carries it stamps it
+// with its origin (the publishing bus's ID), a sequence number per origin
+// and namespace, and the time it was sent. [Message.MarshalBinary] and
+// [Message.UnmarshalBinary] give it a compact msgpack encoding; decoding
+// refuses malformed input with [ErrMalformed].
+//
+// A [Bus] is one instance's connection to the others. Caches subscribe a
+// [Handler] per namespace; the bus calls [Handler.Receive] with each message
+// of the namespace, one call at a time.
+//
+// # At most once, and Lost
+//
+// Delivery is at most once: a disconnect or a full buffer loses messages,
+// and nothing resends them. Instead the bus tells the handler whenever it
+// may have missed one, through [Handler.Lost], and the handler forgets
+// everything it holds for the namespace. Losing a message thus costs some
+// L1 hits, never a stale read. The reasons ([LostReason]):
+//
+//   - [Subscribed]: the subscription is in place; what the handler cached
+//     before may have missed messages.
+//   - [Resubscribed]: the subscription was re-established after a
+//     disconnect; whatever was published in between is gone.
+//   - [Gap]: a sequence number of an origin was skipped. A [Tracker]
+//     detects it: a bus keeps one per subscription and feeds it every
+//     message's origin and number.
+//   - [Malformed]: a message could not be decoded.
+//
+// # Implementations
+//
+// [github.com/tiercache/tiercache/invalidate/redisbus] is the Redis
+// implementation, on Redis Pub/Sub. [MemBus] is an in-memory one for unit
+// tests: the buses made by one [Hub] deliver to each other synchronously,
+// through the wire encoding, and inject faults on demand
+// ([MemBus.DropNext], [MemBus.SetPublishError], [MemBus.Reconnect]).
+//
+//	hub := invalidate.NewHub()
+//	a, b := hub.NewBus("a"), hub.NewBus("b")
+//	defer a.Close()
+//	defer b.Close()
+//	unsubscribe, err := b.Subscribe("users", handler) // handler.Lost(invalidate.Subscribed)
+//	...
+//	err = a.Publish(ctx, &invalidate.Message{Namespace: "users", Keys: []string{"42"}})
+//	// handler.Receive has been called with Origin "a", Seq 1, Keys ["42"]
+package invalidate
