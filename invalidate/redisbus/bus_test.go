@@ -1,0 +1,256 @@
+package redisbus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+)
+
+func TestBus_RoundTrip(t *testing.T) {
+	t.Parallel()
+	_, client := newMiniredis(t)
+	a := newBus(t, client, &redisbus.Options{ID: "a"})
+	b := newBus(t, client, &redisbus.Options{ID: "b"})
+	ra, rb := newRecorder(), newRecorder()
+	if _, err := a.Subscribe("user", ra); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe("user", rb); err != nil {
+		t.Fatal(err)
+	}
+	ra.subscribed(t)
+	rb.subscribed(t)
+
+	publish(t, a, "user", "1", "2")
+	publish(t, a, "other", "3") // another namespace: nobody listens
+	rb.wait(t, "keys 1 and 2", rb.hasKeys("1", "2"))
+	ra.wait(t, "its own message", ra.hasKeys("1", "2"))
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	m := rb.msgs[0]
+	if m.Origin != "a" || m.Seq != 1 || m.Namespace != "user" || m.Sent == 0 {
+		t.Errorf("message = %+v, want origin a, seq 1, namespace user, a send time", m)
+	}
+	if len(rb.keys) != 2 || len(rb.lost) != 1 {
+		t.Errorf("b got keys %v and lost %v, want 2 keys and one Subscribed", rb.keys, rb.lost)
+	}
+}
+
+func TestBus_SubscribeErrors(t *testing.T) {
+	t.Parallel()
+	_, client := newMiniredis(t)
+	b := newBus(t, client, nil)
+	unsub, err := b.Subscribe("user", newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Subscribe("user", newRecorder()); !errors.Is(err, invalidate.ErrSubscribed) {
+		t.Errorf("second Subscribe = %v, want ErrSubscribed", err)
+	}
+	unsub()
+	unsub() // idempotent
+	r := newRecorder()
+	if _, err := b.Subscribe("user", r); err != nil {
+		t.Fatalf("Subscribe after unsubscribe: %v", err)
+	}
+	r.subscribed(t)
+	if _, err := b.Subscribe("x", nil); err == nil {
+		t.Error("Subscribe with a nil handler did not fail")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	if _, err := b.Subscribe("y", newRecorder()); !errors.Is(err, invalidate.ErrClosed) {
+		t.Errorf("Subscribe after Close = %v, want ErrClosed", err)
+	}
+	err = b.Publish(context.Background(), &invalidate.Message{Namespace: "user", Keys: []string{"1"}})
+	if !errors.Is(err, invalidate.ErrClosed) {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestNew_Errors(t *testing.T) {
+	t.Parallel()
+	_, client := newMiniredis(t)
+	if _, err := redisbus.New(nil, nil); err == nil {
+		t.Error("New(nil) did not fail")
+	}
+	for _, o := range []redisbus.Options{{MaxBatch: -1}, {ID: "has space"}, {HealthCheck: -time.Second}} {
+		if _, err := redisbus.New(client, &o); err == nil {
+			t.Errorf("New(%+v) did not fail", o)
+		}
+	}
+}
+
+// A restarted server drops the subscription; go-redis resubscribes, and the
+// bus reports it once.
+func TestBus_ResubscribeAfterRestart(t *testing.T) {
+	t.Parallel()
+	m, client := newMiniredis(t)
+	pub := newBus(t, client, nil)
+	r := newRecorder()
+	sub := newBus(t, client, &redisbus.Options{HealthCheck: 100 * time.Millisecond})
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	m.Close()
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "the resubscription", func(r *recorder) bool { return r.count(invalidate.Resubscribed) == 1 })
+	publish(t, pub, "user", "after")
+	r.wait(t, "a message after the restart", r.hasKeys("after"))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.count(invalidate.Resubscribed); n != 1 {
+		t.Errorf("%d resubscriptions reported, want 1", n)
+	}
+}
+
+// Garbage on the channel, and a skipped sequence number, both make the bus
+// report a possible loss.
+func TestBus_GapAndMalformed(t *testing.T) {
+	t.Parallel()
+	_, client := newMiniredis(t)
+	sub := newBus(t, client, nil)
+	r := newRecorder()
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	ctx := context.Background()
+	raw := func(seq uint64, key string) {
+		m := invalidate.Message{Origin: "x", Seq: seq, Namespace: "user", Keys: []string{key}}
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Publish(ctx, sub.Channel("user"), b).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw(1, "k1")
+	raw(2, "k2")
+	raw(4, "k4") // 3 is missing
+	r.wait(t, "k4", r.hasKeys("k4"))
+	if err := client.Publish(ctx, sub.Channel("user"), "garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "the malformed message", func(r *recorder) bool { return r.count(invalidate.Malformed) == 1 })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.count(invalidate.Gap); n != 1 {
+		t.Errorf("%d gaps reported, want 1 (lost %v)", n, r.lost)
+	}
+	// The gap is reported before the message that revealed it.
+	if want := []invalidate.LostReason{invalidate.Subscribed, invalidate.Gap, invalidate.Malformed}; fmt.Sprint(r.lost) != fmt.Sprint(want) {
+		t.Errorf("lost = %v, want %v", r.lost, want)
+	}
+}
+
+// Messages published while one is on its way are merged into one; with
+// MaxBatch 1 they are not.
+func TestBus_Batching(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		maxBatch int
+		wantMsgs int
+	}{{0, 2}, {1, 11}, {4, 4}} { // 1 blocked + 10 behind it: merged into 1, 10, or 3 of at most 4 keys
+		t.Run(fmt.Sprint("MaxBatch=", tt.maxBatch), func(t *testing.T) {
+			t.Parallel()
+			_, client := newMiniredis(t)
+			gate := make(chan struct{})
+			hook := &blockHook{gate: gate, entered: make(chan struct{}, 1)}
+			pc := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
+			pc.AddHook(hook)
+			t.Cleanup(func() { pc.Close() })
+			pub := newBus(t, pc, &redisbus.Options{MaxBatch: tt.maxBatch})
+			sub := newBus(t, client, nil)
+			r := newRecorder()
+			if _, err := sub.Subscribe("user", r); err != nil {
+				t.Fatal(err)
+			}
+			r.subscribed(t)
+
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() { defer wg.Done(); publish(t, pub, "user", "first") }()
+			<-hook.entered // the first message is on its way
+			hook.mu.Lock()
+			hook.gate = nil // later publishes go straight through
+			hook.mu.Unlock()
+			keys := make([]string, 10)
+			for i := range keys {
+				keys[i] = fmt.Sprint("k", i)
+			}
+			// Queue the ten behind the first, in order, before it is answered.
+			done := make(chan error, len(keys))
+			for _, k := range keys {
+				go func() {
+					done <- pub.Publish(context.Background(), &invalidate.Message{Namespace: "user", Keys: []string{k}})
+				}()
+			}
+			waitFor(t, "the publishes to queue", func() bool { return redisbus.Queued(pub, "user") == len(keys) })
+			close(gate)
+			wg.Wait()
+			for range keys {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.wait(t, "every key", r.hasKeys(append(keys, "first")...))
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if len(r.msgs) != tt.wantMsgs {
+				t.Errorf("%d messages carried 11 publishes, want %d", len(r.msgs), tt.wantMsgs)
+			}
+		})
+	}
+}
+
+// A message that fails is sent again by itself; its lost sequence number
+// makes receivers that heard the publisher before flush.
+func TestBus_PublishRetry(t *testing.T) {
+	t.Parallel()
+	_, client := newMiniredis(t)
+	hook := &blockHook{}
+	pc := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
+	pc.AddHook(hook)
+	t.Cleanup(func() { pc.Close() })
+	pub := newBus(t, pc, &redisbus.Options{RetryBackoff: 20 * time.Millisecond})
+	sub := newBus(t, client, nil)
+	r := newRecorder()
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	publish(t, pub, "user", "1")
+	hook.mu.Lock()
+	hook.fail = 2
+	hook.mu.Unlock()
+	err := pub.Publish(context.Background(), &invalidate.Message{Namespace: "user", Keys: []string{"2"}})
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("Publish = %v, want the injected error", err)
+	}
+	r.wait(t, "the retried key", r.hasKeys("2"))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.count(invalidate.Gap) != 1 {
+		t.Errorf("lost = %v, want one gap", r.lost)
+	}
+	if last := r.msgs[len(r.msgs)-1]; last.Seq != 4 {
+		t.Errorf("the retry carries seq %d, want 4 (two attempts failed)", last.Seq)
+	}
+}

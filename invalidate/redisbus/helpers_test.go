@@ -1,0 +1,185 @@
+package redisbus_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// recorder is a Handler that keeps what it was given.
+type recorder struct {
+	mu     sync.Mutex
+	keys   []string
+	msgs   []invalidate.Message
+	lost   []invalidate.LostReason
+	change chan struct{} // signalled after every call
+}
+
+func newRecorder() *recorder { return &recorder{change: make(chan struct{}, 1)} }
+
+func (r *recorder) Receive(m *invalidate.Message) {
+	r.mu.Lock()
+	c := *m
+	c.Keys = slices.Clone(m.Keys)
+	r.msgs = append(r.msgs, c)
+	r.keys = append(r.keys, m.Keys...)
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *recorder) Lost(reason invalidate.LostReason) {
+	r.mu.Lock()
+	r.lost = append(r.lost, reason)
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *recorder) signal() {
+	select {
+	case r.change <- struct{}{}:
+	default:
+	}
+}
+
+// wait blocks until cond holds (checked under the lock after every call)
+// or fails the test after 15 s.
+func (r *recorder) wait(t *testing.T, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.change:
+		case <-deadline.C:
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			t.Fatalf("timed out waiting for %s; lost %v, %d messages, keys %v", what, r.lost, len(r.msgs), r.keys)
+		}
+	}
+}
+
+func (r *recorder) count(reason invalidate.LostReason) int {
+	n := 0
+	for _, l := range r.lost {
+		if l == reason {
+			n++
+		}
+	}
+	return n
+}
+
+// subscribed waits for the first subscription of r.
+func (r *recorder) subscribed(t *testing.T) {
+	t.Helper()
+	r.wait(t, "the subscription", func(r *recorder) bool { return r.count(invalidate.Subscribed) == 1 })
+}
+
+func (r *recorder) hasKeys(keys ...string) func(*recorder) bool {
+	return func(r *recorder) bool {
+		for _, k := range keys {
+			if !slices.Contains(r.keys, k) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// newBus returns a bus over client, closed at the end of the test.
+func newBus(t *testing.T, client redis.UniversalClient, opts *redisbus.Options) *redisbus.Bus {
+	t.Helper()
+	b, err := redisbus.New(client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// newMiniredis returns an embedded Redis and a client of it.
+func newMiniredis(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
+	t.Helper()
+	m := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { client.Close() })
+	return m, client
+}
+
+// publish publishes a message of keys on ns and fails the test on error.
+func publish(t *testing.T, b invalidate.Bus, ns string, keys ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Publish(ctx, &invalidate.Message{Namespace: ns, Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// blockHook makes the PUBLISH and SPUBLISH commands of a client wait on a
+// gate, or fail, on demand.
+type blockHook struct {
+	mu      sync.Mutex
+	gate    chan struct{} // non-nil: publishes wait for it to close
+	entered chan struct{} // signalled when a publish waits
+	fail    int           // publishes to fail
+}
+
+var errInjected = errors.New("injected publish failure")
+
+func (h *blockHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *blockHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *blockHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name != "publish" && name != "spublish" {
+			return next(ctx, cmd)
+		}
+		h.mu.Lock()
+		gate := h.gate
+		fail := h.fail > 0
+		if fail {
+			h.fail--
+		}
+		h.mu.Unlock()
+		if gate != nil {
+			h.entered <- struct{}{}
+			<-gate
+		}
+		if fail {
+			cmd.SetErr(errInjected)
+			return errInjected
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// waitFor polls cond until it holds, or fails the test after 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,134 @@
+package redisbus_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+)
+
+// On a real server: a killed pub/sub connection, and a server that stops
+// and starts again, each cost one resubscription report, and messages flow
+// again afterwards.
+func TestIntegration_StandaloneResubscribe(t *testing.T) {
+	srv := redistest.NewServer(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { client.Close() })
+	pub := newBus(t, client, nil)
+	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
+	r := newRecorder()
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	publish(t, pub, "user", "before")
+	r.wait(t, "the first key", r.hasKeys("before"))
+
+	ctx := context.Background()
+	if err := client.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "the resubscription after CLIENT KILL", func(r *recorder) bool { return r.count(invalidate.Resubscribed) == 1 })
+	publish(t, pub, "user", "after-kill")
+	r.wait(t, "a key after the kill", r.hasKeys("after-kill"))
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "the resubscription after the restart", func(r *recorder) bool { return r.count(invalidate.Resubscribed) == 2 })
+	waitFor(t, "the publisher to reach the server", func() bool {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return pub.Publish(ctx, &invalidate.Message{Namespace: "user", Keys: []string{"after-restart"}}) == nil
+	})
+	r.wait(t, "a key after the restart", r.hasKeys("after-restart"))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.count(invalidate.Resubscribed); n != 2 {
+		t.Errorf("%d resubscriptions reported, want 2", n)
+	}
+}
+
+// On Cluster the bus uses sharded pub/sub; a failover of the master that
+// holds the channel ends the subscription (go-redis does not renew it): the
+// bus reports it and subscribes again on the new master.
+func TestIntegration_ClusterShardedFailover(t *testing.T) {
+	cl := redistest.NewCluster(t)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { client.Close() })
+	ctx := context.Background()
+	pub := newBus(t, client, nil)
+	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
+	// Two namespaces whose channels live on different masters.
+	rs := map[string]*recorder{"user": newRecorder(), "order": newRecorder()}
+	for ns, r := range rs {
+		if _, err := sub.Subscribe(ns, r); err != nil {
+			t.Fatal(err)
+		}
+		r.subscribed(t)
+	}
+	for ns, r := range rs {
+		publish(t, pub, ns, ns+"-1")
+		r.wait(t, "the first key of "+ns, r.hasKeys(ns+"-1"))
+	}
+
+	// The channel is a shard channel of its master only.
+	master, replica := owners(t, client, sub.Channel("user"))
+	chans, err := master.PubSubShardChannels(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(chans) != fmt.Sprint([]string{sub.Channel("user")}) {
+		t.Errorf("shard channels of the owner = %v, want [%s]", chans, sub.Channel("user"))
+	}
+
+	if err := replica.ClusterFailover(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := rs["user"]
+	r.wait(t, "the resubscription after the failover", func(r *recorder) bool { return r.count(invalidate.Resubscribed) >= 1 })
+	waitFor(t, "a key published after the failover to arrive", func() bool {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_ = pub.Publish(ctx, &invalidate.Message{Namespace: "user", Keys: []string{"after"}})
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.hasKeys("after")(r)
+	})
+	publish(t, pub, "order", "order-2")
+	rs["order"].wait(t, "the other namespace", rs["order"].hasKeys("order-2"))
+}
+
+// owners returns clients of the master that serves channel's slot and of
+// its replica.
+func owners(t *testing.T, client *redis.ClusterClient, channel string) (*redis.Client, *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	slot, err := client.ClusterKeySlot(ctx, channel).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := client.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
+			m := redis.NewClient(&redis.Options{Addr: s.Nodes[0].Addr})
+			r := redis.NewClient(&redis.Options{Addr: s.Nodes[1].Addr})
+			t.Cleanup(func() { m.Close(); r.Close() })
+			return m, r
+		}
+	}
+	t.Fatalf("no master with a replica serves slot %d: %v", slot, slots)
+	return nil, nil
+}

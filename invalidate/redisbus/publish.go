@@ -1,0 +1,229 @@
+package redisbus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tiercache/tiercache/invalidate"
+)
+
+// Publish sends m to the subscribers of m.Namespace; see [invalidate.Bus].
+//
+// Each namespace has one publishing goroutine. While it waits for Redis to
+// answer, the messages published behind it queue up; it then sends those
+// that name only keys as one message (at most MaxBatch keys), so that a
+// burst of deletes costs a few round trips, not one each. Publish returns
+// when the message that carries m was answered, or ctx ends (m stays
+// queued). A message that fails is kept and sent again, merged with the
+// next ones, after a backoff; its sequence number is not reused, so
+// receivers that heard this bus before flush when the retry arrives.
+func (b *Bus) Publish(ctx context.Context, m *invalidate.Message) error {
+	if m == nil {
+		return nil
+	}
+	p, err := b.publisher(m.Namespace)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	p.enqueue(m, done)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("redisbus: publish: %w", ctx.Err())
+	}
+}
+
+// publisher returns the publishing goroutine of namespace ns, starting it
+// on first use.
+func (b *Bus) publisher(ns string) (*publisher, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, invalidate.ErrClosed
+	}
+	p := b.publishers[ns]
+	if p == nil {
+		p = &publisher{b: b, ns: ns, channel: b.Channel(ns), wake: make(chan struct{}, 1)}
+		b.publishers[ns] = p
+		b.wg.Add(1)
+		go p.run()
+	}
+	return p, nil
+}
+
+// publisher sends one namespace's messages, in order.
+type publisher struct {
+	b           *Bus
+	ns, channel string
+	wake        chan struct{} // capacity 1: "the queue is not empty"
+
+	mu     sync.Mutex
+	queue  []queued
+	queued int // keys in queue
+
+	// Owned by run.
+	seq     uint64
+	retry   *invalidate.Message // a message that failed, sent again first
+	payload []byte
+}
+
+type queued struct {
+	m    invalidate.Message // a copy: the caller may reuse its message
+	done []chan<- error     // the callers waiting for it
+}
+
+func (p *publisher) enqueue(m *invalidate.Message, done chan<- error) {
+	q := queued{m: *m, done: []chan<- error{done}}
+	q.m.Keys = append([]string(nil), m.Keys...)
+	q.m.Tags = append([]string(nil), m.Tags...)
+	p.mu.Lock()
+	p.queue = append(p.queue, q)
+	p.queued += len(m.Keys)
+	if p.queued > p.b.cfg.MaxPending {
+		// Redis has been failing for a while: one flush of the namespace
+		// says as much as every key queued.
+		flush := queued{m: invalidate.Message{Namespace: p.ns, Flush: true}}
+		for _, q := range p.queue {
+			flush.done = append(flush.done, q.done...)
+		}
+		p.queue, p.queued = []queued{flush}, 0
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run sends batches until Close, then makes one last attempt to send what
+// is left.
+func (p *publisher) run() {
+	defer p.b.wg.Done()
+	failures := 0
+	for {
+		select {
+		case <-p.wake:
+		case <-p.b.done:
+			p.drain()
+			return
+		}
+		for {
+			ok, more := p.sendNext(context.Background())
+			if !more {
+				break
+			}
+			if ok {
+				failures = 0
+				continue
+			}
+			failures++
+			if !p.b.sleep(p.b.backoff(failures - 1)) {
+				p.drain()
+				return
+			}
+		}
+	}
+}
+
+// drain is the last attempt at Close: each remaining batch gets one try
+// with a short deadline.
+func (p *publisher) drain() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if _, more := p.sendNext(ctx); !more {
+			break
+		}
+	}
+	p.mu.Lock()
+	q := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, q := range q {
+		for _, w := range q.done {
+			w <- invalidate.ErrClosed
+		}
+	}
+}
+
+// sendNext sends the next batch: the message to retry, if any, merged with
+// the key-only messages at the head of the queue, or the next message as it
+// is. It reports whether the send succeeded and whether there was anything
+// to send.
+func (p *publisher) sendNext(ctx context.Context) (ok, more bool) {
+	batch, waiters := p.next()
+	if batch == nil {
+		return false, false
+	}
+	p.seq++
+	batch.Origin, batch.Seq, batch.Sent = p.b.cfg.ID, p.seq, time.Now().UnixNano()
+	var err error
+	p.payload, err = batch.AppendBinary(p.payload[:0])
+	if err == nil {
+		err = p.b.publish(ctx, p.channel, p.payload)
+	}
+	if err != nil {
+		p.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: publishing an invalidation failed, will retry",
+			slog.String("channel", p.channel), slog.Int("keys", len(batch.Keys)), slog.Any("error", err))
+		p.keep(batch)
+		err = fmt.Errorf("redisbus: publish: %w", err)
+	}
+	for _, w := range waiters {
+		w <- err
+	}
+	return err == nil, true
+}
+
+// next takes the next batch off the queue.
+func (p *publisher) next() (*invalidate.Message, []chan<- error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch := p.retry
+	p.retry = nil
+	var waiters []chan<- error
+	take := func(q queued) {
+		waiters = append(waiters, q.done...)
+		p.queued -= len(q.m.Keys)
+	}
+	if batch == nil {
+		if len(p.queue) == 0 {
+			return nil, nil
+		}
+		m := p.queue[0].m
+		batch = &m
+		take(p.queue[0])
+		p.queue = p.queue[1:]
+	}
+	max := p.b.cfg.MaxBatch
+	if max > 1 && keysOnly(batch) {
+		for len(p.queue) > 0 && keysOnly(&p.queue[0].m) && len(batch.Keys)+len(p.queue[0].m.Keys) <= max {
+			batch.Keys = append(batch.Keys, p.queue[0].m.Keys...)
+			take(p.queue[0])
+			p.queue = p.queue[1:]
+		}
+	}
+	if len(p.queue) == 0 {
+		p.queue = nil // let the backing array go
+	}
+	return batch, waiters
+}
+
+// keep sets a failed batch aside to be sent again first. A batch that has
+// grown past MaxPending keys becomes a flush of the namespace.
+func (p *publisher) keep(batch *invalidate.Message) {
+	if len(batch.Keys) > p.b.cfg.MaxPending {
+		batch.Keys, batch.Tags, batch.Prefix, batch.Flush = nil, nil, "", true
+	}
+	p.mu.Lock()
+	p.retry = batch
+	p.mu.Unlock()
+}
+
+func keysOnly(m *invalidate.Message) bool {
+	return len(m.Tags) == 0 && m.Prefix == "" && !m.Flush
+}

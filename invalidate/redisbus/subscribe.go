@@ -1,0 +1,208 @@
+package redisbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/invalidate"
+)
+
+// Subscribe registers h for the messages of namespace and returns at once;
+// see [invalidate.Bus]. One goroutine per namespace reads the subscription:
+// it notices every reconnection (go-redis resubscribes by itself, and what
+// was published in between is lost), every UNSUBSCRIBE the server sent
+// unasked (a Cluster failover ends sharded subscriptions, and go-redis does
+// not renew them), and every gap in an origin's sequence numbers, and calls
+// h.Lost for each.
+func (b *Bus) Subscribe(namespace string, h invalidate.Handler) (func(), error) {
+	if h == nil {
+		return nil, errors.New("redisbus: nil handler")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, invalidate.ErrClosed
+	}
+	if _, ok := b.subs[namespace]; ok {
+		return nil, fmt.Errorf("%w: %q", invalidate.ErrSubscribed, namespace)
+	}
+	s := &subscription{b: b, ns: namespace, channel: b.Channel(namespace), h: h, quit: make(chan struct{})}
+	b.subs[namespace] = s
+	b.wg.Add(1)
+	go s.run()
+	return func() {
+		b.mu.Lock()
+		if b.subs[namespace] == s {
+			delete(b.subs, namespace)
+		}
+		b.mu.Unlock()
+		s.stop()
+	}, nil
+}
+
+// subscription reads one namespace's channel.
+type subscription struct {
+	b           *Bus
+	ns, channel string
+	h           invalidate.Handler
+	tracker     invalidate.Tracker // read goroutine only
+
+	quit     chan struct{}
+	stopOnce sync.Once
+
+	mu sync.Mutex
+	ps *redis.PubSub // the current connection; nil once stopped
+}
+
+// stop ends the subscription and closes its connection, which makes a
+// blocked receive return. It does not wait for the goroutine (Close does).
+func (s *subscription) stop() {
+	s.stopOnce.Do(func() {
+		close(s.quit)
+		s.mu.Lock()
+		if s.ps != nil {
+			_ = s.ps.Close()
+		}
+		s.mu.Unlock()
+	})
+}
+
+func (s *subscription) stopped() bool {
+	select {
+	case <-s.quit:
+		return true
+	case <-s.b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// run subscribes, reads, and subscribes again on a new connection whenever
+// the current one is beyond repair, until stop or Close.
+func (s *subscription) run() {
+	defer s.b.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // Close of the bus stops the subscription too
+		select {
+		case <-s.b.done:
+			s.stop()
+		case <-s.quit:
+		}
+	}()
+	subscribed := false // whether a subscription was ever in place
+	for attempt := 0; !s.stopped(); {
+		s.mu.Lock()
+		if s.stopped() {
+			s.mu.Unlock()
+			break
+		}
+		ps := s.b.newPubSub(ctx, s.channel)
+		s.ps = ps
+		s.mu.Unlock()
+
+		err := s.read(ctx, ps, &subscribed, &attempt)
+		_ = ps.Close()
+		if s.stopped() {
+			break
+		}
+		s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: invalidation subscription lost, subscribing again",
+			slog.String("channel", s.channel), slog.Any("error", err))
+		s.b.reloadState(ctx)
+		if !s.b.sleep(s.b.backoff(attempt)) {
+			break
+		}
+		attempt++
+	}
+	s.mu.Lock()
+	s.ps = nil
+	s.mu.Unlock()
+}
+
+// errUnsubscribed: the server ended the subscription without being asked.
+var errUnsubscribed = errors.New("redisbus: subscription ended by the server")
+
+// read receives from ps until the connection cannot be repaired or the
+// subscription stops. go-redis reconnects and resubscribes on its own after
+// a network error; every confirmation of a subscription after the first
+// means messages may have been lost.
+func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *bool, attempt *int) error {
+	pinged := false
+	var buf []byte
+	var m invalidate.Message
+	failures := 0
+	for !s.stopped() {
+		msg, err := ps.ReceiveTimeout(ctx, s.b.cfg.HealthCheck)
+		if err != nil {
+			if s.stopped() {
+				return err
+			}
+			var nerr net.Error
+			if errors.As(err, &nerr) && nerr.Timeout() {
+				if pinged { // no answer to the ping: the connection is dead
+					return fmt.Errorf("redisbus: no answer to ping: %w", err)
+				}
+				if err := ps.Ping(ctx); err != nil {
+					return fmt.Errorf("redisbus: ping: %w", err)
+				}
+				pinged = true
+				continue
+			}
+			// A network error: go-redis has dropped the connection and
+			// dials again on the next receive. Back off in between, and
+			// start over with a fresh PubSub when it keeps failing.
+			failures++
+			if failures > 3 {
+				return err
+			}
+			s.b.reloadState(ctx)
+			if !s.b.sleep(s.b.backoff(*attempt + failures - 1)) {
+				return err
+			}
+			continue
+		}
+		pinged, failures = false, 0
+		switch msg := msg.(type) {
+		case *redis.Subscription:
+			switch msg.Kind {
+			case "subscribe", "ssubscribe":
+				*attempt = 0
+				s.tracker.Reset()
+				if *subscribed {
+					s.b.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "tiercache: invalidation subscription restored",
+						slog.String("channel", s.channel))
+					s.h.Lost(invalidate.Resubscribed)
+				} else {
+					*subscribed = true
+					s.h.Lost(invalidate.Subscribed)
+				}
+			case "unsubscribe", "sunsubscribe":
+				if s.stopped() {
+					return nil
+				}
+				return errUnsubscribed
+			}
+		case *redis.Message:
+			buf = append(buf[:0], msg.Payload...)
+			if err := m.UnmarshalBinary(buf); err != nil {
+				s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: undecodable invalidation message",
+					slog.String("channel", s.channel), slog.Any("error", err))
+				s.h.Lost(invalidate.Malformed)
+				continue
+			}
+			if s.tracker.Next(m.Origin, m.Seq) {
+				s.h.Lost(invalidate.Gap)
+			}
+			s.h.Receive(&m)
+		case *redis.Pong:
+		}
+	}
+	return nil
+}
