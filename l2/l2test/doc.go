@@ -16,5 +16,14 @@
 // copied in and out, TTLs, GetMany order with misses and duplicates, Delete,
 // canceled contexts, keys that naive framing would confuse, and concurrent
 // use (run it with -race). Its subtests run in parallel, each on its own
-// store from [Harness].New.
+// store from [Harness].New, except those that call [Harness].Advance.
+//
+// For a store that implements the optional interfaces, Run also checks
+// their contracts, and skips those tests otherwise: [l2.Conditional] (SetIf
+// on absent, present, different and expired values; one winner among
+// concurrent writers), [l2.Tagger] (popping in batches without duplicates,
+// tags apart from keys and from other views' tags, index lifetimes extended
+// and never shortened) and [l2.PrefixDeleter] (glob characters in the
+// prefix, each key reported once, fn's error, tag indexes and other
+// namespaces spared). The tests of views need an [l2.Namespacer].
 package l2test

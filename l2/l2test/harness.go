@@ -16,12 +16,13 @@ type Harness struct {
 
 	// Advance makes d pass for the stores that New returned for the same t
 	// (a fake clock, or miniredis's FastForward). It may move a clock shared
-	// by all stores: apart from the TTL test's own keys, the suite writes
-	// values that live an hour, and it advances by a few seconds in all.
+	// by all stores: the subtests that call it run one at a time, the
+	// others write values that live an hour, and the suite advances by about
+	// ten seconds in all.
 	//
-	// Nil means the store follows the real clock: the TTL test then uses
-	// TTLs of a fraction of a second and polls, with a deadline, until the
-	// short-lived keys are gone.
+	// Nil means the store follows the real clock: the TTL tests then use
+	// TTLs of a fraction of a second and poll, with a deadline, until the
+	// short-lived keys are gone, and the test of tag index lifetimes skips.
 	Advance func(t *testing.T, d time.Duration)
 }
 
@@ -35,23 +36,40 @@ func Run(t *testing.T, h Harness) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Harness)
+		// advances: the test calls h.Advance when it is set, so it runs
+		// alone, not in parallel with tests that Advance would disturb.
+		advances bool
 	}{
-		{"GetMiss", testGetMiss},
-		{"SetGet", testSetGet},
-		{"Overwrite", testOverwrite},
-		{"Copies", testCopies},
-		{"TTL", testTTL},
-		{"TTLNotPositive", testTTLNotPositive},
-		{"GetMany", testGetMany},
-		{"SetMany", testSetMany},
-		{"Delete", testDelete},
-		{"CanceledContext", testCanceledContext},
-		{"KeyFraming", testKeyFraming},
-		{"Concurrent", testConcurrent},
+		{"GetMiss", testGetMiss, false},
+		{"SetGet", testSetGet, false},
+		{"Overwrite", testOverwrite, false},
+		{"Copies", testCopies, false},
+		{"TTL", testTTL, true},
+		{"TTLNotPositive", testTTLNotPositive, false},
+		{"GetMany", testGetMany, false},
+		{"SetMany", testSetMany, false},
+		{"Delete", testDelete, false},
+		{"CanceledContext", testCanceledContext, false},
+		{"KeyFraming", testKeyFraming, false},
+		{"Concurrent", testConcurrent, false},
+
+		// The optional interfaces: each test skips when the store does
+		// not implement its interface.
+		{"SetIf", testSetIf, false},
+		{"SetIfTTL", testSetIfTTL, true},
+		{"SetIfConcurrent", testSetIfConcurrent, false},
+		{"Tag", testTag, false},
+		{"TagLifetime", testTagLifetime, true},
+		{"TagConcurrent", testTagConcurrent, false},
+		{"DeletePrefix", testDeletePrefix, false},
+		{"OptionalArgs", testOptionalArgs, false},
+		{"OptionalCanceledContext", testOptionalCanceledContext, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			if !tc.advances || h.Advance == nil {
+				t.Parallel()
+			}
 			tc.fn(t, h)
 		})
 	}

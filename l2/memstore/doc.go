@@ -19,4 +19,10 @@
 //
 // Expired entries are dropped lazily, when a read finds them or a write
 // touches their key; the store runs no goroutine.
+//
+// A Store and its views also implement the optional interfaces of l2, as
+// the Redis store does: [l2.Conditional] (SetIf compares bytes under the
+// lock), [l2.Tagger] (tag indexes are sets kept apart from the entries, so
+// no key is reserved for them, and expire on the same clock) and
+// [l2.PrefixDeleter].
 package memstore

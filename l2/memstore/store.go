@@ -34,8 +34,9 @@ type state struct {
 	fault  atomic.Pointer[error]
 	delay  atomic.Int64 // time.Duration
 
-	mu sync.RWMutex
-	m  map[skey]entry // nil once closed
+	mu   sync.RWMutex
+	m    map[skey]entry       // nil once closed
+	tags map[tagKey]*tagIndex // nil once closed; see tags.go
 }
 
 // skey is a key split at its first ':' (hasNS) so that a view finds its
@@ -76,7 +77,11 @@ type entry struct {
 
 // New returns an empty Store. opts may be nil; New does not keep it.
 func New(opts *Options) *Store {
-	s := &Store{state: &state{now: clock.NewMono().Now, m: make(map[skey]entry)}}
+	s := &Store{state: &state{
+		now:  clock.NewMono().Now,
+		m:    make(map[skey]entry),
+		tags: make(map[tagKey]*tagIndex),
+	}}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
 	}
@@ -213,12 +218,12 @@ func (s *Store) Len() int {
 	return n
 }
 
-// Close drops every entry. Later operations return [l2.ErrClosed]. Close is
-// idempotent and always returns nil.
+// Close drops every entry and tag index. Later operations return
+// [l2.ErrClosed]. Close is idempotent and always returns nil.
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.mu.Lock()
-	s.m = nil
+	s.m, s.tags = nil, nil
 	s.mu.Unlock()
 	return nil
 }

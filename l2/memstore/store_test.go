@@ -119,6 +119,25 @@ func checkAll(t *testing.T, s *memstore.Store, want error) {
 	if err := s.Delete(ctx, "k"); !errors.Is(err, want) {
 		t.Errorf("Delete: %v, want %v", err, want)
 	}
+	checkOptional(ctx, t, s, want)
+}
+
+// checkOptional checks that every operation of the optional interfaces
+// fails with an error wrapping want.
+func checkOptional(ctx context.Context, t *testing.T, s *memstore.Store, want error) {
+	t.Helper()
+	if _, err := s.SetIf(ctx, "k", nil, []byte("v"), time.Minute); !errors.Is(err, want) {
+		t.Errorf("SetIf: %v, want %v", err, want)
+	}
+	if err := s.Tag(ctx, []string{"t"}, []string{"k"}, time.Minute); !errors.Is(err, want) {
+		t.Errorf("Tag: %v, want %v", err, want)
+	}
+	if _, err := s.PopTagged(ctx, "t", 1); !errors.Is(err, want) {
+		t.Errorf("PopTagged: %v, want %v", err, want)
+	}
+	if err := s.DeletePrefix(ctx, "", 1, nil); !errors.Is(err, want) {
+		t.Errorf("DeletePrefix: %v, want %v", err, want)
+	}
 }
 
 func TestFailWith(t *testing.T) {
@@ -196,6 +215,7 @@ func TestCanceledContextIsCanceled(t *testing.T) {
 	if err := s.Delete(ctx, "k"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Delete: %v, want context.Canceled", err)
 	}
+	checkOptional(ctx, t, s, context.Canceled)
 }
 
 func TestAllocs(t *testing.T) {
@@ -238,4 +258,56 @@ func BenchmarkStore_Get(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestTagExpiry(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newStore(t, clock)
+	ctx := t.Context()
+	if err := s.Tag(ctx, []string{"t"}, []string{"old"}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if keys, err := s.PopTagged(ctx, "t", 10); err != nil || len(keys) != 0 {
+		t.Fatalf("PopTagged of an expired index = %q, %v; want none", keys, err)
+	}
+	if err := s.Tag(ctx, []string{"t"}, []string{"old"}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	// Tag revives an expired index empty, with the new TTL.
+	if err := s.Tag(ctx, []string{"t"}, []string{"new"}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second - time.Nanosecond)
+	if keys, err := s.PopTagged(ctx, "t", 10); err != nil || len(keys) != 1 || keys[0] != "new" {
+		t.Fatalf("PopTagged = %q, %v; want [new]", keys, err)
+	}
+}
+
+// A value expired before DeletePrefix is dropped but not reported.
+func TestDeletePrefixExpired(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := newStore(t, clock)
+	ctx := t.Context()
+	if err := s.Set(ctx, "p:short", []byte("v"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Set(ctx, "p:long", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	var got []string
+	err := s.DeletePrefix(ctx, "p:", 10, func(keys []string) error {
+		got = append(got, keys...)
+		return nil
+	})
+	if err != nil || len(got) != 1 || got[0] != "p:long" {
+		t.Errorf("DeletePrefix = %q, %v; want [p:long]", got, err)
+	}
+	if n := s.Len(); n != 0 {
+		t.Errorf("Len = %d after DeletePrefix, want 0", n)
+	}
 }

@@ -23,7 +23,17 @@ import (
 func TestRedisServer(t *testing.T) {
 	srv := redistest.NewServer(t)
 	client := closeLater(t, redis.NewClient(&redis.Options{Addr: srv.Addr()}))
-	l2test.Run(t, sharedHarness(client))
+	t.Run("Conformance", func(t *testing.T) {
+		l2test.Run(t, sharedHarness(client))
+	})
+	t.Run("TagIndex", func(t *testing.T) {
+		t.Parallel()
+		testTagIndex(t, client, "tagindex:")
+	})
+	t.Run("DeletePrefixDerivedKeys", func(t *testing.T) {
+		t.Parallel()
+		testDeletePrefixDerivedKeys(t, client, "derived:")
+	})
 }
 
 // TestRedisCluster starts one cluster (about 2.5 s) for all its subtests.
@@ -48,6 +58,148 @@ func TestRedisCluster(t *testing.T) {
 		t.Parallel()
 		testOneRoundTripPerNode(t, newClient(t))
 	})
+	t.Run("TagIndex", func(t *testing.T) {
+		t.Parallel()
+		testTagIndex(t, newClient(t), "tagindex:")
+	})
+	t.Run("DeletePrefixDerivedKeys", func(t *testing.T) {
+		t.Parallel()
+		testDeletePrefixDerivedKeys(t, newClient(t), "derived:")
+	})
+	t.Run("TenThousandKeys", func(t *testing.T) {
+		t.Parallel()
+		testTenThousandKeys(t, newClient(t))
+	})
+}
+
+// testTenThousandKeys tags 10,000 keys spread over every master under one
+// tag, pops them back in batches of 1000, and deletes them with
+// DeletePrefix, which must walk every master.
+func testTenThousandKeys(t *testing.T, client *redis.ClusterClient) {
+	ctx := t.Context()
+	const n = 10_000
+	s := redisstore.New(client, &redisstore.Options{Prefix: "10k:"})
+	view := s.Namespace("big").(*redisstore.Store)
+	keys := make([]string, n)
+	items := make([]l2.Item, n)
+	slots := make(map[uint16]bool)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+		items[i] = l2.Item{Key: keys[i], Value: []byte(keys[i]), TTL: time.Hour}
+		slots[redisstore.KeySlot(view.Key(keys[i]))] = true
+	}
+	t.Logf("%d keys in %d slots", n, len(slots))
+	if err := view.SetMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	// Neighbours that DeletePrefix of the view must spare.
+	others := []string{"big", "bigx", "big2:k1", "other:k1"}
+	for _, k := range others {
+		if err := s.Set(ctx, k, []byte(k), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// countPerMaster counts the keys of the view on each master.
+	countPerMaster := func() map[string]int {
+		t.Helper()
+		var mu sync.Mutex
+		counts := make(map[string]int)
+		err := client.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			iter := node.Scan(ctx, 0, "{10k:big:*", 1000).Iterator()
+			c := 0
+			for iter.Next(ctx) {
+				c++
+			}
+			mu.Lock()
+			counts[node.Options().Addr] = c
+			mu.Unlock()
+			return iter.Err()
+		})
+		if err != nil {
+			t.Fatalf("counting keys per master: %v", err)
+		}
+		return counts
+	}
+	before := countPerMaster()
+	total := 0
+	for addr, c := range before {
+		if c == 0 {
+			t.Errorf("master %s holds none of the keys", addr)
+		}
+		total += c
+	}
+	if len(before) < 3 || total != n {
+		t.Fatalf("%d masters hold %d keys, want 3 or more holding %d: %v", len(before), total, n, before)
+	}
+
+	if err := view.Tag(ctx, []string{"all"}, keys, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	popped := make(map[string]bool, n)
+	batches := 0
+	for {
+		got, err := view.PopTagged(ctx, "all", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			break
+		}
+		batches++
+		if len(got) > 1000 {
+			t.Fatalf("PopTagged(1000) returned %d keys", len(got))
+		}
+		for _, k := range got {
+			if popped[k] {
+				t.Fatalf("PopTagged returned %q twice", k)
+			}
+			popped[k] = true
+		}
+	}
+	if len(popped) != n || batches != n/1000 {
+		t.Errorf("popped %d keys in %d batches, want %d in %d", len(popped), batches, n, n/1000)
+	}
+
+	reported := make(map[string]bool, n)
+	err := view.DeletePrefix(ctx, "", 1000, func(keys []string) error {
+		if len(keys) > 1000 {
+			t.Errorf("DeletePrefix(count 1000) reported a batch of %d", len(keys))
+		}
+		for _, k := range keys {
+			if reported[k] {
+				t.Errorf("DeletePrefix reported %q twice", k)
+			}
+			reported[k] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reported) != n {
+		t.Errorf("DeletePrefix reported %d keys, want %d", len(reported), n)
+	}
+	for _, k := range keys {
+		if !reported[k] {
+			t.Errorf("DeletePrefix did not report %q", k)
+			break
+		}
+	}
+	for addr, c := range countPerMaster() {
+		if c != 0 {
+			t.Errorf("master %s still holds %d keys of the view", addr, c)
+		}
+	}
+	vals, err := s.GetMany(ctx, others)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range others {
+		if string(vals[i]) != k {
+			t.Errorf("neighbour %q holds %q after DeletePrefix of the view", k, vals[i])
+		}
+	}
 }
 
 // testKeySlotMatchesServer compares keySlot with CLUSTER KEYSLOT for random

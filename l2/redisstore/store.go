@@ -19,9 +19,21 @@ var _ l2.Store = (*Store)(nil)
 // Store is an [l2.Store] over a go-redis client. Create it with [New]; it is
 // safe for concurrent use. It does not own the client: closing the client is
 // the caller's job, after which operations fail with [l2.ErrClosed].
+//
+// A Store and its views also implement [l2.Conditional], [l2.Tagger] and
+// [l2.PrefixDeleter]. The index of tag T is a Redis set of keys (in the form
+// given to the Store or view), stored under "{" + prefix + "|tag|" + T + "}"
+// for the Store and "{" + prefix + ns + "|tag|" + T + "}" for the view
+// Namespace(ns) ([Store.TagKey]). Since namespaces hold no '|' (the tiered
+// cache's names hold none), keys of the Store itself whose first '|' starts
+// "|tag|" ("|tag|x", "ns|tag|x") are reserved for tag indexes: do not write
+// them; DeletePrefix skips them. The Store and its view Namespace("") share
+// their tag indexes.
 type Store struct {
 	client redis.UniversalClient
-	prefix string
+	base   string // Options.Prefix, or DefaultPrefix
+	prefix string // base for the store, base + ns + ":" for the view ns
+	tags   string // base + "|tag|" for the store, base + ns + "|tag|" for the view ns
 	topo   topology
 }
 
@@ -57,7 +69,7 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 	if strings.Contains(prefix, "}") {
 		panic(fmt.Sprintf("redisstore: New: Prefix %q contains '}'", prefix))
 	}
-	s := &Store{client: client, prefix: prefix, topo: perKey}
+	s := &Store{client: client, base: prefix, prefix: prefix, tags: prefix + tagInfix, topo: perKey}
 	switch client.(type) {
 	case *redis.Client:
 		s.topo = oneNode
@@ -195,7 +207,15 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	rkeys := s.redisKeys(keys)
+	if err := s.unlink(ctx, s.redisKeys(keys)); err != nil {
+		return wrap("delete", err)
+	}
+	return nil
+}
+
+// unlink removes the Redis keys rkeys, batched as Delete documents, and
+// returns the first error.
+func (s *Store) unlink(ctx context.Context, rkeys []string) error {
 	groups := s.groups(rkeys)
 	cmds := make([]*redis.IntCmd, len(groups))
 	for g, idx := range groups {
@@ -204,21 +224,26 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	exec(ctx, s.client, cmds)
 	for _, cmd := range cmds {
 		if err := cmd.Err(); err != nil {
-			return wrap("delete", err)
+			return err
 		}
 	}
 	return nil
 }
 
 func (s *Store) setCmd(ctx context.Context, key string, value []byte, ttl time.Duration) *redis.StatusCmd {
+	if value == nil {
+		value = []byte{}
+	}
+	return redis.NewStatusCmd(ctx, "set", s.Key(key), value, "px", millis(ttl))
+}
+
+// millis returns ttl in whole milliseconds, rounded up.
+func millis(ttl time.Duration) int64 {
 	ms := int64(ttl / time.Millisecond)
 	if ttl%time.Millisecond != 0 {
 		ms++
 	}
-	if value == nil {
-		value = []byte{}
-	}
-	return redis.NewStatusCmd(ctx, "set", s.Key(key), value, "px", ms)
+	return ms
 }
 
 func (s *Store) redisKeys(keys []string) []string {
@@ -301,13 +326,16 @@ func wrap(op string, err error) error {
 var _ l2.Namespacer = (*Store)(nil)
 
 // Namespace returns a view of s whose key k is s's key ns + ":" + k, stored
-// under "{" + prefix + ns + ":" + k + "}" with one allocation. The view
-// shares s's client. It panics when ns contains '{' or '}', like New.
+// under "{" + prefix + ns + ":" + k + "}" with one allocation. Its tag
+// indexes are "{" + prefix + ns + "|tag|" + tag + "}" (see [Store.TagKey]).
+// The view shares s's client. It panics when ns contains '{' or '}', like
+// New.
 func (s *Store) Namespace(ns string) l2.Store {
 	if strings.ContainsAny(ns, "{}") {
 		panic(fmt.Sprintf("redisstore: Namespace: %q contains a brace", ns))
 	}
 	v := *s
 	v.prefix = s.prefix + ns + ":"
+	v.tags = s.prefix + ns + tagInfix
 	return &v
 }

@@ -229,6 +229,15 @@ func checkAll(ctx context.Context, t *testing.T, s *redisstore.Store, check func
 	check("set", s.Set(ctx, "k", []byte("v"), time.Minute))
 	check("setmany", s.SetMany(ctx, []l2.Item{{Key: "k", TTL: time.Minute}, {Key: "l", TTL: time.Minute}}))
 	check("delete", s.Delete(ctx, "k", "l"))
+	_, err = s.SetIf(ctx, "k", nil, []byte("v"), time.Minute)
+	check("setif", err)
+	_, err = s.SetIf(ctx, "k", []byte("v"), []byte("w"), time.Minute)
+	check("setif", err)
+	check("tag", s.Tag(ctx, []string{"t"}, []string{"k"}, time.Minute))
+	check("tag", s.Tag(ctx, []string{"t", "u"}, []string{"k"}, time.Minute))
+	_, err = s.PopTagged(ctx, "t", 10)
+	check("poptagged", err)
+	check("deleteprefix", s.DeletePrefix(ctx, "", 10, nil))
 }
 
 // TestRoundTrips checks the commands each operation sends to one node.

@@ -1,0 +1,52 @@
+package l2
+
+import (
+	"context"
+	"time"
+)
+
+// The interfaces below are optional: a Store implements those its backend
+// supports, and the tiered cache uses them when present. Each applies to
+// the Store it is found on, and to every view returned by Namespace.
+
+// Conditional is implemented by a Store that can write a value only if the
+// key still holds what the writer read earlier. The tiered cache uses it so
+// that a load that started before a write or delete of its key cannot put
+// its older value into L2 after it.
+type Conditional interface {
+	// SetIf stores value under key for ttl only if key holds exactly old,
+	// or holds nothing when old is nil. It reports whether it stored.
+	// The comparison and the write are one atomic step.
+	SetIf(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+}
+
+// Tagger is implemented by a Store that keeps tag indexes: for each tag,
+// the set of keys that were written with it.
+//
+// Tags live in their own key space: tag "a" and key "a" never collide. In a
+// view returned by Namespace, tags are namespaced like keys.
+type Tagger interface {
+	// Tag adds every key of keys to the index of every tag of tags. The
+	// index of a tag then lives at least ttl from now: its lifetime is
+	// extended, never shortened, so that it never expires before an entry
+	// it lists that was written with a TTL of at most ttl.
+	Tag(ctx context.Context, tags, keys []string, ttl time.Duration) error
+
+	// PopTagged removes up to count keys from the index of tag and returns
+	// them; it returns none when the index is empty or absent. Removal and
+	// return are one atomic step, so that two callers never get the same
+	// key, and a key tagged after a pop is found by a later pop.
+	PopTagged(ctx context.Context, tag string, count int) ([]string, error)
+}
+
+// PrefixDeleter is implemented by a Store that can delete every key that
+// starts with a prefix.
+type PrefixDeleter interface {
+	// DeletePrefix deletes every key that starts with prefix ("" for every
+	// key of the store or view), about count at a time, and calls fn with
+	// each batch of deleted keys (in the form given to Get) after deleting
+	// it; fn's error stops the walk and is returned. Tag indexes are not
+	// keys and are left alone. Keys written while DeletePrefix runs may
+	// survive it.
+	DeletePrefix(ctx context.Context, prefix string, count int, fn func(keys []string) error) error
+}

@@ -1,0 +1,239 @@
+package redisstore_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/l2/redisstore"
+)
+
+// The conformance suite (l2test) checks the behaviour of SetIf, Tag,
+// PopTagged and DeletePrefix; the tests here check how they use Redis.
+
+func TestTagIndex(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	testTagIndex(t, closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()})), "tc:")
+}
+
+// testTagIndex checks where a tag index lives, what it holds, and its
+// lifetime, on the server behind client.
+func testTagIndex(t *testing.T, client redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
+	view := s.Namespace("user").(*redisstore.Store)
+	if got, want := s.TagKey("t"), "{"+prefix+"|tag|t}"; got != want {
+		t.Errorf("TagKey(t) = %q, want %q", got, want)
+	}
+	if got, want := view.TagKey("t"), "{"+prefix+"user|tag|t}"; got != want {
+		t.Errorf("view's TagKey(t) = %q, want %q", got, want)
+	}
+
+	// Members are the keys as the view was given them.
+	if err := view.Tag(ctx, []string{"t"}, []string{"42", "a}b", "42"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	members, err := client.SMembers(ctx, view.TagKey("t")).Result()
+	slices.Sort(members)
+	if err != nil || !slices.Equal(members, []string{"42", "a}b"}) {
+		t.Errorf("SMEMBERS %s = %q, %v; want [42 a}b]", view.TagKey("t"), members, err)
+	}
+
+	pttl := func(tag string) time.Duration {
+		t.Helper()
+		d, err := client.PTTL(ctx, view.TagKey(tag)).Result()
+		if err != nil {
+			t.Fatalf("PTTL %s: %v", view.TagKey(tag), err)
+		}
+		return d
+	}
+	tag := func(tag string, ttl time.Duration) {
+		t.Helper()
+		if err := view.Tag(ctx, []string{tag}, []string{fmt.Sprint(ttl)}, ttl); err != nil {
+			t.Fatalf("Tag(%q, ttl %v): %v", tag, ttl, err)
+		}
+	}
+	tests := []struct {
+		name     string
+		tag      string
+		ttls     []time.Duration
+		min, max time.Duration
+	}{
+		{"New", "new", []time.Duration{1500 * time.Millisecond}, time.Second, 1500 * time.Millisecond},
+		{"RoundedUp", "rounded", []time.Duration{1500*time.Millisecond + 200*time.Microsecond}, time.Second, 1501 * time.Millisecond},
+		{"Extended", "grow", []time.Duration{time.Minute, time.Hour}, 59 * time.Minute, time.Hour},
+		{"NotShortened", "keep", []time.Duration{time.Hour, time.Minute}, 59 * time.Minute, time.Hour},
+	}
+	for _, tc := range tests {
+		for _, ttl := range tc.ttls {
+			tag(tc.tag, ttl)
+		}
+		if d := pttl(tc.tag); d < tc.min || d > tc.max {
+			t.Errorf("%s: PTTL after Tag with TTLs %v = %v, want in [%v, %v]", tc.name, tc.ttls, d, tc.min, tc.max)
+		}
+	}
+
+	// A set that lost its TTL (PERSIST) gets one again: PTTL -1 is no
+	// lifetime to keep.
+	if err := client.Persist(ctx, view.TagKey("keep")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tag("keep", time.Minute)
+	if d := pttl("keep"); d <= 0 || d > time.Minute {
+		t.Errorf("PTTL after Tag of a set without TTL = %v, want at most 1m", d)
+	}
+}
+
+func TestDeletePrefixDerivedKeys(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	testDeletePrefixDerivedKeys(t, closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()})), "tc:")
+}
+
+// testDeletePrefixDerivedKeys checks that DeletePrefix deletes the keys
+// derived from a value's key without reporting them, and leaves keys
+// outside the store alone.
+func testDeletePrefixDerivedKeys(t *testing.T, client redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
+	for _, k := range []string{"p:1", "p:2", "other"} {
+		if err := s.Set(ctx, k, []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	derived := []string{s.Key("p:1") + ":lease", s.Key("p:gone") + ":lease"}
+	outside := []string{prefix + "p:1", "x{" + prefix + "p:1}"}
+	for _, k := range append(slices.Clone(derived), outside...) {
+		if err := client.Set(ctx, k, "x", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	err := s.DeletePrefix(ctx, "p:", 10, func(keys []string) error {
+		got = append(got, keys...)
+		return nil
+	})
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, []string{"p:1", "p:2"}) {
+		t.Errorf("DeletePrefix(p:) reported %q, %v; want [p:1 p:2]", got, err)
+	}
+	for _, k := range derived {
+		if n, err := client.Exists(ctx, k).Result(); err != nil || n != 0 {
+			t.Errorf("EXISTS %s = %d, %v; want the derived key deleted", k, n, err)
+		}
+	}
+	for _, k := range append(outside, s.Key("other")) {
+		if n, err := client.Exists(ctx, k).Result(); err != nil || n != 1 {
+			t.Errorf("EXISTS %s = %d, %v; want the key kept", k, n, err)
+		}
+	}
+}
+
+// wrapper is a redis.UniversalClient of a type that Store does not know.
+type wrapper struct{ redis.UniversalClient }
+
+func TestDeletePrefixUnknownClient(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	s := redisstore.New(wrapper{client}, nil)
+	if err := s.Set(t.Context(), "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err := s.DeletePrefix(t.Context(), "", 10, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "redisstore: deleteprefix: ") {
+		t.Errorf("DeletePrefix through a %T = %v, want an error", wrapper{}, err)
+	}
+}
+
+// TestOptionalRoundTrips checks the commands each optional operation sends
+// to one node, and that scripts work after SCRIPT FLUSH (as after a
+// restart or a failover).
+func TestOptionalRoundTrips(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	hook := &counter{}
+	client.AddHook(hook)
+	s := redisstore.New(client, nil)
+	ctx := t.Context()
+	if err := s.Set(ctx, "k", []byte("v0"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		if err := s.Set(ctx, fmt.Sprint("d:", i), []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush := func() error { return client.ScriptFlush(ctx).Err() }
+	setIf := func(old, value string) func() error {
+		return func() error {
+			ok, err := s.SetIf(ctx, "k", []byte(old), []byte(value), time.Minute)
+			if err == nil && !ok {
+				err = fmt.Errorf("SetIf(k, %q, %q) did not store", old, value)
+			}
+			return err
+		}
+	}
+	tag := func(tags ...string) func() error {
+		return func() error { return s.Tag(ctx, tags, []string{"a", "b"}, time.Minute) }
+	}
+
+	tests := []struct {
+		name          string
+		before        func() error
+		op            func() error
+		wantSingle    []string
+		wantPipelines [][]string
+	}{
+		{"SetIfAbsent", nil, func() error {
+			_, err := s.SetIf(ctx, "new", nil, []byte("v"), time.Minute)
+			return err
+		}, []string{"set"}, nil},
+		{"SetIfUnknownScript", flush, setIf("v0", "v1"), []string{"evalsha", "eval"}, nil},
+		{"SetIf", nil, setIf("v1", "v2"), []string{"evalsha"}, nil},
+		{"TagUnknownScript", flush, tag("t"), []string{"evalsha", "eval"}, nil},
+		{"Tag", nil, tag("t"), []string{"evalsha"}, nil},
+		{"TagsUnknownScript", flush, tag("t", "u", "v"), nil, [][]string{
+			{"evalsha", "evalsha", "evalsha"}, {"eval", "eval", "eval"},
+		}},
+		{"Tags", nil, tag("t", "u", "v"), nil, [][]string{{"evalsha", "evalsha", "evalsha"}}},
+		{"TagNone", nil, tag(), nil, nil},
+		{"PopTagged", nil, func() error { _, err := s.PopTagged(ctx, "t", 10); return err }, []string{"spop"}, nil},
+		// miniredis answers SCAN with every key at once: DeletePrefix cuts
+		// it in batches of count.
+		{"DeletePrefix", nil, func() error { return s.DeletePrefix(ctx, "d:", 10, nil) },
+			[]string{"scan", "unlink", "unlink", "unlink"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				if err := tc.before(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hook.take()
+			if err := tc.op(); err != nil {
+				t.Fatal(err)
+			}
+			single, pipelines := hook.take()
+			if fmt.Sprint(single) != fmt.Sprint(tc.wantSingle) || fmt.Sprint(pipelines) != fmt.Sprint(tc.wantPipelines) {
+				t.Errorf("sent %q alone and pipelines %q, want %q and %q", single, pipelines, tc.wantSingle, tc.wantPipelines)
+			}
+		})
+	}
+	if b, err := s.Get(ctx, "k"); err != nil || string(b) != "v2" {
+		t.Errorf("Get(k) = %q, %v; want v2", b, err)
+	}
+	for _, tag := range []string{"u", "v"} {
+		if keys, err := s.PopTagged(ctx, tag, 10); err != nil || len(keys) != 2 {
+			t.Errorf("PopTagged(%s) = %q, %v; want a and b", tag, keys, err)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/l2"
+)
+
+var _ l2.Tagger = (*Store)(nil)
+
+// tagInfix separates the namespace from the tag in the key of a tag index.
+// Namespaces hold no '|', so no key of a value looks like it.
+const tagInfix = "|tag|"
+
+// tagScript adds ARGV[2:] to the set KEYS[1], 1000 members per SADD (Lua's
+// unpack fails on a few thousand values), then makes the set live at least
+// ARGV[1] milliseconds. PTTL is -1 for a set without a TTL, one that SADD
+// has just created: PEXPIRE ... GT would take that for an infinite lifetime
+// and do nothing, but -1 < ttl here.
+var tagScript = redis.NewScript(`
+local n = #ARGV
+for i = 2, n, 1000 do
+	redis.call("SADD", KEYS[1], unpack(ARGV, i, math.min(i + 999, n)))
+end
+local ttl = tonumber(ARGV[1])
+if redis.call("PTTL", KEYS[1]) < ttl then
+	redis.call("PEXPIRE", KEYS[1], ttl)
+end
+return 0
+`)
+
+// TagKey returns the Redis key of the index of tag: "{" + prefix + "|tag|" +
+// tag + "}" for the Store, "{" + prefix + ns + "|tag|" + tag + "}" for the
+// view Namespace(ns). See [Store].
+func (s *Store) TagKey(tag string) string {
+	return "{" + s.tags + tag + "}"
+}
+
+// Tag adds every key of keys to the index of every tag of tags, and makes
+// each index live at least ttl (which must be positive, rounded up to whole
+// milliseconds) from now, never shortening its lifetime. No tags or no
+// keys: no round trip.
+//
+// Each tag takes one call of a Lua script (SADD, PTTL, PEXPIRE) on its own
+// key; the calls of several tags go in one pipeline, with EVALSHA, and those
+// the server answers NOSCRIPT in a second one, with EVAL. On error some
+// indexes may have been updated.
+func (s *Store) Tag(ctx context.Context, tags, keys []string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("redisstore: tag: ttl must be positive, got %v", ttl)
+	}
+	if len(tags) == 0 || len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, 1+len(keys))
+	args[0] = millis(ttl)
+	for i, k := range keys {
+		args[1+i] = k
+	}
+	if len(tags) == 1 {
+		if err := tagScript.Run(ctx, s.client, []string{s.TagKey(tags[0])}, args...).Err(); err != nil {
+			return wrap("tag", err)
+		}
+		return nil
+	}
+
+	tkeys := make([]string, len(tags))
+	for i, tag := range tags {
+		tkeys[i] = s.TagKey(tag)
+	}
+	cmds := make([]*redis.Cmd, len(tkeys))
+	pipe := s.client.Pipeline()
+	for i, k := range tkeys {
+		cmds[i] = tagScript.EvalSha(ctx, pipe, []string{k}, args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe = s.client.Pipeline()
+		for _, i := range retry {
+			cmds[i] = tagScript.Eval(ctx, pipe, []string{tkeys[i]}, args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return wrap("tag", err)
+		}
+	}
+	return nil
+}
+
+// PopTagged removes up to count (which must be positive) random keys from
+// the index of tag with SPOP and returns them: none when the index is empty
+// or absent. Redis deletes the set once it is empty.
+func (s *Store) PopTagged(ctx context.Context, tag string, count int) ([]string, error) {
+	if count <= 0 {
+		return nil, fmt.Errorf("redisstore: poptagged: count must be positive, got %d", count)
+	}
+	keys, err := s.client.SPopN(ctx, s.TagKey(tag), int64(count)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("poptagged", err)
+	}
+	return keys, nil
+}
