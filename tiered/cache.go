@@ -3,6 +3,7 @@ package tiered
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/tiercache/tiercache/l1"
@@ -20,6 +21,10 @@ type Cache[K comparable, V any] struct {
 	cfg      Options[K, V] // validated, defaults applied
 	l1       l1.Store
 	l2prefix string // Name + ":", or "" when the L2 store namespaces keys itself
+	// The optional abilities of the L2 store (nil when it lacks them).
+	cond     l2.Conditional
+	tagger   l2.Tagger
+	prefixes l2.PrefixDeleter
 	gens     *generations
 	breaker  breaker
 	flights  loader.Group[string, *entry[V]]
@@ -28,6 +33,9 @@ type Cache[K comparable, V any] struct {
 	lifetime context.Context
 	stop     context.CancelFunc
 	closed   atomic.Bool
+
+	busID       string // "" without a Bus
+	unsubscribe func()
 }
 
 // New returns a cache configured by opts; see [Options] for the defaults.
@@ -63,22 +71,55 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 		lifetime: lifetime,
 		stop:     stop,
 	}
+	if cfg.L2 != nil {
+		c.cond, _ = cfg.L2.(l2.Conditional)
+		c.tagger, _ = cfg.L2.(l2.Tagger)
+		c.prefixes, _ = cfg.L2.(l2.PrefixDeleter)
+	}
+	if cfg.Tags != nil && c.tagger == nil {
+		stop()
+		if opts.L1 == nil {
+			store.Close()
+		}
+		return nil, fmt.Errorf("%w: Tags needs an L2 store that keeps tag indexes (l2.Tagger)", ErrInvalidOptions)
+	}
+	if cfg.Bus != nil {
+		c.busID = cfg.Bus.ID()
+		unsubscribe, err := cfg.Bus.Subscribe(cfg.Name, receiver[K, V]{c})
+		if err != nil {
+			stop()
+			if opts.L1 == nil {
+				store.Close()
+			}
+			return nil, fmt.Errorf("tiered: %s: subscribe: %w", cfg.Name, err)
+		}
+		c.unsubscribe = unsubscribe
+	}
 	return c, nil
 }
 
 // Name returns the cache's namespace.
 func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 
-// Close cancels running loads, waits for them to return, and closes L1.
-// Later calls return ErrClosed. Close is idempotent and returns nil.
+// Close ends the cache's subscription to the Bus, cancels running loads,
+// waits for them to return, and closes L1. Later calls return ErrClosed.
+// Close is idempotent and returns nil.
 func (c *Cache[K, V]) Close() error {
 	if c.closed.Swap(true) {
 		return nil
+	}
+	if c.unsubscribe != nil {
+		c.unsubscribe()
 	}
 	c.stop()
 	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
 	c.l1.Close()
 	return nil
+}
+
+// l1Key returns the L1 key of an L2 key (as the store reports it).
+func (c *Cache[K, V]) l1Key(key string) string {
+	return strings.TrimPrefix(key, c.l2prefix)
 }
 
 // l2Key returns the L2 key of an L1 key.

@@ -355,7 +355,7 @@ func TestStaleSetInProcess(t *testing.T) {
 	if err := <-res; err != nil {
 		t.Fatal(err) // the waiter still gets the value it asked for
 	}
-	if f.l2.Len() != 0 {
+	if f.holds(t, 4) {
 		t.Fatal("the load wrote its value to L2 after the Delete")
 	}
 	f.loader.hook = nil
@@ -382,8 +382,10 @@ func TestDelete(t *testing.T) {
 	if err := f.cache.Delete(ctx, 0, 1, 99); err != nil {
 		t.Fatal(err)
 	}
-	if f.l2.Len() != 1 {
-		t.Fatalf("L2 holds %d, want 1", f.l2.Len())
+	for id, want := range map[int64]bool{0: false, 1: false, 2: true, 99: false} {
+		if got := f.holds(t, id); got != want {
+			t.Errorf("L2 holds a value for %d: %v, want %v", id, got, want)
+		}
 	}
 	if _, err := f.cache.Get(ctx, 0); err != nil {
 		t.Fatal(err)

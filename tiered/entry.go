@@ -14,6 +14,8 @@ type entry[V any] struct {
 	expiry   int64 // unix milliseconds
 	delta    time.Duration
 	notFound bool
+	// tombstone: the key was deleted (never in L1; see Cache.Delete).
+	tombstone bool
 }
 
 // entryOverhead approximates the memory of an L1 entry beyond its value and
@@ -58,6 +60,10 @@ func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
 		return nil, 0, err
 	}
 	e := &entry[V]{expiry: h.Expiry, delta: h.Delta}
+	if h.Flags&envelope.FlagTombstone != 0 {
+		e.tombstone = true
+		return e, 0, nil
+	}
 	if h.Flags&envelope.FlagNotFound != 0 {
 		e.notFound = true
 		return e, 0, nil

@@ -18,7 +18,10 @@ import (
 // SetMany, Delete), so that L2 and L1 see them in the same order; the lock
 // is held across the L2 round trip, hence many of them.
 type generations struct {
-	seed   maphash.Seed
+	seed maphash.Seed
+	// epoch is added to every slot: a flush of L1 bumps it, which moves
+	// the generation of every key at once.
+	epoch  atomic.Uint64
 	slots  [genSlots]atomic.Uint64
 	writes [writeLocks]sync.Mutex
 }
@@ -33,10 +36,14 @@ func newGenerations() *generations { return &generations{seed: maphash.MakeSeed(
 func (g *generations) hash(key string) uint64 { return maphash.String(g.seed, key) }
 
 // load returns the current generation of the key with hash h.
-func (g *generations) load(h uint64) uint64 { return g.slots[h%genSlots].Load() }
+// Slot and epoch only grow, so their sum moves whenever either does.
+func (g *generations) load(h uint64) uint64 { return g.slots[h%genSlots].Load() + g.epoch.Load() }
 
 // bump advances the generation of the key with hash h.
 func (g *generations) bump(h uint64) { g.slots[h%genSlots].Add(1) }
+
+// bumpAll advances the generation of every key (an L1 flush).
+func (g *generations) bumpAll() { g.epoch.Add(1) }
 
 // lock takes the write locks of the keys with hashes hs, in a fixed order
 // (so that two batches cannot deadlock), and returns the function that

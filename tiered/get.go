@@ -36,7 +36,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 
 	h := c.gens.hash(k)
 	gen := c.gens.load(h)
-	e, err := c.readL2(ctx, k, h, gen, true)
+	e, _, err := c.readL2(ctx, k, h, gen, true)
 	if err != nil {
 		return zero, err
 	}
@@ -55,18 +55,26 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	return e.value, nil
 }
 
-// readL2 returns k's entry from L2 and puts it into L1, or nil when L2 has
-// none (or is unavailable). It fails only when ctx ends. count says whether
-// to count the hit or miss (a load's second look does not).
-func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64, count bool) (*entry[V], error) {
+// observed is what a reader found in L2 where it found no value to serve:
+// the condition of a load's write (see l2.Conditional).
+type observed struct {
+	ok    bool   // L2 answered; false: L2 was skipped or failed
+	frame []byte // what it held (a tombstone, an expired value); nil: nothing
+}
+
+// readL2 returns k's entry from L2 and puts it into L1, or nil and what L2
+// held instead when it has no value to serve (or is unavailable). It fails
+// only when ctx ends. count says whether to count the hit or miss (a
+// load's second look does not).
+func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64, count bool) (*entry[V], observed, error) {
 	if c.cfg.L2 == nil {
-		return nil, nil
+		return nil, observed{}, nil
 	}
 	if !c.breaker.allow() {
 		if count {
 			c.cfg.Stats.Add(stats.L2Skipped, 1)
 		}
-		return nil, nil
+		return nil, observed{}, nil
 	}
 	l2ctx, cancel := c.l2Context(ctx)
 	b, err := c.cfg.L2.Get(l2ctx, c.l2Key(k))
@@ -79,33 +87,35 @@ func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64, count
 			if count {
 				c.cfg.Stats.Add(stats.L2Miss, 1)
 			}
-			return nil, nil
+			return nil, observed{ok: true}, nil
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, observed{}, ctx.Err()
 		}
 		c.l2Failed("get", err)
-		return nil, nil
+		return nil, observed{}, nil
 	}
 	c.l2OK()
 	now := c.cfg.Now()
 	e, size, err := c.decode(b)
 	if err != nil {
 		c.dropCorrupt(ctx, k, err)
-		return nil, nil
+		return nil, observed{}, nil
 	}
 	ttl := c.l1TTL(e, now)
-	if ttl == 0 { // logically expired: the writer's clock is ahead of ours, or L2 kept it
+	// A tombstone, or a value logically expired: the writer's clock is
+	// ahead of ours, or L2 kept it.
+	if e.tombstone || ttl == 0 {
 		if count {
 			c.cfg.Stats.Add(stats.L2Miss, 1)
 		}
-		return nil, nil
+		return nil, observed{ok: true, frame: b}, nil
 	}
 	if count {
 		c.cfg.Stats.Add(stats.L2Hit, 1)
 	}
 	c.fillL1(k, h, gen, e, size, ttl)
-	return e, nil
+	return e, observed{}, nil
 }
 
 // fillL1 puts an entry read or loaded by a reader into L1, unless a write or
@@ -144,17 +154,20 @@ func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint6
 	e, err, _ := c.flights.Do(ctx, k, func() (*entry[V], error) {
 		lctx, cancel := c.loadContext(ctx)
 		defer cancel()
-		if e, err := c.readL2(lctx, k, h, gen, false); e != nil || err != nil {
+		e, seen, err := c.readL2(lctx, k, h, gen, false)
+		if e != nil || err != nil {
 			return e, err
 		}
-		return c.load(lctx, key, k, h, gen)
+		return c.load(lctx, key, k, h, gen, seen)
 	})
 	return e, err
 }
 
-// load calls the loader, then writes its answer to L2 and L1 (unless a write
-// of the key happened meanwhile).
-func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64) (*entry[V], error) {
+// load calls the loader, then writes its answer to L2 and L1, unless the
+// key was written meanwhile: in this instance (its generation moved), or
+// in any (L2 no longer holds what the flight saw before it called the
+// loader, seen).
+func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, seen observed) (*entry[V], error) {
 	start := c.cfg.Now()
 	v, err := c.cfg.Loader.Load(ctx, key)
 	now := c.cfg.Now()
@@ -184,14 +197,40 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64) 
 		return e, nil // written or deleted meanwhile: hand the value to the waiters only
 	}
 	if c.cfg.L2 != nil && c.breaker.allow() {
-		if err := c.cfg.L2.Set(ctx, c.l2Key(k), frame, ttl); err != nil {
+		stored, err := c.storeL2(ctx, key, k, e, frame, ttl, seen)
+		if err != nil {
 			c.l2Failed("set", err)
 		} else {
 			c.l2OK()
+			if !stored {
+				return e, nil // another instance wrote or deleted the key since the flight looked
+			}
 		}
 	}
 	c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
 	return e, nil
+}
+
+// storeL2 writes a loaded entry to L2: only if L2 still holds what the load
+// saw before it called the loader, when the store can write conditionally.
+// The entry's tags are indexed first, so that an InvalidateTags that runs
+// between the index and the write finds the key (its tombstone then makes
+// the write fail).
+func (c *Cache[K, V]) storeL2(ctx context.Context, key K, k string, e *entry[V], frame []byte, ttl time.Duration, seen observed) (bool, error) {
+	if c.cond != nil && !seen.ok {
+		return false, nil // L2 was not read: nothing to compare with
+	}
+	if !e.notFound && c.tagger != nil {
+		if tags := c.tagsOf(key, e.value, nil); len(tags) > 0 {
+			if err := c.tag(ctx, tags, []string{k}, ttl); err != nil {
+				return false, err
+			}
+		}
+	}
+	if c.cond == nil {
+		return true, c.cfg.L2.Set(ctx, c.l2Key(k), frame, ttl)
+	}
+	return c.cond.SetIf(ctx, c.l2Key(k), seen.frame, frame, ttl)
 }
 
 // l2Context bounds an L2 read by L2Timeout, when set.

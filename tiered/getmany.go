@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -73,6 +74,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 				rest := misses[:0]
 				for i, m := range misses {
 					if vals[i] == nil {
+						m.seen = observed{ok: true}
 						rest = append(rest, m)
 						continue
 					}
@@ -83,7 +85,8 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 						continue
 					}
 					ttl := c.l1TTL(e, now)
-					if ttl == 0 {
+					if e.tombstone || ttl == 0 {
+						m.seen = observed{ok: true, frame: vals[i]}
 						rest = append(rest, m)
 						continue
 					}
@@ -163,10 +166,11 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 // lookup is a key that missed L1, with its hash and the generation noted
 // before the lookup went on (see generations).
 type lookup[K comparable] struct {
-	key K
-	k   string
-	h   uint64
-	gen uint64
+	key  K
+	k    string
+	h    uint64
+	gen  uint64
+	seen observed // what L2 held, when it held no value to serve
 }
 
 // uniqueLookups drops the repeated keys of ls, keeping the first.
@@ -204,41 +208,72 @@ func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) 
 }
 
 // storeLoaded writes the entries of one batch load (nil: absent and not
-// cached) to L2 in one SetMany, then to L1, skipping keys written or
-// deleted since the batch started.
+// cached) to L2, then to L1, skipping keys written or deleted since the
+// batch started. With a store that writes conditionally, each key is
+// written only if L2 still holds what GetMany saw (up to 8 writes at a
+// time); otherwise all go in one SetMany.
 func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entries []*entry[V]) {
 	now := c.cfg.Now()
 	sizes := make([]int, len(entries))
-	var items []l2.Item
+	frames := make([][]byte, len(entries))
+	ttls := make([]time.Duration, len(entries))
 	for i, e := range entries {
 		if e == nil {
 			continue
 		}
-		ttl := c.ttl(e.notFound)
-		e.expiry = now.Add(ttl).UnixMilli()
+		ttls[i] = c.ttl(e.notFound)
+		e.expiry = now.Add(ttls[i]).UnixMilli()
 		frame, size, err := c.encode(e, now)
 		if err != nil {
 			entries[i] = nil
 			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: cannot encode loaded value", attrCache(c.cfg.Name), attrErr(err))
 			continue
 		}
-		sizes[i] = size
-		if m := misses[i]; c.gens.load(m.h) == m.gen {
-			items = append(items, l2.Item{Key: c.l2Key(m.k), Value: frame, TTL: ttl})
-		}
+		sizes[i], frames[i] = size, frame
 	}
-	if c.cfg.L2 != nil && len(items) > 0 && c.breaker.allow() {
-		if err := c.cfg.L2.SetMany(context.WithoutCancel(ctx), items); err != nil {
+	stored := make([]bool, len(entries)) // whether L1 may take the entry
+	for i, e := range entries {
+		stored[i] = e != nil && c.gens.load(misses[i].h) == misses[i].gen
+	}
+	if c.cfg.L2 != nil && c.breaker.allow() {
+		wctx := context.WithoutCancel(ctx)
+		var err error
+		if c.cond == nil && c.tagger == nil {
+			var items []l2.Item
+			for i := range entries {
+				if stored[i] {
+					items = append(items, l2.Item{Key: c.l2Key(misses[i].k), Value: frames[i], TTL: ttls[i]})
+				}
+			}
+			if len(items) > 0 {
+				err = c.cfg.L2.SetMany(wctx, items)
+			}
+		} else {
+			g, gctx := errgroup.WithContext(wctx)
+			g.SetLimit(getManyLoadConcurrency)
+			for i, e := range entries {
+				if !stored[i] {
+					continue
+				}
+				m := misses[i]
+				g.Go(func() error {
+					ok, err := c.storeL2(gctx, m.key, m.k, e, frames[i], ttls[i], m.seen)
+					stored[i] = ok || err != nil // on an error L1 still takes it, as in Get
+					return err
+				})
+			}
+			err = g.Wait()
+		}
+		if err != nil {
 			c.l2Failed("set many", err)
 		} else {
 			c.l2OK()
 		}
 	}
 	for i, e := range entries {
-		if e == nil {
-			continue
+		if stored[i] {
+			m := misses[i]
+			c.fillL1(m.k, m.h, m.gen, e, sizes[i], c.l1TTL(e, now))
 		}
-		m := misses[i]
-		c.fillL1(m.k, m.h, m.gen, e, sizes[i], c.l1TTL(e, now))
 	}
 }

@@ -2,8 +2,10 @@ package tiered_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,8 +13,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/l2/memstore"
 	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/internal/envelope"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
@@ -122,6 +126,30 @@ func newFixture(t testing.TB, opt func(*tiered.Options[int64, User])) *fixture {
 }
 
 func (f *fixture) snap() stats.Snapshot { return f.stats.Snapshot() }
+
+// holds reports whether L2 holds a value (not a tombstone) for id.
+func (f *fixture) holds(t testing.TB, id int64) bool {
+	t.Helper()
+	return holdsValue(t, f.l2, "user", id)
+}
+
+// holdsValue reports whether store holds a value (not a tombstone) for id
+// in namespace ns.
+func holdsValue(t testing.TB, store l2.Namespacer, ns string, id int64) bool {
+	t.Helper()
+	b, err := store.Namespace(ns).Get(context.Background(), strconv.FormatInt(id, 10))
+	if errors.Is(err, l2.ErrMiss) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := envelope.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Flags&envelope.FlagTombstone == 0
+}
 
 // waitFor polls cond until it holds or fails the test after 10 s.
 func waitFor(t testing.TB, what string, cond func() bool) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tiercache/tiercache/codec"
 	"github.com/tiercache/tiercache/internal/clock"
+	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/loader"
@@ -27,6 +28,9 @@ const (
 	DefaultLoadTimeout = 10 * time.Second
 	// DefaultL2Cooldown is how long reads skip L2 after it failed.
 	DefaultL2Cooldown = time.Second
+	// DefaultTombstoneTTL is how long a deleted key keeps its tombstone in
+	// L2, at least: see Options.TombstoneTTL.
+	DefaultTombstoneTTL = 30 * time.Second
 	// DefaultCompressAbove is the payload size (bytes) above which a
 	// Compressor, when set, is applied.
 	DefaultCompressAbove = 1024
@@ -88,6 +92,30 @@ type Options[K comparable, V any] struct {
 	// L2Cooldown is how long reads skip L2 after an L2 error (then one
 	// read tries it again). Default DefaultL2Cooldown.
 	L2Cooldown time.Duration
+	// TombstoneTTL is how long Delete leaves a tombstone in L2 in place of
+	// a deleted value, when the L2 store supports conditional writes
+	// (l2.Conditional; redisstore and memstore do). A load that read L2
+	// before the delete, and so may hold the old value, writes its result
+	// only if L2 still holds what it read: the tombstone makes that fail.
+	// It must outlast the longest load of every instance that shares the
+	// L2. Default: DefaultTombstoneTTL or twice LoadTimeout, whichever is
+	// longer.
+	TombstoneTTL time.Duration
+
+	// Bus carries invalidations between the instances that share L2. Every
+	// Set, SetMany, Delete and invalidation is published on it once L2 and
+	// this instance's L1 have changed, and messages from other instances
+	// drop their keys from this L1. Nil: no cross-instance invalidation
+	// (another instance's L1 keeps a replaced value for up to L1TTL). The
+	// cache subscribes in New and unsubscribes in Close; it does not close
+	// the Bus, which caches of other namespaces may share.
+	Bus invalidate.Bus
+	// Tags returns the tags of a value (nil for none). Every value stored
+	// by Set, SetMany or a load is indexed under its tags in L2, so that
+	// InvalidateTags finds it; SetTagged adds tags of its own. Tags need an
+	// L2 store that keeps tag indexes (l2.Tagger; redisstore and memstore
+	// do). Default: no tags.
+	Tags func(K, V) []string
 
 	// Loader loads a key that is in neither tier (read-through). Nil: Get
 	// returns ErrMiss on a miss (cache-aside).
@@ -126,6 +154,7 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	}{
 		{"TTL", c.TTL}, {"L1TTL", c.L1TTL}, {"NotFoundTTL", c.NotFoundTTL},
 		{"L2Timeout", c.L2Timeout}, {"L2Cooldown", c.L2Cooldown}, {"LoadTimeout", c.LoadTimeout},
+		{"TombstoneTTL", c.TombstoneTTL},
 	} {
 		if d.v < 0 {
 			return c, fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidOptions, d.name, d.v)
@@ -153,6 +182,12 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	c.TTL = cmp.Or(c.TTL, DefaultTTL)
 	c.L2Cooldown = cmp.Or(c.L2Cooldown, DefaultL2Cooldown)
 	c.LoadTimeout = cmp.Or(c.LoadTimeout, DefaultLoadTimeout)
+	if c.TombstoneTTL == 0 {
+		c.TombstoneTTL = max(DefaultTombstoneTTL, 2*c.LoadTimeout)
+	} else if c.TombstoneTTL < c.LoadTimeout {
+		return c, fmt.Errorf("%w: TombstoneTTL (%v) must not be shorter than LoadTimeout (%v)",
+			ErrInvalidOptions, c.TombstoneTTL, c.LoadTimeout)
+	}
 	if c.Stats == nil {
 		c.Stats = stats.Noop{}
 	}

@@ -32,6 +32,37 @@ const (
 	// LoadFailure: the loader returned an error (or panicked). Observed
 	// with its duration.
 	LoadFailure
+	// Published: an invalidation message was handed to the bus and sent.
+	// Counted per Publish call (the bus may merge several into one
+	// message).
+	Published
+	// PublishError: publishing an invalidation failed (the bus retries it).
+	PublishError
+	// Received: an invalidation message from another instance was applied
+	// to L1. Added once per message.
+	Received
+	// ReceivedKeys: keys dropped from L1 because another instance
+	// invalidated them. Added with the number of keys of each message.
+	ReceivedKeys
+	// Skipped: one of this instance's own messages came back and was
+	// skipped.
+	Skipped
+	// Subscribed: the bus's first subscription is in place (L1 was
+	// flushed: what it held may have missed messages).
+	Subscribed
+	// FlushResubscribed: the subscription was lost and re-established; L1
+	// was flushed because what was published in between is lost.
+	FlushResubscribed
+	// FlushGap: a message was missed (a gap in an origin's sequence
+	// numbers, or an undecodable message) and L1 was flushed.
+	FlushGap
+	// FlushRemote: another instance flushed the namespace, or invalidated
+	// tags or a prefix, which L1 cannot enumerate: L1 was flushed.
+	FlushRemote
+	// InvalidationLag: observed for each message received from another
+	// instance, from its publication to its application to L1 (across
+	// hosts this includes their clock skew).
+	InvalidationLag
 
 	numEvents // keep last
 )
@@ -47,6 +78,17 @@ var eventNames = [numEvents]string{
 	LoadSuccess:  "load_success",
 	LoadNotFound: "load_not_found",
 	LoadFailure:  "load_failure",
+
+	Published:         "published",
+	PublishError:      "publish_error",
+	Received:          "received",
+	ReceivedKeys:      "received_keys",
+	Skipped:           "skipped",
+	Subscribed:        "subscribed",
+	FlushResubscribed: "flush_resubscribed",
+	FlushGap:          "flush_gap",
+	FlushRemote:       "flush_remote",
+	InvalidationLag:   "invalidation_lag",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

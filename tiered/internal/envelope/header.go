@@ -20,10 +20,14 @@ const (
 	FlagNotFound Flags = 1 << iota
 	// FlagCompressed marks a compressed payload.
 	FlagCompressed
+	// FlagTombstone marks a deleted key: the frame holds no value, only a
+	// random payload that makes it unique, so that a load that read it
+	// before it was replaced can tell (its conditional write fails).
+	FlagTombstone
 
 	// knownFlags are the bits this version defines; the others are reserved
 	// and a frame with any of them set is refused.
-	knownFlags = FlagNotFound | FlagCompressed
+	knownFlags = FlagNotFound | FlagCompressed | FlagTombstone
 )
 
 // Header is the metadata stored in front of every payload.

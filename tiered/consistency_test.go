@@ -1,0 +1,290 @@
+package tiered_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// The consistency test: instances with their own L1, connections and bus
+// share a Redis and a versioned source of truth; readers read through,
+// writers change the source and then Set or Delete. Once the writers have
+// stopped and every message has arrived, every instance must read the
+// source's latest version of every key.
+const (
+	consInstances = 4
+	consReaders   = 8   // per instance
+	consWriters   = 2   // per instance
+	consReads     = 600 // per reader
+	consWrites    = 100 // per writer
+	consKeys      = 64
+)
+
+// versioned is the value type of the consistency test.
+type versioned struct {
+	Key, Version int64
+}
+
+// source is the source of truth: a version per key. Writers of one key are
+// serialized across instances (as a database row lock would), so that the
+// order of their cache writes is the order of their versions.
+type source struct {
+	versions [consKeys]atomic.Int64
+	locks    [consKeys]sync.Mutex
+}
+
+// fenceBus wraps a bus to tell the test which fence keys (published by
+// the test after the writers stopped) its subscription has seen: a
+// subscriber that saw an origin's fence has seen every earlier message of
+// that origin (pub/sub keeps the order of one publisher).
+type fenceBus struct {
+	invalidate.Bus
+	mu     sync.Mutex
+	fences map[string]bool
+}
+
+func (b *fenceBus) Subscribe(ns string, h invalidate.Handler) (func(), error) {
+	return b.Bus.Subscribe(ns, fenceHandler{h, b})
+}
+
+func (b *fenceBus) seen(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fences[key]
+}
+
+type fenceHandler struct {
+	invalidate.Handler
+	b *fenceBus
+}
+
+func (h fenceHandler) Receive(m *invalidate.Message) {
+	for _, k := range m.Keys {
+		if strings.HasPrefix(k, "fence-") {
+			h.b.mu.Lock()
+			h.b.fences[k] = true
+			h.b.mu.Unlock()
+		}
+	}
+	h.Handler.Receive(m)
+}
+
+type consInstance struct {
+	cache *tiered.Cache[int64, versioned]
+	bus   *fenceBus
+	stats *stats.Counter
+}
+
+// consistencyRun is one run of the test; outage, when set, runs beside the
+// load and returns once it is over.
+type consistencyRun struct {
+	newClient func(t *testing.T) redis.UniversalClient
+	outage    func(t *testing.T, progress *atomic.Int64)
+}
+
+func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
+	ctx := context.Background()
+	src := &source{}
+	load := loader.Func[int64, versioned](func(_ context.Context, k int64) (versioned, error) {
+		v := versioned{Key: k, Version: src.versions[k].Load()}
+		// The answer of a query travels back while writers go on: this
+		// is the window in which a load can hold an old version.
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
+		return v, nil
+	})
+	for i := range consInstances {
+		client := r.newClient(t)
+		bus, err := redisbus.New(client, &redisbus.Options{ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bus.Close() })
+		in := &consInstance{bus: &fenceBus{Bus: bus, fences: map[string]bool{}}, stats: &stats.Counter{}}
+		in.cache, err = tiered.New(&tiered.Options[int64, versioned]{
+			Name:       "cons",
+			L2:         redisstore.New(client, nil),
+			Bus:        in.bus,
+			Loader:     load,
+			Stats:      in.stats,
+			L2Cooldown: 50 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { in.cache.Close() })
+		instances = append(instances, in)
+	}
+	for _, in := range instances {
+		waitFor(t, "the subscriptions", func() bool { return in.stats.Snapshot().Get(stats.Subscribed) == 1 })
+	}
+
+	var progress atomic.Int64 // operations done
+	var wg sync.WaitGroup
+	errs := make(chan error, consInstances*(consReaders+consWriters))
+	for i, in := range instances {
+		for w := range consWriters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rnd := rand.New(rand.NewPCG(uint64(i), uint64(w)))
+				for range consWrites {
+					k := rnd.Int64N(consKeys)
+					if err := write(ctx, src, in.cache, k, rnd.IntN(2) == 0); err != nil {
+						errs <- err
+						return
+					}
+					progress.Add(1)
+				}
+			}()
+		}
+		for r := range consReaders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rnd := rand.New(rand.NewPCG(uint64(i), uint64(100+r)))
+				for range consReads {
+					k := rnd.Int64N(consKeys)
+					v, err := in.cache.Get(ctx, k)
+					if err != nil || v.Key != k {
+						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err)
+						return
+					}
+					progress.Add(1)
+				}
+			}()
+		}
+	}
+	if r.outage != nil {
+		r.outage(t, &progress)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// Drain: every instance publishes a fence; once every instance saw
+	// every fence, every invalidation published before has arrived.
+	for i, in := range instances {
+		if err := in.bus.Publish(ctx, &invalidate.Message{Namespace: "cons", Keys: []string{fmt.Sprint("fence-", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range instances {
+		for i := range instances {
+			waitFor(t, "the fences", func() bool { return in.bus.seen(fmt.Sprint("fence-", i)) })
+		}
+	}
+
+	stale := 0
+	for i, in := range instances {
+		for k := range int64(consKeys) {
+			v, err := in.cache.Get(ctx, k)
+			if want := src.versions[k].Load(); err != nil || v.Version != want {
+				stale++
+				t.Errorf("instance %d, key %d: got version %d (%v), the source has %d", i, k, v.Version, err, want)
+			}
+		}
+	}
+	t.Logf("%d operations; %d stale entries", progress.Load(), stale)
+	return instances
+}
+
+// write changes key k in the source, then in the cache, and retries the
+// cache write until it succeeds (while Redis is down, for example), holding
+// the key's lock as a database transaction would hold the row.
+func write(ctx context.Context, src *source, c *tiered.Cache[int64, versioned], k int64, del bool) error {
+	src.locks[k].Lock()
+	defer src.locks[k].Unlock()
+	v := src.versions[k].Add(1)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		if del {
+			err = c.Delete(ctx, k)
+		} else {
+			err = c.Set(ctx, k, versioned{Key: k, Version: v})
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("write of key %d kept failing: %w", k, err)
+		}
+		time.Sleep(10 * time.Millisecond) // a retry pause, not a wait for an outcome
+	}
+}
+
+func TestConsistency(t *testing.T) {
+	redistest.Require(t)
+	for _, target := range redisTargets(t) {
+		t.Run(target.name, func(t *testing.T) {
+			instances := consistencyRun{newClient: target.client}.run(t)
+			for i, in := range instances {
+				s := in.stats.Snapshot()
+				t.Logf("instance %d: published %d, received %d (%d keys), skipped %d, flushes %d/%d, lag mean %v",
+					i, s.Get(stats.Published), s.Get(stats.Received), s.Get(stats.ReceivedKeys), s.Get(stats.Skipped),
+					s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), meanLag(s))
+			}
+		})
+	}
+}
+
+// TestConsistency_RedisRestart kills redis-server in the middle of the run
+// and starts it again: subscribers come back by themselves, each L1 is
+// flushed once, and no entry is stale at the end.
+func TestConsistency_RedisRestart(t *testing.T) {
+	srv := redistest.NewServer(t)
+	run := consistencyRun{
+		newClient: func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+		outage: func(t *testing.T, progress *atomic.Int64) {
+			total := int64(consInstances * (consReaders*consReads + consWriters*consWrites))
+			waitFor(t, "a third of the run", func() bool { return progress.Load() > total/3 })
+			if err := srv.Stop(); err != nil {
+				t.Error(err)
+				return
+			}
+			at := progress.Load()
+			waitFor(t, "some operations during the outage", func() bool { return progress.Load() > at+500 })
+			if err := srv.Restart(); err != nil {
+				t.Error(err)
+			}
+		},
+	}
+	instances := run.run(t)
+	for i, in := range instances {
+		s := in.stats.Snapshot()
+		if got := s.Get(stats.FlushResubscribed); got != 1 {
+			t.Errorf("instance %d flushed L1 %d times for resubscriptions, want 1", i, got)
+		}
+		t.Logf("instance %d: resubscription flushes %d, gap flushes %d, publish errors %d, L2 errors %d",
+			i, s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), s.Get(stats.PublishError), s.Get(stats.L2Error))
+	}
+}
+
+func meanLag(s stats.Snapshot) time.Duration {
+	n := s.Get(stats.InvalidationLag)
+	if n == 0 {
+		return 0
+	}
+	return s.Duration(stats.InvalidationLag) / time.Duration(n)
+}
