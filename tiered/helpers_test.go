@@ -144,11 +144,13 @@ func holdsValue(t testing.TB, store l2.Namespacer, ns string, id int64) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _, err := envelope.Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h.Flags&envelope.FlagTombstone == 0
+	return !isTombstone(b)
+}
+
+// isTombstone reports whether frame is a deleted key's tombstone.
+func isTombstone(frame []byte) bool {
+	h, _, err := envelope.Decode(frame)
+	return err == nil && h.Flags&envelope.FlagTombstone != 0
 }
 
 // waitFor polls cond until it holds or fails the test after 10 s.

@@ -2,12 +2,17 @@ package tiered_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
@@ -231,4 +236,128 @@ func TestRedisStoppedMidTest(t *testing.T) {
 		}
 		return st.Snapshot().Get(stats.L2Hit) > hits
 	})
+}
+
+// TestRedisInvalidation: on a real node and on Cluster, InvalidateTags,
+// InvalidatePrefix and Flush remove keys over every slot from L2 and from
+// the L1 of two instances with their own connections and buses.
+func TestRedisInvalidation(t *testing.T) {
+	redistest.Require(t)
+	const n = 2000
+	for _, target := range redisTargets(t) {
+		t.Run(target.name, func(t *testing.T) {
+			ctx := context.Background()
+			var ins []*tiered.Cache[int64, User]
+			var sts []*stats.Counter
+			var l1s []*l1.Ristretto
+			for i := range 2 {
+				client := target.client(t)
+				bus, err := redisbus.New(client, &redisbus.Options{ID: fmt.Sprint("inst-", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { bus.Close() })
+				rist, err := l1.NewRistretto(l1.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := &stats.Counter{}
+				c, err := tiered.New(&tiered.Options[int64, User]{
+					Name: "inval", L1: rist, L2: redisstore.New(client, nil), Bus: bus, Stats: st,
+					Loader: &countingLoader{},
+					Tags:   func(id int64, _ User) []string { return []string{fmt.Sprint("mod3:", id%3)} },
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				waitFor(t, "the subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
+				ins, sts, l1s = append(ins, c), append(sts, st), append(l1s, rist)
+			}
+			ids := make([]int64, n)
+			for i := range ids {
+				ids[i] = int64(i)
+			}
+			readAll := func() {
+				t.Helper()
+				for i, c := range ins {
+					if got, err := c.GetMany(ctx, ids); err != nil || len(got) != n {
+						t.Fatalf("GetMany: %d values, %v", len(got), err)
+					}
+					l1s[i].Wait()
+				}
+			}
+			inL1 := func(id int64) (count int) {
+				for _, r := range l1s {
+					if _, ok := r.Get(strconv.FormatInt(id, 10)); ok {
+						count++
+					}
+				}
+				return count
+			}
+			// waitKeys waits until instance 1 received want keys more than before.
+			waitKeys := func(before, want int64) {
+				t.Helper()
+				waitFor(t, "the keys at the other instance", func() bool {
+					return sts[1].Snapshot().Get(stats.ReceivedKeys)-before >= want
+				})
+			}
+			store := redisstore.New(target.client(t), nil)
+
+			readAll() // loads tag every value with mod3:<id%3>
+			before := sts[1].Snapshot().Get(stats.ReceivedKeys)
+			if err := ins[0].InvalidateTags(ctx, "mod3:0"); err != nil {
+				t.Fatal(err)
+			}
+			waitKeys(before, (n+2)/3)
+			for _, id := range ids {
+				gone := id%3 == 0
+				if got := inL1(id); gone && got != 0 {
+					t.Fatalf("key %d is in %d L1s after InvalidateTags", id, got)
+				}
+				if holds := holdsValue(t, store, "inval", id); holds == gone {
+					t.Fatalf("key %d: L2 holds a value = %v after InvalidateTags(mod3:0)", id, holds)
+				}
+			}
+
+			readAll()
+			before = sts[1].Snapshot().Get(stats.ReceivedKeys)
+			if err := ins[1].InvalidatePrefix(ctx, "1"); err != nil {
+				t.Fatal(err)
+			}
+			want := int64(0)
+			for _, id := range ids {
+				if strings.HasPrefix(strconv.FormatInt(id, 10), "1") {
+					want++
+				}
+			}
+			waitFor(t, "the prefix at the other instance", func() bool {
+				return sts[0].Snapshot().Get(stats.ReceivedKeys) >= want
+			})
+			for _, id := range ids {
+				gone := strings.HasPrefix(strconv.FormatInt(id, 10), "1")
+				if gone && inL1(id) != 0 {
+					t.Fatalf("key %d is still in an L1 after InvalidatePrefix", id)
+				}
+				if holds := holdsValue(t, store, "inval", id); holds == gone {
+					t.Fatalf("key %d: L2 holds a value = %v after InvalidatePrefix(1)", id, holds)
+				}
+			}
+			_ = before
+
+			readAll()
+			flushes := sts[1].Snapshot().Get(stats.FlushRemote)
+			if err := ins[0].Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the flush at the other instance", func() bool {
+				return sts[1].Snapshot().Get(stats.FlushRemote) == flushes+1
+			})
+			for _, id := range ids {
+				if inL1(id) != 0 || holdsValue(t, store, "inval", id) {
+					t.Fatalf("key %d survived Flush", id)
+				}
+			}
+		})
+	}
 }
