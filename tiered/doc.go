@@ -2,9 +2,11 @@
 // L1 (ristretto by default) in front of a shared L2 (Redis, through
 // l2/redisstore), filled by a loader once per missing key.
 //
+//	bus, err := redisbus.New(rdb, nil) // one per instance; Close it last
 //	users, err := tiered.New(&tiered.Options[int64, User]{
 //		Name:   "user",
 //		L2:     redisstore.New(rdb, nil),
+//		Bus:    bus,
 //		TTL:    time.Hour,
 //		Loader: loader.Func[int64, User](db.User),
 //	})
@@ -28,11 +30,26 @@
 //
 // # Writes
 //
-// Set, SetMany and Delete change L2 first, then L1, and return L2's errors.
-// A Get right after a Set in the same instance returns the new value. A
-// value read or loaded before a write of its key is kept out of L1 (a
-// generation per key), and a load that was running when the key was written
-// or deleted does not write its older value to L2.
+// Set, SetMany and Delete change L2 first, then L1, then publish the keys
+// on Options.Bus, and return L2's errors (and the bus's). A Get right after
+// a Set in the same instance returns the new value. A value read or loaded
+// before a write of its key is kept out of L1 (a generation per key). A
+// load that was running when the key was written or deleted, in any
+// instance, does not write its older value to L2: Delete leaves a
+// tombstone, and a load writes only if L2 still holds what it saw before it
+// called the loader.
+//
+// # Invalidation across instances
+//
+// With a Bus (invalidate/redisbus), every instance drops from its L1 the
+// keys that another instance wrote or deleted. Whenever messages may have
+// been lost (a reconnection, a Cluster failover, a gap in a publisher's
+// sequence numbers) the instance flushes its L1. Options.L1TTL bounds how
+// long a value can outlive its replacement when everything else failed.
+//
+// InvalidateTags removes every value written with a tag (Options.Tags,
+// SetTagged) from L2 and from every L1; InvalidatePrefix removes the keys
+// that start with a prefix; Flush empties the namespace.
 //
 // # Values are shared
 //
