@@ -132,3 +132,46 @@ func owners(t *testing.T, client *redis.ClusterClient, channel string) (*redis.C
 	t.Fatalf("no master with a replica serves slot %d: %v", slot, slots)
 	return nil, nil
 }
+
+// A master killed with SIGKILL: its replica takes over, and the bus
+// subscribes again on it well before go-redis's own 60 s state reload.
+func TestIntegration_ClusterMasterKilled(t *testing.T) {
+	cl := redistest.NewCluster(t)
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+	t.Cleanup(func() { client.Close() })
+	ctx := context.Background()
+	pub := newBus(t, client, &redisbus.Options{RetryBackoff: 100 * time.Millisecond})
+	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
+	r := newRecorder()
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	publish(t, pub, "user", "before")
+	r.wait(t, "the first key", r.hasKeys("before"))
+
+	master, _ := owners(t, client, sub.Channel("user"))
+	var victim *redistest.Server
+	for _, n := range cl.Nodes() {
+		if n.Addr() == master.Options().Addr {
+			victim = n
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no node at %s", master.Options().Addr)
+	}
+	start := time.Now()
+	if err := victim.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "the resubscription on the promoted replica", func(r *recorder) bool { return r.count(invalidate.Resubscribed) >= 1 })
+	waitFor(t, "a key published after the kill to arrive", func() bool {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_ = pub.Publish(ctx, &invalidate.Message{Namespace: "user", Keys: []string{"after"}})
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.hasKeys("after")(r)
+	})
+	t.Logf("subscribed again and delivering %v after the kill", time.Since(start).Round(time.Millisecond))
+}

@@ -171,6 +171,7 @@ func (p *publisher) sendNext(ctx context.Context) (ok, more bool) {
 		p.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: publishing an invalidation failed, will retry",
 			slog.String("channel", p.channel), slog.Int("keys", len(batch.Keys)), slog.Any("error", err))
 		p.keep(batch)
+		p.b.reloadState(ctx) // a failed master: do not wait for the client's own reload
 		err = fmt.Errorf("redisbus: publish: %w", err)
 	}
 	for _, w := range waiters {
