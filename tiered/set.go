@@ -228,6 +228,9 @@ func (c *Cache[K, V]) removeL2(ctx context.Context, ks []string) error {
 		Created: now.UnixMilli(),
 		Expiry:  now.Add(c.cfg.TombstoneTTL).UnixMilli(),
 	}
+	if len(ks) == 1 { // one command rather than a pipeline of one
+		return c.cfg.L2.Set(ctx, c.l2Key(ks[0]), tombstone(h), c.cfg.TombstoneTTL)
+	}
 	items := make([]l2.Item, len(ks))
 	for i, k := range ks {
 		items[i] = l2.Item{Key: c.l2Key(k), Value: tombstone(h), TTL: c.cfg.TombstoneTTL}

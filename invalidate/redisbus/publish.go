@@ -12,10 +12,12 @@ import (
 
 // Publish sends m to the subscribers of m.Namespace; see [invalidate.Bus].
 //
-// Each namespace has one publishing goroutine. While it waits for Redis to
-// answer, the messages published behind it queue up; it then sends those
-// that name only keys as one message (at most MaxBatch keys), so that a
-// burst of deletes costs a few round trips, not one each. Publish returns
+// One message of a namespace is on its way at a time. When none is, the
+// caller sends its message itself (no hand-off to another goroutine). While
+// one is on its way, the messages published behind it queue up, and the
+// namespace's publishing goroutine then sends those that name only keys as
+// one message (at most MaxBatch keys), so that a burst of deletes costs a
+// few round trips, not one each. Publish returns
 // when the message that carries m was answered, or ctx ends (m stays
 // queued). A message that fails is kept and sent again, merged with the
 // next ones, after a backoff; its sequence number is not reused, so
@@ -29,7 +31,20 @@ func (b *Bus) Publish(ctx context.Context, m *invalidate.Message) error {
 		return err
 	}
 	done := make(chan error, 1)
-	p.enqueue(m, done)
+	if err := p.enqueue(m, done); err != nil {
+		return err
+	}
+	if p.sending.TryLock() {
+		// Nothing on its way: send from here. The send goes on if ctx
+		// ends, for the messages merged into it.
+		p.sendNext(context.WithoutCancel(ctx))
+		p.sending.Unlock()
+		if p.pending() {
+			p.kick()
+		}
+	} else {
+		p.kick()
+	}
 	select {
 	case err := <-done:
 		return err
@@ -64,9 +79,13 @@ type publisher struct {
 
 	mu     sync.Mutex
 	queue  []queued
-	queued int // keys in queue
+	queued int  // keys in queue
+	closed bool // set by drain: Publish fails from then on
 
-	// Owned by run.
+	// sending is held by whoever sends, the goroutine or a caller: one
+	// message of the namespace on its way at a time, in sequence order.
+	sending sync.Mutex
+	// Owned by the holder of sending.
 	seq     uint64
 	retry   *invalidate.Message // a message that failed, sent again first
 	payload []byte
@@ -77,11 +96,15 @@ type queued struct {
 	done []chan<- error     // the callers waiting for it
 }
 
-func (p *publisher) enqueue(m *invalidate.Message, done chan<- error) {
+func (p *publisher) enqueue(m *invalidate.Message, done chan<- error) error {
 	q := queued{m: *m, done: []chan<- error{done}}
 	q.m.Keys = append([]string(nil), m.Keys...)
 	q.m.Tags = append([]string(nil), m.Tags...)
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return invalidate.ErrClosed
+	}
 	p.queue = append(p.queue, q)
 	p.queued += len(m.Keys)
 	if p.queued > p.b.cfg.MaxPending {
@@ -93,11 +116,22 @@ func (p *publisher) enqueue(m *invalidate.Message, done chan<- error) {
 		}
 		p.queue, p.queued = []queued{flush}, 0
 	}
-	p.mu.Unlock()
+	return nil
+}
+
+// kick wakes the publishing goroutine.
+func (p *publisher) kick() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// pending reports whether anything waits to be sent.
+func (p *publisher) pending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) > 0 || p.retry != nil
 }
 
 // run sends batches until Close, then makes one last attempt to send what
@@ -112,6 +146,7 @@ func (p *publisher) run() {
 			p.drain()
 			return
 		}
+		p.sending.Lock()
 		for {
 			ok, more := p.sendNext(context.Background())
 			if !more {
@@ -123,16 +158,23 @@ func (p *publisher) run() {
 			}
 			failures++
 			if !p.b.sleep(p.b.backoff(failures - 1)) {
+				p.sending.Unlock()
 				p.drain()
 				return
 			}
 		}
+		p.sending.Unlock()
 	}
 }
 
 // drain is the last attempt at Close: each remaining batch gets one try
 // with a short deadline.
 func (p *publisher) drain() {
+	p.sending.Lock()
+	defer p.sending.Unlock()
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for ctx.Err() == nil {
