@@ -127,9 +127,14 @@ func TestRedisEndToEnd(t *testing.T) {
 			if err := a.Delete(ctx, 1, 1001, 1002); err != nil {
 				t.Fatal(err)
 			}
+			// A deleted key holds a tombstone, which expires on its own.
 			for _, k := range []string{"{tc:e2e:1}", "{tc:e2e:1001}", "{tc:e2e:1002}"} {
-				if n, err := rdb.Exists(ctx, k).Result(); err != nil || n != 0 {
-					t.Fatalf("after Delete, EXISTS %s = %d, %v", k, n, err)
+				b, err := rdb.Get(ctx, k).Bytes()
+				if err != nil || !isTombstone(b) {
+					t.Fatalf("after Delete, GET %s = %q, %v; want a tombstone", k, b, err)
+				}
+				if ttl := rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > tiered.DefaultTombstoneTTL {
+					t.Fatalf("after Delete, PTTL %s = %v, want up to %v", k, ttl, tiered.DefaultTombstoneTTL)
 				}
 			}
 

@@ -99,12 +99,13 @@ func (s *subscription) run() {
 	}()
 	subscribed := false // whether a subscription was ever in place
 	for attempt := 0; !s.stopped(); {
+		ps := s.b.newPubSub(ctx, s.channel) // dials: not under s.mu, which stop takes
 		s.mu.Lock()
 		if s.stopped() {
 			s.mu.Unlock()
+			_ = ps.Close()
 			break
 		}
-		ps := s.b.newPubSub(ctx, s.channel)
 		s.ps = ps
 		s.mu.Unlock()
 
