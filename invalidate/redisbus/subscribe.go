@@ -32,10 +32,11 @@ func (b *Bus) Subscribe(namespace string, h invalidate.Handler) (func(), error) 
 	if _, ok := b.subs[namespace]; ok {
 		return nil, fmt.Errorf("%w: %q", invalidate.ErrSubscribed, namespace)
 	}
-	s := &subscription{b: b, ns: namespace, channel: b.Channel(namespace), h: h, quit: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &subscription{b: b, ns: namespace, channel: b.Channel(namespace), h: h, quit: make(chan struct{}), cancel: cancel}
 	b.subs[namespace] = s
 	b.wg.Add(1)
-	go s.run()
+	go s.run(ctx)
 	return func() {
 		b.mu.Lock()
 		if b.subs[namespace] == s {
@@ -55,6 +56,7 @@ type subscription struct {
 
 	quit     chan struct{}
 	stopOnce sync.Once
+	cancel   context.CancelFunc // ends the context of dials and receives
 
 	mu sync.Mutex
 	ps *redis.PubSub // the current connection; nil once stopped
@@ -65,6 +67,7 @@ type subscription struct {
 func (s *subscription) stop() {
 	s.stopOnce.Do(func() {
 		close(s.quit)
+		s.cancel()
 		s.mu.Lock()
 		if s.ps != nil {
 			_ = s.ps.Close()
@@ -86,10 +89,9 @@ func (s *subscription) stopped() bool {
 
 // run subscribes, reads, and subscribes again on a new connection whenever
 // the current one is beyond repair, until stop or Close.
-func (s *subscription) run() {
+func (s *subscription) run(ctx context.Context) {
 	defer s.b.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	defer s.cancel()
 	go func() { // Close of the bus stops the subscription too
 		select {
 		case <-s.b.done:
