@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tiercache/tiercache/l1"
@@ -36,6 +37,8 @@ type Cache[K comparable, V any] struct {
 
 	busID       string // "" without a Bus
 	unsubscribe func()
+	passes      sync.WaitGroup // the second passes of InvalidateTags
+	passMu      sync.Mutex     // orders passes.Add before Close's Wait
 }
 
 // New returns a cache configured by opts; see [Options] for the defaults.
@@ -101,8 +104,9 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 // Name returns the cache's namespace.
 func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 
-// Close ends the cache's subscription to the Bus, cancels running loads,
-// waits for them to return, and closes L1. Later calls return ErrClosed.
+// Close ends the cache's subscription to the Bus, cancels running loads and
+// pending second passes of InvalidateTags, waits for them to return, and
+// closes L1. Later calls return ErrClosed.
 // Close is idempotent and returns nil.
 func (c *Cache[K, V]) Close() error {
 	if c.closed.Swap(true) {
@@ -113,6 +117,9 @@ func (c *Cache[K, V]) Close() error {
 	}
 	c.stop()
 	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
+	c.passMu.Lock()                          // a passLater that saw the cache open has Added by now
+	c.passMu.Unlock()
+	c.passes.Wait()
 	c.l1.Close()
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/tiercache/tiercache/invalidate"
 )
@@ -17,12 +19,19 @@ const invalidateBatch = 1000
 // SetTagged, or through Options.Tags) from L2, from this instance's L1 and,
 // through the Bus, from every other instance's L1.
 //
-// The tag index in L2 is taken apart atomically a batch at a time, and each
-// batch is deleted like Delete deletes (tombstones included), so a value
-// tagged while InvalidateTags runs either goes with it or stays indexed for
-// the next call; an index outlives every entry it lists. It needs an L2
-// store that keeps tag indexes (l2.Tagger): without one it returns an error
-// that wraps errors.ErrUnsupported.
+// The tag index in L2 is taken apart atomically, a batch at a time, and
+// each batch is deleted like Delete deletes (tombstones included), so a
+// value tagged while InvalidateTags runs either goes with it or stays
+// indexed for the next call; an index outlives every entry it lists.
+//
+// A load that read the source before the change, in any instance, may
+// index and store its value after the index was taken apart. So
+// InvalidateTags runs a second pass over the same tags LoadTimeout later,
+// in the background, when every such load has ended (Close cancels it):
+// such a value lives at most LoadTimeout.
+//
+// It needs an L2 store that keeps tag indexes (l2.Tagger): without one it
+// returns an error that wraps errors.ErrUnsupported.
 func (c *Cache[K, V]) InvalidateTags(ctx context.Context, tags ...string) error {
 	if c.closed.Load() {
 		return ErrClosed
@@ -30,6 +39,43 @@ func (c *Cache[K, V]) InvalidateTags(ctx context.Context, tags ...string) error 
 	if c.tagger == nil {
 		return c.errNoTags()
 	}
+	if len(tags) == 0 {
+		return nil
+	}
+	err := c.invalidateTags(ctx, tags)
+	c.passLater(slices.Clone(tags))
+	return err
+}
+
+// passLater runs invalidateTags over tags again once LoadTimeout has
+// passed, unless the cache closes first.
+func (c *Cache[K, V]) passLater(tags []string) {
+	c.passMu.Lock()
+	defer c.passMu.Unlock()
+	if c.lifetime.Err() != nil { // closing: Close may be waiting already
+		return
+	}
+	c.passes.Add(1)
+	go func() {
+		defer c.passes.Done()
+		t := time.NewTimer(c.cfg.LoadTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.lifetime.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.lifetime, c.cfg.LoadTimeout)
+		defer cancel()
+		if err := c.invalidateTags(ctx, tags); err != nil && c.lifetime.Err() == nil {
+			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: second pass of InvalidateTags failed",
+				attrCache(c.cfg.Name), attrErr(err))
+		}
+	}()
+}
+
+// invalidateTags takes the indexes of tags apart and deletes their keys.
+func (c *Cache[K, V]) invalidateTags(ctx context.Context, tags []string) error {
 	for _, tag := range tags {
 		index := tag
 		if c.l2prefix != "" {

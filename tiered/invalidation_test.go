@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/l2"
@@ -344,4 +345,54 @@ func TestInvalidation_CloseUnsubscribes(t *testing.T) {
 		t.Fatalf("after Close the namespace is free again: %v", err)
 	}
 	c2.Close()
+}
+
+// A load that read the source before a change and indexes its key after
+// InvalidateTags took the index apart stores an old value; the second pass,
+// LoadTimeout later, removes it.
+func TestInvalidation_TagsSecondPass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var version atomic.Int64
+	started, release := make(chan struct{}), make(chan struct{})
+	var block atomic.Bool
+	block.Store(true)
+	in, _ := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
+		o.LoadTimeout = 200 * time.Millisecond
+		o.TombstoneTTL = time.Second
+		o.Tags = func(int64, User) []string { return []string{"t"} }
+		o.Loader = loader.Func[int64, User](func(_ context.Context, id int64) (User, error) {
+			u := User{ID: id, Name: "v" + strconv.FormatInt(version.Load(), 10)}
+			if block.CompareAndSwap(true, false) {
+				close(started)
+				<-release
+			}
+			return u, nil
+		})
+	})
+	done := make(chan error)
+	go func() {
+		_, err := in[1].cache.Get(ctx, 5)
+		done <- err
+	}()
+	<-started // the load read v0
+	version.Store(1)
+	if err := in[0].cache.InvalidateTags(ctx, "t"); err != nil { // finds nothing yet
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if u := in[0].get(t, 5); u.Name != "v0" {
+		t.Fatalf("before the second pass L2 holds %q; the test expects the old value there", u.Name)
+	}
+	waitFor(t, "the second pass", func() bool {
+		return !in[0].inL1(5) && !in[1].inL1(5)
+	})
+	for i, x := range in {
+		if u := x.get(t, 5); u.Name != "v1" {
+			t.Errorf("instance %d reads %q after the second pass, want v1", i, u.Name)
+		}
+	}
 }
