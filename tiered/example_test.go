@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/l2/memstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
@@ -90,4 +91,57 @@ func ExampleCache_GetMany() {
 	// Output:
 	// batch of 3
 	// map[2:4 3:9 4:16] <nil>
+}
+
+// Two instances share an L2 and a bus: a write on one drops the key from
+// the other's L1. In production each instance has its own
+// redisbus.New(rdb, nil); invalidate.Hub connects buses in one process.
+func ExampleOptions_bus() {
+	ctx := context.Background()
+	shared, hub := memstore.New(nil), invalidate.NewHub()
+	newInstance := func(id string) *tiered.Cache[string, string] {
+		c, err := tiered.New(&tiered.Options[string, string]{Name: "greeting", L2: shared, Bus: hub.NewBus(id)})
+		if err != nil {
+			panic(err)
+		}
+		return c
+	}
+	a, b := newInstance("a"), newInstance("b")
+	defer a.Close()
+	defer b.Close()
+
+	_ = a.Set(ctx, "en", "hello")
+	v, _ := b.Get(ctx, "en") // from L2, now in b's L1 too
+	fmt.Println(v)
+	_ = a.Set(ctx, "en", "hi") // evicts b's copy
+	v, _ = b.Get(ctx, "en")
+	fmt.Println(v)
+	// Output:
+	// hello
+	// hi
+}
+
+// Tags group keys for one invalidation across L2 and every instance's L1.
+func ExampleCache_InvalidateTags() {
+	ctx := context.Background()
+	products, err := tiered.New(&tiered.Options[int64, string]{Name: "product", L2: memstore.New(nil)})
+	if err != nil {
+		panic(err)
+	}
+	defer products.Close()
+
+	_ = products.SetTagged(ctx, 1, "mug", "category:kitchen")
+	_ = products.SetTagged(ctx, 2, "pan", "category:kitchen")
+	_ = products.SetTagged(ctx, 3, "book", "category:books")
+	if err := products.InvalidateTags(ctx, "category:kitchen"); err != nil {
+		panic(err)
+	}
+	for id := int64(1); id <= 3; id++ {
+		v, err := products.Get(ctx, id)
+		fmt.Println(id, v, errors.Is(err, tiered.ErrMiss))
+	}
+	// Output:
+	// 1  true
+	// 2  true
+	// 3 book false
 }

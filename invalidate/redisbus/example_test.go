@@ -1,0 +1,56 @@
+package redisbus_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+)
+
+// printer is a Handler that prints what it gets and signals each message.
+type printer struct{ got chan struct{} }
+
+func (p printer) Receive(m *invalidate.Message) {
+	fmt.Printf("%s from %s: %v\n", m.Namespace, m.Origin, m.Keys)
+	p.got <- struct{}{}
+}
+
+func (p printer) Lost(r invalidate.LostReason) {
+	fmt.Println("lost:", r) // the first subscription, then any loss
+	p.got <- struct{}{}
+}
+
+func ExampleNew() {
+	mr, err := miniredis.Run() // in production: your Redis, Sentinel or Cluster
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+
+	bus, err := redisbus.New(rdb, &redisbus.Options{ID: "instance-1"})
+	if err != nil {
+		panic(err)
+	}
+	defer bus.Close()
+
+	p := printer{got: make(chan struct{}, 4)}
+	unsubscribe, err := bus.Subscribe("user", p)
+	if err != nil {
+		panic(err)
+	}
+	defer unsubscribe()
+	<-p.got // subscribed
+	if err := bus.Publish(context.Background(), &invalidate.Message{Namespace: "user", Keys: []string{"42"}}); err != nil {
+		panic(err)
+	}
+	<-p.got
+	// Output:
+	// lost: subscribed
+	// user from instance-1: [42]
+}
