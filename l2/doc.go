@@ -12,6 +12,13 @@
 // Every implementation passes the conformance suite in
 // [github.com/tiercache/tiercache/l2/l2test].
 //
+// Beyond Store, a backend may offer optional abilities, each an interface the
+// cache looks for with a type assertion: [Namespacer] (key framing in one
+// allocation), [Conditional] (compare-and-set writes, which keep a slow load
+// from overwriting a newer write or a delete), [Tagger] (tag indexes for
+// InvalidateTags) and [PrefixDeleter] (InvalidatePrefix and Flush). Both
+// implementations offer all four.
+//
 // A Store translates its backend's errors at the boundary: a missing key is
 // always [ErrMiss] (test it with errors.Is), any other error means the tier
 // could not answer.
