@@ -18,6 +18,19 @@ type Conditional interface {
 	// or holds nothing when old is nil. It reports whether it stored.
 	// The comparison and the write are one atomic step.
 	SetIf(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+
+	// SetManyIf does SetIf for every item, in as few round trips as the
+	// backend allows, and reports for each item whether it stored, in the
+	// order of items. Each item is atomic on its own; the batch is not. On
+	// error the result may be nil and some items may have been written.
+	SetManyIf(ctx context.Context, items []CondItem) (stored []bool, err error)
+}
+
+// CondItem is one conditional write of [Conditional.SetManyIf].
+type CondItem struct {
+	Item
+	// Old is what the key must hold for the write to happen; nil: nothing.
+	Old []byte
 }
 
 // Tagger is implemented by a Store that keeps tag indexes: for each tag,

@@ -20,8 +20,8 @@
 //
 // For a store that implements the optional interfaces, Run also checks
 // their contracts, and skips those tests otherwise: [l2.Conditional] (SetIf
-// on absent, present, different and expired values; one winner among
-// concurrent writers), [l2.Tagger] (popping in batches without duplicates,
+// and SetManyIf on absent, present, different and expired values; one
+// winner among concurrent writers), [l2.Tagger] (popping in batches without duplicates,
 // tags apart from keys and from other views' tags, index lifetimes extended
 // and never shortened) and [l2.PrefixDeleter] (glob characters in the
 // prefix, each key reported once, fn's error, tag indexes and other

@@ -56,6 +56,7 @@ func Run(t *testing.T, h Harness) {
 		// The optional interfaces: each test skips when the store does
 		// not implement its interface.
 		{"SetIf", testSetIf, false},
+		{"SetManyIf", testSetManyIf, false},
 		{"SetIfTTL", testSetIfTTL, true},
 		{"SetIfConcurrent", testSetIfConcurrent, false},
 		{"Tag", testTag, false},

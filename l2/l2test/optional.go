@@ -127,8 +127,160 @@ func testSetIf(t *testing.T, h Harness) {
 	}
 }
 
-// testSetIfTTL checks that SetIf writes with its TTL and that an expired key
-// counts as absent.
+// cond returns a conditional write of value under key, for TTL long.
+func cond(key string, old, value []byte) l2.CondItem {
+	return l2.CondItem{Item: l2.Item{Key: key, Value: value, TTL: long}, Old: old}
+}
+
+func mustSetManyIf(t *testing.T, c l2.Conditional, items []l2.CondItem) []bool {
+	t.Helper()
+	stored, err := c.SetManyIf(t.Context(), items)
+	if err != nil {
+		t.Fatalf("SetManyIf(%d items): %v", len(items), err)
+	}
+	if len(stored) != len(items) {
+		t.Fatalf("SetManyIf(%d items) returned %d results", len(items), len(stored))
+	}
+	return stored
+}
+
+// wantStored checks SetManyIf's result against want.
+func wantStored(t *testing.T, items []l2.CondItem, got, want []bool) {
+	t.Helper()
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("SetManyIf item %d (%q, old %q) stored = %v, want %v", i, items[i].Key, items[i].Old, got[i], want[i])
+		}
+	}
+}
+
+func testSetManyIf(t *testing.T, h Harness) {
+	s, c := newOptional[l2.Conditional](t, h)
+
+	t.Run("Empty", func(t *testing.T) {
+		for _, items := range [][]l2.CondItem{nil, {}} {
+			stored, err := c.SetManyIf(t.Context(), items)
+			if err != nil || len(stored) != 0 {
+				t.Errorf("SetManyIf(%#v) = %v, %v; want no results, no error", items, stored, err)
+			}
+		}
+	})
+
+	t.Run("Mixed", func(t *testing.T) {
+		mustSet(t, s, "present", []byte("p"), long)
+		mustSet(t, s, "match", []byte("m"), long)
+		mustSet(t, s, "mismatch", []byte("m"), long)
+		mustSet(t, s, "empty", []byte{}, long)
+		tests := []struct {
+			item   l2.CondItem
+			stored bool
+			want   []byte // the value after the call, nil for a miss
+		}{
+			{cond("absent", nil, []byte("a")), true, []byte("a")},
+			{cond("present", nil, []byte("p2")), false, []byte("p")},
+			{cond("match", []byte("m"), []byte("m2")), true, []byte("m2")},
+			{cond("mismatch", []byte("x"), []byte("m2")), false, []byte("m")},
+			{cond("absent-old", []byte("a"), []byte("x")), false, nil},
+			{cond("empty", []byte{}, []byte("e")), true, []byte("e")},
+			{cond("nil-value", nil, nil), true, []byte{}},
+			{cond("b\x00{}", nil, []byte("\x00\xff\r\n")), true, []byte("\x00\xff\r\n")},
+		}
+		items := make([]l2.CondItem, len(tests))
+		want := make([]bool, len(tests))
+		for i, tc := range tests {
+			items[i], want[i] = tc.item, tc.stored
+		}
+		wantStored(t, items, mustSetManyIf(t, c, items), want)
+		for _, tc := range tests {
+			if tc.want == nil {
+				wantMiss(t, s, tc.item.Key)
+			} else {
+				wantValue(t, s, tc.item.Key, tc.want)
+			}
+		}
+	})
+
+	t.Run("Order", func(t *testing.T) {
+		// Enough keys to span every shard of a cluster, in reverse order,
+		// so that no store can pass by sorting: by i%4 an absent key with
+		// old nil (stored), a present one with old nil (not), a matching
+		// old (stored) and a mismatching one (not).
+		const n = 200
+		items := make([]l2.CondItem, n)
+		want := make([]bool, n)
+		for i := range n {
+			k := fmt.Sprint("order:", n-i)
+			old := []byte("old " + k)
+			if i%4 != 0 {
+				mustSet(t, s, k, old, long)
+			}
+			switch i % 4 {
+			case 0, 1:
+				old = nil
+			case 3:
+				old = []byte("other")
+			}
+			items[i] = cond(k, old, []byte("new "+k))
+			want[i] = i%2 == 0
+		}
+		wantStored(t, items, mustSetManyIf(t, c, items), want)
+		keys := make([]string, n)
+		vals := make([][]byte, n)
+		for i, it := range items {
+			keys[i] = it.Key
+			vals[i] = it.Value
+			if !want[i] {
+				vals[i] = []byte("old " + it.Key)
+			}
+		}
+		wantSlots(t, keys, mustGetMany(t, s, keys), vals)
+	})
+
+	t.Run("Copies", func(t *testing.T) {
+		buf := []byte("copied")
+		mustSetManyIf(t, c, []l2.CondItem{cond("copy", nil, buf)})
+		copy(buf, "XXXXXX")
+		wantValue(t, s, "copy", []byte("copied"))
+	})
+
+	t.Run("TTLNotPositive", func(t *testing.T) {
+		for _, ttl := range []time.Duration{0, -time.Second} {
+			bad := cond("bad", nil, []byte("v"))
+			bad.TTL = ttl
+			items := []l2.CondItem{cond("good", nil, []byte("v")), bad}
+			if _, err := c.SetManyIf(t.Context(), items); err == nil {
+				t.Errorf("SetManyIf with TTL %v: no error", ttl)
+			}
+			wantMiss(t, s, "bad")
+		}
+	})
+
+	t.Run("Views", func(t *testing.T) {
+		v1, v2 := views(t, s)
+		c1 := as[l2.Conditional](t, v1)
+		mustSet(t, v1, "k", []byte("v"), long)
+		mustSet(t, v2, "k", []byte("v"), long)
+		items := []l2.CondItem{
+			cond("k", []byte("v"), []byte("w")),
+			cond("new", nil, []byte("n")),
+		}
+		wantStored(t, items, mustSetManyIf(t, c1, items), []bool{true, true})
+		wantValue(t, v1, "k", []byte("w"))
+		wantValue(t, v2, "k", []byte("v"))
+		wantMiss(t, v2, "new")
+		// Key k of the view is key v1:k of the store.
+		wantValue(t, s, "v1:new", []byte("n"))
+		items = []l2.CondItem{
+			cond("v1:new", nil, []byte("x")),
+			cond("v1:k", []byte("w"), []byte("x")),
+		}
+		wantStored(t, items, mustSetManyIf(t, c, items), []bool{false, true})
+		wantValue(t, v1, "k", []byte("x"))
+	})
+}
+
+// testSetIfTTL checks that SetIf and SetManyIf write with their TTLs and
+// that an expired key counts as absent.
 func testSetIfTTL(t *testing.T, h Harness) {
 	s, c := newOptional[l2.Conditional](t, h)
 	v := []byte("v")
@@ -144,19 +296,33 @@ func testSetIfTTL(t *testing.T, h Harness) {
 	if !mustSetIf(t, c, "swapped", v, []byte("w"), short) {
 		t.Fatal("SetIf(swapped, old v) did not store")
 	}
+	mustSet(t, s, "many-swapped", v, long)
+	items := []l2.CondItem{
+		cond("many-short", nil, v),
+		cond("many-long", nil, v),
+		cond("many-swapped", v, []byte("w")),
+	}
+	items[0].TTL, items[2].TTL = short, short
+	wantStored(t, items, mustSetManyIf(t, c, items), []bool{true, true, true})
+	shortKeys := []string{"short", "swapped", "many-short", "many-swapped"}
 	if h.Advance != nil {
 		h.Advance(t, short-100*time.Millisecond)
 		wantValue(t, s, "short", v)
 		wantValue(t, s, "swapped", []byte("w"))
+		wantValue(t, s, "many-short", v)
+		wantValue(t, s, "many-swapped", []byte("w"))
 		h.Advance(t, 200*time.Millisecond)
 	} else {
 		waitMiss(t, s, "expired")
-		waitMiss(t, s, "short")
-		waitMiss(t, s, "swapped")
+		for _, k := range shortKeys {
+			waitMiss(t, s, k)
+		}
 	}
 	wantMiss(t, s, "expired")
-	wantMiss(t, s, "short")
-	wantMiss(t, s, "swapped")
+	for _, k := range shortKeys {
+		wantMiss(t, s, k)
+	}
+	wantValue(t, s, "many-long", v)
 
 	if mustSetIf(t, c, "expired", v, []byte("x"), long) {
 		t.Error("SetIf(old = the expired value) stored")
@@ -165,11 +331,18 @@ func testSetIfTTL(t *testing.T, h Harness) {
 		t.Error("SetIf(old nil) on an expired key did not store")
 	}
 	wantValue(t, s, "expired", []byte("x"))
+	items = []l2.CondItem{
+		cond("many-short", v, []byte("x")),
+		cond("many-swapped", nil, []byte("x")),
+	}
+	wantStored(t, items, mustSetManyIf(t, c, items), []bool{false, true})
+	wantMiss(t, s, "many-short")
+	wantValue(t, s, "many-swapped", []byte("x"))
 }
 
 // testSetIfConcurrent checks that the comparison and the write are one
-// step: one of many writers of an absent key wins, and increments by
-// compare-and-set lose none.
+// step: one of many writers of an absent key wins, alone or in batches, and
+// increments by compare-and-set lose none.
 func testSetIfConcurrent(t *testing.T, h Harness) {
 	s, c := newOptional[l2.Conditional](t, h)
 	const goroutines = 8
@@ -196,6 +369,34 @@ func testSetIfConcurrent(t *testing.T, h Harness) {
 		t.Fatalf("%d writers of an absent key stored, want 1", n)
 	}
 	wantValue(t, s, "race", winner.Load().([]byte))
+
+	// Each key of batches written concurrently has one winner too.
+	const batch = 10
+	var batchWins [batch]atomic.Int32
+	for g := range goroutines {
+		wg.Go(func() {
+			items := make([]l2.CondItem, batch)
+			for i := range items {
+				items[i] = cond(fmt.Sprint("batch:", i), nil, fmt.Appendf(nil, "writer %d", g))
+			}
+			stored, err := c.SetManyIf(t.Context(), items)
+			if err != nil {
+				t.Errorf("goroutine %d: SetManyIf: %v", g, err)
+				return
+			}
+			for i, ok := range stored {
+				if ok {
+					batchWins[i].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range batchWins {
+		if n := batchWins[i].Load(); n != 1 {
+			t.Errorf("%d batch writers of the absent key batch:%d stored, want 1", n, i)
+		}
+	}
 
 	const increments = 20
 	mustSet(t, s, "counter", []byte("0"), long)
@@ -693,6 +894,10 @@ func testOptionalCanceledContext(t *testing.T, h Harness) {
 		}
 		if _, err := c.SetIf(ctx, "k", []byte("v"), []byte("w"), long); err == nil {
 			t.Error("SetIf(old v): no error")
+		}
+		items := []l2.CondItem{cond("k2", nil, []byte("v")), cond("k", []byte("v"), []byte("w"))}
+		if _, err := c.SetManyIf(ctx, items); err == nil {
+			t.Error("SetManyIf: no error")
 		}
 	}
 	if tg, ok := s.(l2.Tagger); ok {

@@ -22,7 +22,7 @@
 //
 // A Store and its views also implement the optional interfaces of l2, as
 // the Redis store does: [l2.Conditional] (SetIf compares bytes under the
-// lock), [l2.Tagger] (tag indexes are sets kept apart from the entries, so
+// lock, SetManyIf takes it once for the batch), [l2.Tagger] (tag indexes are sets kept apart from the entries, so
 // no key is reserved for them, and expire on the same clock) and
 // [l2.PrefixDeleter].
 package memstore

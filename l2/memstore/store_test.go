@@ -129,6 +129,10 @@ func checkOptional(ctx context.Context, t *testing.T, s *memstore.Store, want er
 	if _, err := s.SetIf(ctx, "k", nil, []byte("v"), time.Minute); !errors.Is(err, want) {
 		t.Errorf("SetIf: %v, want %v", err, want)
 	}
+	items := []l2.CondItem{{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}}}
+	if _, err := s.SetManyIf(ctx, items); !errors.Is(err, want) {
+		t.Errorf("SetManyIf: %v, want %v", err, want)
+	}
 	if err := s.Tag(ctx, []string{"t"}, []string{"k"}, time.Minute); !errors.Is(err, want) {
 		t.Errorf("Tag: %v, want %v", err, want)
 	}

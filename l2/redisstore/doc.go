@@ -40,9 +40,11 @@
 // A Store and its views implement [l2.Conditional], [l2.Tagger] and
 // [l2.PrefixDeleter]. SetIf is SET NX PX when the key must be absent, and
 // otherwise a Lua script that compares and sets (EVALSHA, or EVAL when the
-// server lost its scripts). The index of a tag is a Redis set under
-// [Store.TagKey], filled and given its lifetime by a Lua script (one call
-// per tag, all in one pipeline) and emptied by SPOP with a count.
+// server lost its scripts); SetManyIf sends the same commands for a batch
+// in one pipeline, and EVAL in a second one for the items that need it.
+// The index of a tag is a Redis set under [Store.TagKey], filled and given
+// its lifetime by a Lua script (one call per tag, all in one pipeline) and
+// emptied by SPOP with a count.
 // DeletePrefix walks the keyspace of every master with SCAN MATCH, deletes
 // what it finds with UNLINK and leaves tag indexes alone.
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +58,10 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("OneRoundTripPerNode", func(t *testing.T) {
 		t.Parallel()
 		testOneRoundTripPerNode(t, newClient(t))
+	})
+	t.Run("SetManyIfRoundTrips", func(t *testing.T) {
+		t.Parallel()
+		testSetManyIfRoundTrips(t, newClient(t))
 	})
 	t.Run("TagIndex", func(t *testing.T) {
 		t.Parallel()
@@ -376,6 +381,111 @@ func testOneRoundTripPerNode(t *testing.T, client *redis.ClusterClient) {
 	for _, k := range deleted {
 		if n, err := client.Exists(ctx, s.Key(k)).Result(); err != nil || n != 0 {
 			t.Errorf("EXISTS %s = %d, %v after Delete", s.Key(k), n, err)
+		}
+	}
+}
+
+// testSetManyIfRoundTrips checks that SetManyIf of keys on every master
+// makes one cluster pipeline, which reaches each node once, and a second one
+// with EVAL only after the masters lost their scripts.
+func testSetManyIfRoundTrips(t *testing.T, client *redis.ClusterClient) {
+	nodes := &nodeRecorder{}
+	client.OnNewNode(func(rdb *redis.Client) { rdb.AddHook(nodes.hook(rdb.Options().Addr)) })
+	hook := &counter{}
+	client.AddHook(hook)
+	s := redisstore.New(client, &redisstore.Options{Prefix: "cas:"})
+	ctx := t.Context()
+
+	// Keys k0, k2, ... hold "v0" and get a compare-and-set; k1, k3, ...
+	// are absent and get SET NX.
+	const n = 100
+	var present []l2.Item
+	for i := 0; i < n; i += 2 {
+		present = append(present, l2.Item{Key: fmt.Sprint("k", i), Value: []byte("v0"), TTL: time.Minute})
+	}
+	if err := s.SetMany(ctx, present); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(old, value string) []l2.CondItem {
+		items := make([]l2.CondItem, n)
+		for i := range items {
+			items[i] = l2.CondItem{Item: l2.Item{Key: fmt.Sprint("k", i), Value: []byte(value), TTL: time.Minute}}
+			if i%2 == 0 {
+				items[i].Old = []byte(old)
+			}
+		}
+		return items
+	}
+	err := client.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		return node.ScriptFlush(ctx).Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.take()
+	nodes.take()
+
+	// run writes items, which must all store, and checks that it made
+	// the cluster pipelines want (command names, in any order) and at
+	// most as many pipelines per node.
+	run := func(name string, items []l2.CondItem, want [][]string) {
+		t.Helper()
+		stored, err := s.SetManyIf(ctx, items)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for i, ok := range stored {
+			if !ok {
+				t.Errorf("%s: item %d (%q) not stored", name, i, items[i].Key)
+			}
+		}
+		single, pipelines := hook.take()
+		for _, p := range pipelines {
+			slices.Sort(p)
+		}
+		if len(single) != 0 || fmt.Sprint(pipelines) != fmt.Sprint(want) {
+			t.Errorf("%s: sent %q alone and cluster pipelines %q, want %q", name, single, pipelines, want)
+		}
+		perNode := nodes.take()
+		if len(perNode) < 3 {
+			t.Errorf("%s: reached %d nodes, want every master", name, len(perNode))
+		}
+		for addr, pipes := range perNode {
+			if len(pipes) > len(want) {
+				t.Errorf("%s: node %s got %d pipelines, want at most %d", name, addr, len(pipes), len(want))
+			}
+		}
+	}
+	repeat := func(name string, k int) []string {
+		ss := make([]string, k)
+		for i := range ss {
+			ss[i] = name
+		}
+		return ss
+	}
+	run("after SCRIPT FLUSH", batch("v0", "v1"), [][]string{
+		append(repeat("evalsha", n/2), repeat("set", n/2)...),
+		repeat("eval", n/2),
+	})
+	// The absent keys hold "v1" now: SET NX of them cannot store, so they
+	// all take the compare-and-set.
+	items := batch("v1", "v2")
+	for i := range items {
+		items[i].Old = []byte("v1")
+	}
+	run("scripts loaded", items, [][]string{repeat("evalsha", n)})
+
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+	}
+	vals, err := s.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vals {
+		if string(v) != "v2" {
+			t.Errorf("GetMany slot %d (%q) = %q, want v2", i, keys[i], v)
 		}
 	}
 }

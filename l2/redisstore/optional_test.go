@@ -10,11 +10,12 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/l2/redisstore"
 )
 
-// The conformance suite (l2test) checks the behaviour of SetIf, Tag,
-// PopTagged and DeletePrefix; the tests here check how they use Redis.
+// The conformance suite (l2test) checks the behaviour of SetIf, SetManyIf,
+// Tag, PopTagged and DeletePrefix; the tests here check how they use Redis.
 
 func TestTagIndex(t *testing.T) {
 	t.Parallel()
@@ -181,6 +182,30 @@ func TestOptionalRoundTrips(t *testing.T) {
 			return err
 		}
 	}
+	for _, k := range []string{"m:old", "m:present"} {
+		if err := s.Set(ctx, k, []byte("o0"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// setManyIf writes the items given as key, old (nil: "-") and value,
+	// and expects the results want.
+	setManyIf := func(want []bool, kov ...string) func() error {
+		return func() error {
+			var items []l2.CondItem
+			for i := 0; i < len(kov); i += 3 {
+				it := l2.CondItem{Item: l2.Item{Key: kov[i], Value: []byte(kov[i+2]), TTL: time.Minute}}
+				if kov[i+1] != "-" {
+					it.Old = []byte(kov[i+1])
+				}
+				items = append(items, it)
+			}
+			stored, err := s.SetManyIf(ctx, items)
+			if err == nil && !slices.Equal(stored, want) {
+				err = fmt.Errorf("SetManyIf(%q) = %v, want %v", kov, stored, want)
+			}
+			return err
+		}
+	}
 	tag := func(tags ...string) func() error {
 		return func() error { return s.Tag(ctx, tags, []string{"a", "b"}, time.Minute) }
 	}
@@ -198,6 +223,19 @@ func TestOptionalRoundTrips(t *testing.T) {
 		}, []string{"set"}, nil},
 		{"SetIfUnknownScript", flush, setIf("v0", "v1"), []string{"evalsha", "eval"}, nil},
 		{"SetIf", nil, setIf("v1", "v2"), []string{"evalsha"}, nil},
+		{"SetManyIfUnknownScript", flush, setManyIf([]bool{true, true, false, false},
+			"m:a", "-", "a",
+			"m:old", "o0", "o1",
+			"m:present", "-", "p",
+			"m:absent", "x", "y",
+		), nil, [][]string{{"set", "evalsha", "set", "evalsha"}, {"eval", "eval"}}},
+		{"SetManyIf", nil, setManyIf([]bool{true, true, false},
+			"m:old", "o1", "o2",
+			"m:b", "-", "b",
+			"m:present", "o1", "p",
+		), nil, [][]string{{"evalsha", "set", "evalsha"}}},
+		{"SetManyIfOne", nil, setManyIf([]bool{false}, "m:old", "o1", "o3"), nil, [][]string{{"evalsha"}}},
+		{"SetManyIfNone", nil, setManyIf([]bool{}), nil, nil},
 		{"TagUnknownScript", flush, tag("t"), []string{"evalsha", "eval"}, nil},
 		{"Tag", nil, tag("t"), []string{"evalsha"}, nil},
 		{"TagsUnknownScript", flush, tag("t", "u", "v"), nil, [][]string{
@@ -230,6 +268,10 @@ func TestOptionalRoundTrips(t *testing.T) {
 	}
 	if b, err := s.Get(ctx, "k"); err != nil || string(b) != "v2" {
 		t.Errorf("Get(k) = %q, %v; want v2", b, err)
+	}
+	vals, err := s.GetMany(ctx, []string{"m:a", "m:b", "m:old", "m:present", "m:absent"})
+	if want := "[a b o2 o0 ]"; err != nil || fmt.Sprintf("%s", vals) != want {
+		t.Errorf("GetMany(m:...) = %q, %v; want %s", vals, err, want)
 	}
 	for _, tag := range []string{"u", "v"} {
 		if keys, err := s.PopTagged(ctx, tag, 10); err != nil || len(keys) != 2 {

@@ -55,3 +55,79 @@ func (s *Store) SetIf(ctx context.Context, key string, old, value []byte, ttl ti
 	}
 	return n == 1, nil
 }
+
+// SetManyIf does SetIf for every item and reports for each whether it
+// stored. It checks every TTL first and writes nothing when one is not
+// positive. No items, no round trip.
+//
+// It sends one pipeline, which a Cluster client splits per node: SET NX PX
+// for each item whose Old is nil, EVALSHA of the compare-and-set script for
+// the others; then, if a server does not know the script, a second
+// pipeline with EVAL for the items it answered NOSCRIPT. On error some items
+// may have been written.
+func (s *Store) SetManyIf(ctx context.Context, items []l2.CondItem) ([]bool, error) {
+	for i := range items {
+		if items[i].TTL <= 0 {
+			return nil, fmt.Errorf("redisstore: setmanyif: item %d: ttl must be positive, got %v", i, items[i].TTL)
+		}
+	}
+	stored := make([]bool, len(items))
+	if len(items) == 0 {
+		return stored, nil
+	}
+	rkeys := make([]string, len(items))
+	values := make([][]byte, len(items))
+	for i, it := range items {
+		rkeys[i] = s.Key(it.Key)
+		values[i] = it.Value
+		if values[i] == nil {
+			values[i] = []byte{}
+		}
+	}
+	sets := make([]*redis.StatusCmd, len(items)) // for Old == nil
+	scripts := make([]*redis.Cmd, len(items))    // for the others
+	pipe := s.client.Pipeline()
+	for i, it := range items {
+		if it.Old == nil {
+			sets[i] = redis.NewStatusCmd(ctx, "set", rkeys[i], values[i], "px", millis(it.TTL), "nx")
+			_ = pipe.Process(ctx, sets[i])
+		} else {
+			scripts[i] = setIfScript.EvalSha(ctx, pipe, []string{rkeys[i]}, it.Old, values[i], millis(it.TTL))
+		}
+	}
+	_, _ = pipe.Exec(ctx)
+
+	var retry []int
+	for i, cmd := range scripts {
+		if cmd != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		pipe = s.client.Pipeline()
+		for _, i := range retry {
+			scripts[i] = setIfScript.Eval(ctx, pipe, []string{rkeys[i]}, items[i].Old, values[i], millis(items[i].TTL))
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+
+	for i := range items {
+		if cmd := sets[i]; cmd != nil {
+			err := cmd.Err()
+			switch {
+			case errors.Is(err, redis.Nil): // the key holds a value: not stored
+			case err != nil:
+				return nil, wrap("setmanyif", err)
+			default:
+				stored[i] = true
+			}
+			continue
+		}
+		n, err := scripts[i].Int()
+		if err != nil {
+			return nil, wrap("setmanyif", err)
+		}
+		stored[i] = n == 1
+	}
+	return stored, nil
+}

@@ -233,6 +233,11 @@ func checkAll(ctx context.Context, t *testing.T, s *redisstore.Store, check func
 	check("setif", err)
 	_, err = s.SetIf(ctx, "k", []byte("v"), []byte("w"), time.Minute)
 	check("setif", err)
+	_, err = s.SetManyIf(ctx, []l2.CondItem{
+		{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}},
+		{Item: l2.Item{Key: "l", Value: []byte("w"), TTL: time.Minute}, Old: []byte("v")},
+	})
+	check("setmanyif", err)
 	check("tag", s.Tag(ctx, []string{"t"}, []string{"k"}, time.Minute))
 	check("tag", s.Tag(ctx, []string{"t", "u"}, []string{"k"}, time.Minute))
 	_, err = s.PopTagged(ctx, "t", 10)
