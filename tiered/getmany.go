@@ -210,8 +210,8 @@ func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) 
 // storeLoaded writes the entries of one batch load (nil: absent and not
 // cached) to L2, then to L1, skipping keys written or deleted since the
 // batch started. With a store that writes conditionally, each key is
-// written only if L2 still holds what GetMany saw (up to 8 writes at a
-// time); otherwise all go in one SetMany.
+// written only if L2 still holds what GetMany saw; either way all values go
+// in one call (one round trip per node).
 func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entries []*entry[V]) {
 	now := c.cfg.Now()
 	sizes := make([]int, len(entries))
@@ -231,49 +231,84 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entri
 		}
 		sizes[i], frames[i] = size, frame
 	}
-	stored := make([]bool, len(entries)) // whether L1 may take the entry
+	keep := make([]bool, len(entries)) // whether L1 may take the entry
 	for i, e := range entries {
-		stored[i] = e != nil && c.gens.load(misses[i].h) == misses[i].gen
+		keep[i] = e != nil && c.gens.load(misses[i].h) == misses[i].gen
 	}
 	if c.cfg.L2 != nil && c.breaker.allow() {
-		wctx := context.WithoutCancel(ctx)
-		var err error
-		if c.cond == nil && c.tagger == nil {
-			var items []l2.Item
-			for i := range entries {
-				if stored[i] {
-					items = append(items, l2.Item{Key: c.l2Key(misses[i].k), Value: frames[i], TTL: ttls[i]})
-				}
-			}
-			if len(items) > 0 {
-				err = c.cfg.L2.SetMany(wctx, items)
-			}
-		} else {
-			g, gctx := errgroup.WithContext(wctx)
-			g.SetLimit(getManyLoadConcurrency)
-			for i, e := range entries {
-				if !stored[i] {
-					continue
-				}
-				m := misses[i]
-				g.Go(func() error {
-					ok, err := c.storeL2(gctx, m.key, m.k, e, frames[i], ttls[i], m.seen)
-					stored[i] = ok || err != nil // on an error L1 still takes it, as in Get
-					return err
-				})
-			}
-			err = g.Wait()
-		}
-		if err != nil {
-			c.l2Failed("set many", err)
+		if err := c.storeBatch(context.WithoutCancel(ctx), misses, entries, frames, ttls, keep); err != nil {
+			c.l2Failed("set many", err) // L1 still takes the entries, as in Get
 		} else {
 			c.l2OK()
 		}
 	}
 	for i, e := range entries {
-		if stored[i] {
+		if keep[i] {
 			m := misses[i]
 			c.fillL1(m.k, m.h, m.gen, e, sizes[i], c.l1TTL(e, now))
 		}
 	}
+}
+
+// storeBatch writes the entries of a batch load that keep marks to L2: their
+// tags first, one call per tag (see storeL2 for the order), then the values
+// in one call, conditionally when the store can. It clears keep for the
+// values that another write got to first.
+func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K], entries []*entry[V], frames [][]byte, ttls []time.Duration, keep []bool) error {
+	if c.cond != nil {
+		for i := range entries {
+			if keep[i] && !misses[i].seen.ok {
+				keep[i] = false // L2 was not read: nothing to compare with
+			}
+		}
+	}
+	if c.tagger != nil && c.cfg.Tags != nil {
+		tagged := make(map[string][]string)
+		for i, e := range entries {
+			if keep[i] && !e.notFound {
+				for _, t := range c.tagsOf(misses[i].key, e.value, nil) {
+					tagged[t] = append(tagged[t], misses[i].k)
+				}
+			}
+		}
+		for t, ks := range tagged {
+			if err := c.tag(ctx, []string{t}, ks, c.cfg.TTL); err != nil {
+				return err
+			}
+		}
+	}
+	if c.cond == nil {
+		var items []l2.Item
+		for i := range entries {
+			if keep[i] {
+				items = append(items, l2.Item{Key: c.l2Key(misses[i].k), Value: frames[i], TTL: ttls[i]})
+			}
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		return c.cfg.L2.SetMany(ctx, items)
+	}
+	var items []l2.CondItem
+	var idx []int
+	for i := range entries {
+		if keep[i] {
+			items = append(items, l2.CondItem{
+				Item: l2.Item{Key: c.l2Key(misses[i].k), Value: frames[i], TTL: ttls[i]},
+				Old:  misses[i].seen.frame,
+			})
+			idx = append(idx, i)
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	stored, err := c.cond.SetManyIf(ctx, items)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		keep[i] = stored[j]
+	}
+	return nil
 }

@@ -396,3 +396,63 @@ func TestInvalidation_TagsSecondPass(t *testing.T) {
 		}
 	}
 }
+
+// GetMany's batch load meets the same conditional write: a key deleted by
+// another instance while the batch loaded keeps its tombstone, the other
+// keys are stored.
+func TestInvalidation_StaleBatchLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var version atomic.Int64
+	started, release := make(chan struct{}), make(chan struct{})
+	var block atomic.Bool
+	block.Store(true)
+	in, l2 := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
+		o.Tags = func(int64, User) []string { return []string{"batch"} }
+		o.BatchLoader = loader.BatchFunc[int64, User](func(_ context.Context, ids []int64) (map[int64]User, error) {
+			out := make(map[int64]User, len(ids))
+			for _, id := range ids {
+				out[id] = User{ID: id, Name: "v" + strconv.FormatInt(version.Load(), 10)}
+			}
+			if block.CompareAndSwap(true, false) {
+				close(started)
+				<-release
+			}
+			return out, nil
+		})
+	})
+	done := make(chan error)
+	go func() {
+		_, err := in[1].cache.GetMany(ctx, []int64{1, 2, 3})
+		done <- err
+	}()
+	<-started
+	version.Store(1)
+	if err := in[0].cache.Delete(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[int64]bool{1: true, 2: false, 3: true} {
+		if got := holdsValue(t, l2, "user", id); got != want {
+			t.Errorf("L2 holds a value for %d: %v, want %v", id, got, want)
+		}
+		if got := in[1].inL1(id); got != want {
+			t.Errorf("L1 holds %d: %v, want %v", id, got, want)
+		}
+	}
+	if got, err := in[0].cache.GetMany(ctx, []int64{2}); err != nil || got[2].Name != "v1" {
+		t.Errorf("after the batch, key 2 reads %q (%v), want v1", got[2].Name, err)
+	}
+	// The stored keys were indexed under their tag.
+	if err := in[0].cache.InvalidateTags(ctx, "batch"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{1, 3} {
+		if holdsValue(t, l2, "user", id) || in[1].inL1(id) {
+			t.Errorf("key %d survived InvalidateTags", id)
+		}
+	}
+}
