@@ -1,8 +1,9 @@
 # tiercache: the one test command is `make test`.
 #
-# make test   installs redis-server where missing (apt-get), then runs go vet
-#             and every test with -race, integration tests on real Redis
-#             (one node and a 3+3 Cluster) included, over every module.
+# make test   installs redis-server where missing (apt-get), then runs go vet,
+#             gofmt, staticcheck and every test with -race, integration
+#             tests on real Redis (one node and a 3+3 Cluster) included,
+#             over every module.
 # make bench  runs the benchmarks beside their baselines on a real
 #             redis-server and writes bench/results/foundation.txt.
 # make bench-invalidation
@@ -21,7 +22,10 @@ FUZZTIME ?= 60s
 BENCHTIME ?= 500ms
 BENCHCOUNT ?= 10
 
-.PHONY: test deps vet fuzz bench bench-invalidation
+# The linter, pinned; `go run` fetches it through the module proxy once.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: test deps vet lint fuzz bench bench-invalidation
 
 deps:
 	@command -v redis-server >/dev/null || { \
@@ -38,7 +42,13 @@ vet:
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi; \
 	done
 
-test: deps vet
+lint:
+	@for m in $(MODULES); do \
+		echo "== staticcheck $$m"; \
+		(cd $$m && $(GO) run $(STATICCHECK) ./...) || exit 1; \
+	done
+
+test: deps vet lint
 	@for m in $(MODULES); do \
 		echo "== allocation tests of $$m without -race (the race detector changes allocation counts)"; \
 		(cd $$m && set -o pipefail && $(GO) test -count=1 -run 'Alloc' ./... | grep -v 'no test') || exit 1; \

@@ -31,9 +31,3 @@ type Message struct {
 	// Flush: drop every entry of the namespace.
 	Flush bool
 }
-
-// keysOnly reports whether m names keys and nothing else: such messages
-// can be merged into one.
-func (m *Message) keysOnly() bool {
-	return len(m.Tags) == 0 && m.Prefix == "" && !m.Flush
-}

@@ -38,7 +38,8 @@ type Cache[K comparable, V any] struct {
 	busID       string // "" without a Bus
 	unsubscribe func()
 	passes      sync.WaitGroup // the second passes of InvalidateTags
-	passMu      sync.Mutex     // orders passes.Add before Close's Wait
+	passMu      sync.Mutex     // guards passesDone, so that no Add follows Close's Wait
+	passesDone  bool
 }
 
 // New returns a cache configured by opts; see [Options] for the defaults.
@@ -117,7 +118,8 @@ func (c *Cache[K, V]) Close() error {
 	}
 	c.stop()
 	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
-	c.passMu.Lock()                          // a passLater that saw the cache open has Added by now
+	c.passMu.Lock()
+	c.passesDone = true
 	c.passMu.Unlock()
 	c.passes.Wait()
 	c.l1.Close()

@@ -52,7 +52,7 @@ func (c *Cache[K, V]) InvalidateTags(ctx context.Context, tags ...string) error 
 func (c *Cache[K, V]) passLater(tags []string) {
 	c.passMu.Lock()
 	defer c.passMu.Unlock()
-	if c.lifetime.Err() != nil { // closing: Close may be waiting already
+	if c.passesDone { // closing: Close may be waiting already
 		return
 	}
 	c.passes.Add(1)
