@@ -288,3 +288,52 @@ func meanLag(s stats.Snapshot) time.Duration {
 	}
 	return s.Duration(stats.InvalidationLag) / time.Duration(n)
 }
+
+// TestConsistency_ClusterFailover fails over the master that holds the
+// invalidation channel in the middle of the run (CLUSTER FAILOVER on its
+// replica): the sharded subscriptions end, the bus subscribes again on the
+// new master, each L1 is flushed, and no entry is stale at the end.
+func TestConsistency_ClusterFailover(t *testing.T) {
+	cl := redistest.NewCluster(t)
+	run := consistencyRun{
+		newClient: func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+		outage: func(t *testing.T, progress *atomic.Int64) {
+			total := int64(consInstances * (consReaders*consReads + consWriters*consWrites))
+			waitFor(t, "a third of the run", func() bool { return progress.Load() > total/3 })
+			ctx := context.Background()
+			admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+			defer admin.Close()
+			slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"cons").Val()
+			//lint:ignore SA1019 the slot map is what go-redis itself reads
+			slots, err := admin.ClusterSlots(ctx).Result()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, s := range slots {
+				if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
+					replica := redis.NewClient(&redis.Options{Addr: s.Nodes[1].Addr})
+					defer replica.Close()
+					if err := replica.ClusterFailover(ctx).Err(); err != nil {
+						t.Error(err)
+					}
+					return
+				}
+			}
+			t.Errorf("no replica serves slot %d", slot)
+		},
+	}
+	instances := run.run(t)
+	for i, in := range instances {
+		s := in.stats.Snapshot()
+		if got := s.Get(stats.FlushResubscribed); got < 1 {
+			t.Errorf("instance %d flushed L1 %d times for resubscriptions, want at least 1", i, got)
+		}
+		t.Logf("instance %d: resubscription flushes %d, gap flushes %d, publish errors %d, L2 errors %d",
+			i, s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), s.Get(stats.PublishError), s.Get(stats.L2Error))
+	}
+}
