@@ -17,6 +17,30 @@ import (
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
+// onceGate holds the first goroutine that passes it until the test opens
+// it, and tells the test when that goroutine got there.
+type onceGate struct {
+	armed   atomic.Bool
+	started chan struct{} // closed when the first goroutine waits
+	release chan struct{}
+}
+
+func newOnceGate() *onceGate {
+	g := &onceGate{started: make(chan struct{}), release: make(chan struct{})}
+	g.armed.Store(true)
+	return g
+}
+
+// pass blocks the first caller until open; later callers go through.
+func (g *onceGate) pass() {
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.started)
+		<-g.release
+	}
+}
+
+func (g *onceGate) open() { close(g.release) }
+
 // instance is one simulated service instance: a cache with its own L1 (a
 // map, so that tests see exactly what it holds) and bus, over an L2 and a
 // hub shared with the other instances.
@@ -205,16 +229,11 @@ type plainStore struct{ l2.Store }
 func testStaleLoadAfterRemoteDelete(t *testing.T, plain bool) {
 	ctx := context.Background()
 	var version atomic.Int64 // the source of truth: Name is "v<version>"
-	started, release := make(chan struct{}), make(chan struct{})
-	var block atomic.Bool
-	block.Store(true)
+	gate := newOnceGate()
 	in, l2 := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
 		o.Loader = loader.Func[int64, User](func(_ context.Context, id int64) (User, error) {
 			u := User{ID: id, Name: "v" + strconv.FormatInt(version.Load(), 10)}
-			if block.CompareAndSwap(true, false) {
-				close(started)
-				<-release // the Delete happens here
-			}
+			gate.pass() // the Delete happens here
 			return u, nil
 		})
 		if plain {
@@ -229,7 +248,7 @@ func testStaleLoadAfterRemoteDelete(t *testing.T, plain bool) {
 		}
 		done <- u
 	}()
-	<-started // the load has read the source: it returns "v0"
+	<-gate.started // the load has read the source: it returns "v0"
 	version.Store(1)
 	if err := in[0].cache.Delete(ctx, 7); err != nil {
 		t.Fatal(err)
@@ -237,7 +256,7 @@ func testStaleLoadAfterRemoteDelete(t *testing.T, plain bool) {
 	if got := in[1].stats.Snapshot().Get(stats.ReceivedKeys); got != 1 {
 		t.Fatalf("the loading instance received %d keys, want 1", got)
 	}
-	close(release)
+	gate.open()
 	if u := <-done; u.Name != "v0" {
 		t.Fatalf("the waiting caller got %q, want the value its load read, v0", u.Name)
 	}
@@ -354,19 +373,14 @@ func TestInvalidation_TagsSecondPass(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var version atomic.Int64
-	started, release := make(chan struct{}), make(chan struct{})
-	var block atomic.Bool
-	block.Store(true)
+	gate := newOnceGate()
 	in, _ := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
 		o.LoadTimeout = 200 * time.Millisecond
 		o.TombstoneTTL = time.Second
 		o.Tags = func(int64, User) []string { return []string{"t"} }
 		o.Loader = loader.Func[int64, User](func(_ context.Context, id int64) (User, error) {
 			u := User{ID: id, Name: "v" + strconv.FormatInt(version.Load(), 10)}
-			if block.CompareAndSwap(true, false) {
-				close(started)
-				<-release
-			}
+			gate.pass()
 			return u, nil
 		})
 	})
@@ -375,12 +389,12 @@ func TestInvalidation_TagsSecondPass(t *testing.T) {
 		_, err := in[1].cache.Get(ctx, 5)
 		done <- err
 	}()
-	<-started // the load read v0
+	<-gate.started // the load read v0
 	version.Store(1)
 	if err := in[0].cache.InvalidateTags(ctx, "t"); err != nil { // finds nothing yet
 		t.Fatal(err)
 	}
-	close(release)
+	gate.open()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -404,9 +418,7 @@ func TestInvalidation_StaleBatchLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	var version atomic.Int64
-	started, release := make(chan struct{}), make(chan struct{})
-	var block atomic.Bool
-	block.Store(true)
+	gate := newOnceGate()
 	in, l2 := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
 		o.Tags = func(int64, User) []string { return []string{"batch"} }
 		o.BatchLoader = loader.BatchFunc[int64, User](func(_ context.Context, ids []int64) (map[int64]User, error) {
@@ -414,10 +426,7 @@ func TestInvalidation_StaleBatchLoad(t *testing.T) {
 			for _, id := range ids {
 				out[id] = User{ID: id, Name: "v" + strconv.FormatInt(version.Load(), 10)}
 			}
-			if block.CompareAndSwap(true, false) {
-				close(started)
-				<-release
-			}
+			gate.pass()
 			return out, nil
 		})
 	})
@@ -426,12 +435,12 @@ func TestInvalidation_StaleBatchLoad(t *testing.T) {
 		_, err := in[1].cache.GetMany(ctx, []int64{1, 2, 3})
 		done <- err
 	}()
-	<-started
+	<-gate.started
 	version.Store(1)
 	if err := in[0].cache.Delete(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
+	gate.open()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
