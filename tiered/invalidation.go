@@ -93,7 +93,16 @@ func (c *Cache[K, V]) invalidateTags(ctx context.Context, tags []string) error {
 			for i, k := range keys {
 				keys[i] = c.l1Key(k)
 			}
-			if err := c.delete(ctx, keys); err != nil {
+			l2err, puberr := c.delete(ctx, keys)
+			if l2err != nil {
+				// The keys left the index but maybe not L2: list them
+				// again, so that the next call finds them.
+				if err := c.tag(ctx, []string{tag}, keys, c.cfg.TTL); err != nil {
+					c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: cannot put keys back into their tag index",
+						attrCache(c.cfg.Name), attrTag(tag), attrErr(err))
+				}
+			}
+			if err := errors.Join(l2err, puberr); err != nil {
 				return err
 			}
 			if len(keys) < invalidateBatch {

@@ -465,3 +465,64 @@ func TestInvalidation_StaleBatchLoad(t *testing.T) {
 		}
 	}
 }
+
+// flakyStore is a memstore whose namespaced views fail SetMany on demand.
+type flakyStore struct {
+	*memstore.Store
+	fail atomic.Bool
+}
+
+var errFlaky = errors.New("flaky SetMany")
+
+func (f *flakyStore) Namespace(ns string) l2.Store {
+	return &flakyView{Store: f.Store.Namespace(ns).(*memstore.Store), f: f}
+}
+
+type flakyView struct {
+	*memstore.Store
+	f *flakyStore
+}
+
+func (v *flakyView) SetMany(ctx context.Context, items []l2.Item) error {
+	if v.f.fail.Load() {
+		return errFlaky
+	}
+	return v.Store.SetMany(ctx, items)
+}
+
+// Keys taken out of a tag index whose deletion failed go back into it: a
+// later InvalidateTags finds them.
+func TestInvalidation_TagsRetryAfterL2Error(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := &flakyStore{Store: memstore.New(nil)}
+	defer store.Close()
+	c, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: store, Loader: &countingLoader{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for id := int64(1); id <= 3; id++ {
+		if err := c.SetTagged(ctx, id, user(id), "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.fail.Store(true)
+	if err := c.InvalidateTags(ctx, "t"); !errors.Is(err, errFlaky) {
+		t.Fatalf("InvalidateTags = %v, want the store's error", err)
+	}
+	store.fail.Store(false)
+	for id := int64(1); id <= 3; id++ {
+		if !holdsValue(t, store.Store, "user", id) {
+			t.Fatalf("key %d left L2 although the delete failed", id)
+		}
+	}
+	if err := c.InvalidateTags(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 3; id++ {
+		if holdsValue(t, store.Store, "user", id) {
+			t.Errorf("key %d survived the second InvalidateTags: it fell out of the index", id)
+		}
+	}
+}

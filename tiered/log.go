@@ -16,3 +16,4 @@ func attrOp(op string) slog.Attr             { return slog.String("op", op) }
 func attrErr(err error) slog.Attr            { return slog.Any("err", err) }
 func attrCooldown(d time.Duration) slog.Attr { return slog.Duration("cooldown", d) }
 func attrReason(r string) slog.Attr          { return slog.String("reason", r) }
+func attrTag(t string) slog.Attr             { return slog.String("tag", t) }

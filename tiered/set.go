@@ -180,11 +180,13 @@ func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) error {
 	for i, key := range keys {
 		ks[i] = c.cfg.Key(key)
 	}
-	return c.delete(ctx, ks)
+	l2err, puberr := c.delete(ctx, ks)
+	return errors.Join(l2err, puberr)
 }
 
-// delete removes the L1 keys ks from both tiers and publishes them.
-func (c *Cache[K, V]) delete(ctx context.Context, ks []string) error {
+// delete removes the L1 keys ks from both tiers and publishes them. It
+// returns L2's error and the bus's apart.
+func (c *Cache[K, V]) delete(ctx context.Context, ks []string) (l2err, puberr error) {
 	hs := make([]uint64, len(ks))
 	for i, k := range ks {
 		hs[i] = c.gens.hash(k)
@@ -194,11 +196,10 @@ func (c *Cache[K, V]) delete(ctx context.Context, ks []string) error {
 		c.gens.bump(hs[i])
 		c.flights.Forget(ks[i])
 	}
-	var err error
 	if c.cfg.L2 != nil {
-		if err = c.removeL2(ctx, ks); err != nil {
-			c.l2Failed("delete", err)
-			err = fmt.Errorf("tiered: %s: delete: %w", c.cfg.Name, err)
+		if l2err = c.removeL2(ctx, ks); l2err != nil {
+			c.l2Failed("delete", l2err)
+			l2err = fmt.Errorf("tiered: %s: delete: %w", c.cfg.Name, l2err)
 		} else {
 			c.l2OK()
 		}
@@ -208,7 +209,7 @@ func (c *Cache[K, V]) delete(ctx context.Context, ks []string) error {
 		c.l1.Delete(k)
 	}
 	unlock()
-	return errors.Join(err, c.publish(ctx, &invalidate.Message{Keys: ks}))
+	return l2err, c.publish(ctx, &invalidate.Message{Keys: ks})
 }
 
 // removeL2 replaces the values of the L1 keys ks in L2 with tombstones when
