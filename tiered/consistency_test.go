@@ -28,10 +28,10 @@ import (
 // source's latest version of every key.
 const (
 	consInstances = 4
-	consReaders   = 8   // per instance
-	consWriters   = 2   // per instance
-	consReads     = 600 // per reader
-	consWrites    = 100 // per writer
+	consReaders   = 8    // per instance
+	consWriters   = 2    // per instance
+	consReads     = 1500 // per reader
+	consWrites    = 250  // per writer
 	consKeys      = 64
 )
 
