@@ -255,9 +255,9 @@ func (b *MemBus) SetPublishError(err error) {
 }
 
 // Reconnect is for tests: it simulates a lost and re-established
-// connection of b. Every subscription of b forgets the sequence numbers it
-// heard (its Tracker is reset) and its handler gets
-// Lost([Resubscribed]), before Reconnect returns. Messages published
+// connection of b. The handler of every subscription of b gets
+// Lost([Resubscribed]) before Reconnect returns; the sequence numbers heard
+// are kept, as redisbus keeps them. Messages published
 // during the call may arrive before or after the Lost.
 func (b *MemBus) Reconnect() {
 	b.mu.Lock()
@@ -303,7 +303,6 @@ func (s *memSub) resubscribed() {
 	if s.ended {
 		return
 	}
-	s.tracker.Reset()
 	s.h.Lost(Resubscribed)
 }
 

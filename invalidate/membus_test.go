@@ -293,18 +293,20 @@ func TestMemBus_Faults(t *testing.T) {
 			want: []string{"a#1 k1", "lost resubscribed", "a#2 k2"},
 		},
 		{
-			name: "reconnect forgets the numbers heard",
+			name: "reconnect keeps the numbers heard",
 			run: func(t *testing.T, a, b *invalidate.MemBus) {
 				publish(t, a, "ns", "k1")
 				a.DropNext(1)
 				publish(t, a, "ns", "k2")
 				b.Reconnect()
-				publish(t, a, "ns", "k3") // a gap, but from before the reconnection
+				// A gap across the reconnection: the lost message may
+				// have come after the flush, so it flushes again.
+				publish(t, a, "ns", "k3")
 				a.DropNext(1)
 				publish(t, a, "ns", "k4")
 				publish(t, a, "ns", "k5")
 			},
-			want: []string{"a#1 k1", "lost resubscribed", "a#3 k3", "lost gap", "a#5 k5"},
+			want: []string{"a#1 k1", "lost resubscribed", "lost gap", "a#3 k3", "lost gap", "a#5 k5"},
 		},
 		{
 			name: "gaps of one origin do not concern another",

@@ -29,6 +29,7 @@ func (t *Tracker) Next(origin string, seq uint64) (gap bool) {
 	return seen && seq > last+1
 }
 
-// Reset forgets every origin: after a resubscription, numbers from before
-// the gap say nothing.
+// Reset forgets every origin. A subscription that was re-established should
+// not: a message lost just after the flush of the resubscription only shows
+// as a gap against the numbers from before.
 func (t *Tracker) Reset() { clear(t.last) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/invalidate"
@@ -18,6 +20,7 @@ import (
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/internal/envelope"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
@@ -46,6 +49,7 @@ type versioned struct {
 type source struct {
 	versions [consKeys]atomic.Int64
 	locks    [consKeys]sync.Mutex
+	written  [consKeys]atomic.Int64 // when the last write finished, Unix ns (for failure reports)
 }
 
 // fenceBus wraps a bus to tell the test which fence keys (published by
@@ -169,8 +173,11 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 			}()
 		}
 	}
+	var outageStart, outageEnd time.Time
 	if r.outage != nil {
+		outageStart = time.Now()
 		r.outage(t, &progress)
+		outageEnd = time.Now()
 	}
 	wg.Wait()
 	close(errs)
@@ -197,12 +204,34 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 			v, err := in.cache.Get(ctx, k)
 			if want := src.versions[k].Load(); err != nil || v.Version != want {
 				stale++
-				t.Errorf("instance %d, key %d: got version %d (%v), the source has %d", i, k, v.Version, err, want)
+				t.Errorf("instance %d, key %d: got version %d (%v), the source has %d; L2 holds %s; last write %v after the outage began, which lasted %v",
+					i, k, v.Version, err, want, r.describeL2(t, k),
+					time.Unix(0, src.written[k].Load()).Sub(outageStart), outageEnd.Sub(outageStart))
 			}
 		}
 	}
 	t.Logf("%d operations; %d stale entries", progress.Load(), stale)
 	return instances
+}
+
+// describeL2 says what L2 holds for key k of the test's cache.
+func (r consistencyRun) describeL2(t *testing.T, k int64) string {
+	b, err := redisstore.New(r.newClient(t), nil).Namespace("cons").Get(context.Background(), strconv.FormatInt(k, 10))
+	if err != nil {
+		return err.Error()
+	}
+	h, payload, err := envelope.Decode(b)
+	switch {
+	case err != nil:
+		return err.Error()
+	case h.Flags&envelope.FlagTombstone != 0:
+		return "a tombstone"
+	}
+	var v versioned
+	if err := msgpack.Unmarshal(payload, &v); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("version %d", v.Version)
 }
 
 // write changes key k in the source, then in the cache, and retries the
@@ -212,6 +241,7 @@ func write(ctx context.Context, src *source, c *tiered.Cache[int64, versioned], 
 	src.locks[k].Lock()
 	defer src.locks[k].Unlock()
 	v := src.versions[k].Add(1)
+	defer func() { src.written[k].Store(time.Now().UnixNano()) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error

@@ -158,6 +158,13 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 				pinged = true
 				continue
 			}
+			var rerr redis.Error
+			if errors.As(err, &rerr) {
+				// The server refused the subscription (MOVED while a
+				// Cluster's slots move): the connection is fine, and
+				// go-redis will not subscribe again on it.
+				return fmt.Errorf("redisbus: subscribe: %w", err)
+			}
 			// A network error: go-redis has dropped the connection and
 			// dials again on the next receive. Back off in between, and
 			// start over with a fresh PubSub when it keeps failing.
@@ -177,7 +184,9 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 			switch msg.Kind {
 			case "subscribe", "ssubscribe":
 				*attempt = 0
-				s.tracker.Reset()
+				// The tracker keeps the origins' numbers: a message lost
+				// around the resubscription, even after this flush, shows
+				// as a gap at the origin's next one.
 				if *subscribed {
 					s.b.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "tiercache: invalidation subscription restored",
 						slog.String("channel", s.channel))
