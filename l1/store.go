@@ -16,7 +16,10 @@ type Store interface {
 	// unit, bytes by convention) for ttl (0 means no expiry). It may apply
 	// the write asynchronously (see Wait) and may refuse it (admission
 	// policy, full buffers): it returns false when the value was dropped.
-	// Set of a key that is already stored replaces it at once.
+	// Set of a key that is already stored replaces it at once. A Set of a
+	// key whose earlier Set is still buffered may be dropped after Set
+	// returned true (ristretto's policy takes it for a duplicate): a
+	// caller that must know which value won checks with Get after Wait.
 	Set(key string, value any, cost int64, ttl time.Duration) bool
 
 	// Wait blocks until every Set made before it is visible to Get (or was

@@ -825,3 +825,41 @@ func TestConcurrentWritesKeepTiersInAgreement(t *testing.T) {
 		}
 	}
 }
+
+// ristretto drops the Set of a new key while an earlier Set of it still
+// waits in its buffer. A read fills L1 asynchronously; a Set right after
+// must still win (read-your-writes), not the value the read put there.
+func TestSetAfterPendingFill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	shared := memstore.New(nil)
+	defer shared.Close()
+	writer, err := tiered.New(&tiered.Options[int, int]{Name: "n", L2: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	c, err := tiered.New(&tiered.Options[int, int]{Name: "n", L2: shared}) // default L1: ristretto
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stale := 0
+	for k := range 500 {
+		if err := writer.Set(ctx, k, 1); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := c.Get(ctx, k); err != nil || v != 1 { // from L2; its L1 fill is buffered
+			t.Fatalf("Get(%d) = %d, %v", k, v, err)
+		}
+		if err := c.Set(ctx, k, 2); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := c.Get(ctx, k); v != 2 {
+			stale++
+		}
+	}
+	if stale > 0 {
+		t.Errorf("%d of 500 Gets after a Set returned the value read before it", stale)
+	}
+}

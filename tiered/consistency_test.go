@@ -50,6 +50,7 @@ type source struct {
 	versions [consKeys]atomic.Int64
 	locks    [consKeys]sync.Mutex
 	written  [consKeys]atomic.Int64 // when the last write finished, Unix ns (for failure reports)
+	writer   [consKeys]atomic.Pointer[tiered.Cache[int64, versioned]]
 }
 
 // fenceBus wraps a bus to tell the test which fence keys (published by
@@ -60,6 +61,10 @@ type fenceBus struct {
 	invalidate.Bus
 	mu     sync.Mutex
 	fences map[string]bool
+	// For failure reports: when each key was last named by a message
+	// from another instance, and when L1 was last flushed.
+	named   map[string]time.Time
+	flushed time.Time
 }
 
 func (b *fenceBus) Subscribe(ns string, h invalidate.Handler) (func(), error) {
@@ -78,14 +83,40 @@ type fenceHandler struct {
 }
 
 func (h fenceHandler) Receive(m *invalidate.Message) {
+	now := time.Now()
+	h.b.mu.Lock()
 	for _, k := range m.Keys {
 		if strings.HasPrefix(k, "fence-") {
-			h.b.mu.Lock()
 			h.b.fences[k] = true
-			h.b.mu.Unlock()
+		}
+		if h.b.named == nil {
+			h.b.named = make(map[string]time.Time)
+		}
+		h.b.named[k+"@"+m.Origin] = now
+	}
+	h.b.mu.Unlock()
+	h.Handler.Receive(m)
+}
+
+func (h fenceHandler) Lost(r invalidate.LostReason) {
+	h.Handler.Lost(r)
+	h.b.mu.Lock()
+	h.b.flushed = time.Now()
+	h.b.mu.Unlock()
+}
+
+// history describes, for a failure report, when key k was last named by a
+// message of each origin, and when L1 was last flushed, relative to t0.
+func (b *fenceBus) history(k int64, t0 time.Time) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for key, at := range b.named {
+		if strings.HasPrefix(key, strconv.FormatInt(k, 10)+"@") {
+			out = append(out, fmt.Sprintf("%s at %v", key, at.Sub(t0)))
 		}
 	}
-	h.Handler.Receive(m)
+	return fmt.Sprintf("messages %v; last flush at %v", out, b.flushed.Sub(t0))
 }
 
 type consInstance struct {
@@ -204,9 +235,16 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 			v, err := in.cache.Get(ctx, k)
 			if want := src.versions[k].Load(); err != nil || v.Version != want {
 				stale++
-				t.Errorf("instance %d, key %d: got version %d (%v), the source has %d; L2 holds %s; last write %v after the outage began, which lasted %v",
-					i, k, v.Version, err, want, r.describeL2(t, k),
-					time.Unix(0, src.written[k].Load()).Sub(outageStart), outageEnd.Sub(outageStart))
+				writer := -1
+				for j, x := range instances {
+					if x.cache == src.writer[k].Load() {
+						writer = j
+					}
+				}
+				t.Errorf("instance %d, key %d: got version %d (%v), the source has %d; L2 holds %s; last write by instance %d %v after the outage began, which lasted %v; %s",
+					i, k, v.Version, err, want, r.describeL2(t, k), writer,
+					time.Unix(0, src.written[k].Load()).Sub(outageStart), outageEnd.Sub(outageStart),
+					in.bus.history(k, outageStart))
 			}
 		}
 	}
@@ -241,7 +279,7 @@ func write(ctx context.Context, src *source, c *tiered.Cache[int64, versioned], 
 	src.locks[k].Lock()
 	defer src.locks[k].Unlock()
 	v := src.versions[k].Add(1)
-	defer func() { src.written[k].Store(time.Now().UnixNano()) }()
+	defer func() { src.written[k].Store(time.Now().UnixNano()); src.writer[k].Store(c) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var err error

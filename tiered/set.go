@@ -78,8 +78,21 @@ func (c *Cache[K, V]) set(ctx context.Context, key K, value V, extra []string) e
 	c.gens.bump(h)
 	c.l1.Set(k, e, c.cost(k, e, size), c.l1TTL(e, now))
 	c.l1.Wait()
+	c.ownL1(k, e)
 	unlock()
 	return c.publish(ctx, &invalidate.Message{Keys: []string{k}})
+}
+
+// ownL1 makes sure that L1 holds e under k, or nothing, once a write's Set
+// has been applied (after Wait). ristretto drops the Set of a new key while
+// an earlier Set of that key still waits in its buffer (its policy takes
+// the second for a duplicate): a reader's fill of the value before this
+// write would stay in L1, older than what L2 now holds, and no message
+// would come to remove it (receivers skip their own).
+func (c *Cache[K, V]) ownL1(k string, e *entry[V]) {
+	if v, ok := c.l1.Get(k); ok && v != any(e) {
+		c.l1.Delete(k)
+	}
 }
 
 // SetMany stores every value of items, in L2 with as few round trips as the
@@ -158,6 +171,9 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 		c.l1.Set(p.k, p.e, c.cost(p.k, p.e, p.size), c.l1TTL(p.e, now))
 	}
 	c.l1.Wait()
+	for _, p := range batch {
+		c.ownL1(p.k, p.e)
+	}
 	unlock()
 	return c.publish(ctx, &invalidate.Message{Keys: keys})
 }
