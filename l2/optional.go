@@ -63,3 +63,64 @@ type PrefixDeleter interface {
 	// survive it.
 	DeletePrefix(ctx context.Context, prefix string, count int, fn func(keys []string) error) error
 }
+
+// Leaser is implemented by a Store that keeps leases: for each key, at most
+// one token at a time, living a short while, that names the caller loading
+// the key's value (after Facebook's memcache leases). The tiered cache uses
+// them so that, of all the instances that miss a key at once, one loads it
+// and the others wait for its value.
+//
+// A lease lives beside its key (on the same shard) and never in place of
+// the value: an expired value stays readable while its lease is held.
+type Leaser interface {
+	// Lease gives the lease of key to token for ttl if key still holds
+	// old (nothing when old is nil) and no other token holds the lease.
+	// When key holds something else, it returns LeaseChanged and what key
+	// holds (nil: nothing); otherwise LeaseGranted, or LeaseHeld when
+	// another token holds the lease. The checks and the grant are one
+	// atomic step.
+	Lease(ctx context.Context, key string, old, token []byte, ttl time.Duration) (LeaseState, []byte, error)
+
+	// SetLeased stores value under key for ttl if key still holds old
+	// (nothing when old is nil) and the lease of key is held by token or
+	// by nobody (it expired), and ends token's lease either way. It
+	// reports whether it stored. A lease taken meanwhile by another token
+	// is left alone, and the value is not stored: that holder writes.
+	SetLeased(ctx context.Context, key string, token, old, value []byte, ttl time.Duration) (bool, error)
+
+	// Release ends the lease of key if token holds it.
+	Release(ctx context.Context, key string, token []byte) error
+
+	// Revoke stores every item (as SetMany does) and ends the lease of its
+	// key, whoever holds it, in as few round trips as the backend allows.
+	// The tiered cache writes tombstones with it: a load that holds the
+	// lease of a deleted key can no longer store its value, and callers
+	// waiting for that value stop waiting.
+	Revoke(ctx context.Context, items []Item) error
+}
+
+// LeaseState is the answer of [Leaser.Lease].
+type LeaseState uint8
+
+const (
+	// LeaseGranted: the caller holds the lease and should load the value.
+	LeaseGranted LeaseState = iota + 1
+	// LeaseHeld: another caller holds the lease; its value is on the way.
+	LeaseHeld
+	// LeaseChanged: the key no longer holds what the caller read; the
+	// answer carries what it holds now.
+	LeaseChanged
+)
+
+// String returns the state's name.
+func (s LeaseState) String() string {
+	switch s {
+	case LeaseGranted:
+		return "granted"
+	case LeaseHeld:
+		return "held"
+	case LeaseChanged:
+		return "changed"
+	}
+	return "unknown"
+}

@@ -23,7 +23,11 @@
 // and SetManyIf on absent, present, different and expired values; one
 // winner among concurrent writers), [l2.Tagger] (popping in batches without duplicates,
 // tags apart from keys and from other views' tags, index lifetimes extended
-// and never shortened) and [l2.PrefixDeleter] (glob characters in the
+// and never shortened), [l2.PrefixDeleter] (glob characters in the
 // prefix, each key reported once, fn's error, tag indexes and other
-// namespaces spared). The tests of views need an [l2.Namespacer].
+// namespaces spared) and [l2.Leaser] (one holder per key, grants only
+// while the key holds what the caller read, SetLeased refused after a
+// write or a takeover, Revoke ending every lease, lease lifetimes, one
+// winner among concurrent callers). The tests of views need an
+// [l2.Namespacer].
 package l2test

@@ -63,6 +63,13 @@ func Run(t *testing.T, h Harness) {
 		{"TagLifetime", testTagLifetime, true},
 		{"TagConcurrent", testTagConcurrent, false},
 		{"DeletePrefix", testDeletePrefix, false},
+		{"Lease", testLease, false},
+		{"SetLeased", testSetLeased, false},
+		{"LeaseRelease", testLeaseRelease, false},
+		{"LeaseRevoke", testLeaseRevoke, false},
+		{"LeaseTTL", testLeaseTTL, true},
+		{"LeaseConcurrent", testLeaseConcurrent, false},
+		{"LeaseCanceledContext", testLeaseCanceledContext, false},
 		{"OptionalArgs", testOptionalArgs, false},
 		{"OptionalCanceledContext", testOptionalCanceledContext, false},
 	}

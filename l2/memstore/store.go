@@ -37,6 +37,9 @@ type state struct {
 	mu   sync.RWMutex
 	m    map[skey]entry       // nil once closed
 	tags map[tagKey]*tagIndex // nil once closed; see tags.go
+	// leases hold the lease of each key that has one (lease.go); expired
+	// leases stay until the key's next lease or Revoke.
+	leases map[skey]lease
 }
 
 // skey is a key split at its first ':' (hasNS) so that a view finds its
@@ -78,9 +81,10 @@ type entry struct {
 // New returns an empty Store. opts may be nil; New does not keep it.
 func New(opts *Options) *Store {
 	s := &Store{state: &state{
-		now:  clock.NewMono().Now,
-		m:    make(map[skey]entry),
-		tags: make(map[tagKey]*tagIndex),
+		now:    clock.NewMono().Now,
+		m:      make(map[skey]entry),
+		tags:   make(map[tagKey]*tagIndex),
+		leases: make(map[skey]lease),
 	}}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
@@ -223,7 +227,7 @@ func (s *Store) Len() int {
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.mu.Lock()
-	s.m, s.tags = nil, nil
+	s.m, s.tags, s.leases = nil, nil, nil
 	s.mu.Unlock()
 	return nil
 }
