@@ -64,6 +64,31 @@ func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V,
 	return wait(ctx, c, false)
 }
 
+// Start calls fn for key on a goroutine of its own, unless a call for key is
+// running, and reports whether it started one. It does not wait: callers
+// that Do the key meanwhile share fn's result, and Wait waits for it. fn
+// must bound itself, as for Do. A panic in fn becomes the error of the
+// callers that joined.
+func (g *Group[K, V]) Start(key K, fn func() (V, error)) bool {
+	g.mu.Lock()
+	if g.calls == nil {
+		g.calls = make(map[K]*call[V])
+	}
+	if _, ok := g.calls[key]; ok {
+		g.mu.Unlock()
+		return false
+	}
+	c := &call[V]{done: make(chan struct{})}
+	g.calls[key] = c
+	g.running++
+	g.mu.Unlock()
+	go func() {
+		defer g.exit()
+		g.run(key, c, fn)
+	}()
+	return true
+}
+
 // wait returns c's result, or ctx.Err() if ctx ends first.
 func wait[V any](ctx context.Context, c *call[V], dup bool) (v V, err error, shared bool) {
 	select {

@@ -26,6 +26,8 @@ type Cache[K comparable, V any] struct {
 	cond     l2.Conditional
 	tagger   l2.Tagger
 	prefixes l2.PrefixDeleter
+	leaser   l2.Leaser // nil also when leases are off (LeaseTTL < 0)
+	fresh    freshness
 	gens     *generations
 	breaker  breaker
 	flights  loader.Group[string, *entry[V]]
@@ -38,8 +40,11 @@ type Cache[K comparable, V any] struct {
 	busID       string // "" without a Bus
 	unsubscribe func()
 	passes      sync.WaitGroup // the second passes of InvalidateTags
-	passMu      sync.Mutex     // guards passesDone, so that no Add follows Close's Wait
-	passesDone  bool
+	// bgMu guards closing: background work (second passes, refreshes)
+	// starts under it only while closing is false, so that none starts
+	// after Close began to wait.
+	bgMu    sync.Mutex
+	closing bool
 }
 
 // New returns a cache configured by opts; see [Options] for the defaults.
@@ -70,6 +75,7 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 		cfg:      cfg,
 		l1:       store,
 		l2prefix: l2prefix,
+		fresh:    newFreshness(&cfg),
 		gens:     newGenerations(),
 		breaker:  breaker{cooldown: cfg.L2Cooldown, now: cfg.Now},
 		lifetime: lifetime,
@@ -79,6 +85,9 @@ func New[K comparable, V any](opts *Options[K, V]) (*Cache[K, V], error) {
 		c.cond, _ = cfg.L2.(l2.Conditional)
 		c.tagger, _ = cfg.L2.(l2.Tagger)
 		c.prefixes, _ = cfg.L2.(l2.PrefixDeleter)
+		if cfg.LeaseTTL > 0 && c.cond != nil {
+			c.leaser, _ = cfg.L2.(l2.Leaser)
+		}
 	}
 	if cfg.Tags != nil && c.tagger == nil {
 		stop()
@@ -116,11 +125,11 @@ func (c *Cache[K, V]) Close() error {
 	if c.unsubscribe != nil {
 		c.unsubscribe()
 	}
+	c.bgMu.Lock()
+	c.closing = true
+	c.bgMu.Unlock()
 	c.stop()
 	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
-	c.passMu.Lock()
-	c.passesDone = true
-	c.passMu.Unlock()
 	c.passes.Wait()
 	c.l1.Close()
 	return nil

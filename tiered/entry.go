@@ -108,11 +108,19 @@ func (c *Cache[K, V]) ttl(notFound bool) time.Duration {
 }
 
 // l1TTL returns how long e may stay in L1 at now: L1TTL, but never past its
-// logical expiry. It returns 0 when e is already expired.
+// logical expiry plus the stale-serving windows. It returns 0 when that is
+// already past.
 func (c *Cache[K, V]) l1TTL(e *entry[V], now time.Time) time.Duration {
-	left := time.Duration(e.expiry-now.UnixMilli()) * time.Millisecond
+	left := time.Duration(e.expiry-now.UnixMilli())*time.Millisecond + c.fresh.extra
 	if left <= 0 {
 		return 0
 	}
 	return min(left, c.cfg.L1TTL)
+}
+
+// l2TTL returns how long a value whose logical lifetime is ttl lives in L2:
+// longer by the stale-serving windows, so that an expired value can still
+// be served. Tag indexes get the same lifetime.
+func (c *Cache[K, V]) l2TTL(ttl time.Duration) time.Duration {
+	return ttl + c.fresh.extra
 }

@@ -4,14 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
+	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
 // Get returns the value of key: from L1, else from L2, else from the Loader
-// (one load per key at a time across all callers of this instance).
+// (one load per key at a time across all callers of this instance, and,
+// with leases, across the instances that share L2).
+//
+// A value close to its expiry is refreshed in the background (see
+// Options.Beta), and an expired one may be served while it is refreshed or
+// when its load fails (Options.StaleWhileRevalidate, StaleIfError).
 //
 // It returns ErrNotFound (possibly wrapped) when the loader says the key does
 // not exist, ErrMiss when there is no Loader and neither tier holds the key,
@@ -24,57 +31,152 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		return zero, ErrClosed
 	}
 	k := c.cfg.Key(key)
+	var stale *entry[V] // an expired entry that may stand in for a failed load
 	if v, ok := c.l1.Get(k); ok {
-		c.cfg.Stats.Add(stats.L1Hit, 1)
 		e := v.(*entry[V])
-		if e.notFound {
-			return zero, ErrNotFound
+		if !c.fresh.check(e.delta) || c.serves(key, k, e, c.cfg.Now().UnixMilli()) {
+			c.cfg.Stats.Add(stats.L1Hit, 1)
+			return e.result()
 		}
-		return e.value, nil
+		stale = e
 	}
 	c.cfg.Stats.Add(stats.L1Miss, 1)
 
 	h := c.gens.hash(k)
 	gen := c.gens.load(h)
-	e, _, err := c.readL2(ctx, k, h, gen, true)
+	e, seen, err := c.readL2(ctx, key, k, h, gen, true)
 	if err != nil {
 		return zero, err
 	}
-	if e == nil {
-		if c.cfg.Loader == nil {
-			return zero, ErrMiss
-		}
-		e, err = c.loadOne(ctx, key, k, h, gen)
-		if err != nil {
-			return zero, err
-		}
+	if e != nil {
+		return e.result()
 	}
+	if c.cfg.Loader == nil {
+		return zero, ErrMiss
+	}
+	if seen.stale != nil && (stale == nil || seen.stale.expiry > stale.expiry) {
+		stale = seen.stale
+	}
+	e, err = c.loadOne(ctx, key, k, h, gen, seen)
+	if err != nil {
+		if c.rescue(ctx, stale, err) {
+			return stale.result()
+		}
+		return zero, err
+	}
+	return e.result()
+}
+
+// result returns what a read of e returns.
+func (e *entry[V]) result() (V, error) {
 	if e.notFound {
+		var zero V
 		return zero, ErrNotFound
 	}
 	return e.value, nil
 }
 
-// observed is what a reader found in L2 where it found no value to serve:
-// the condition of a load's write (see l2.Conditional).
-type observed struct {
-	ok    bool   // L2 answered; false: L2 was skipped or failed
-	frame []byte // what it held (a tombstone, an expired value); nil: nothing
+// serves reports whether a read at now may return e, which it found in L1
+// or L2, and starts a background refresh of key when e is due for one (see
+// freshness). An expired entry is served only when a Loader can refresh it.
+func (c *Cache[K, V]) serves(key K, k string, e *entry[V], now int64) bool {
+	v, stale := c.fresh.judge(e.expiry, e.delta, now)
+	switch {
+	case v == serve:
+		return true
+	case v == serveRefresh && c.cfg.Loader != nil:
+		c.refresh(key, k, e, !stale)
+		if stale {
+			c.cfg.Stats.Add(stats.StaleServed, 1)
+		}
+		return true
+	case v == serveRefresh:
+		return !stale
+	}
+	return false
 }
 
-// readL2 returns k's entry from L2 and puts it into L1, or nil and what L2
-// held instead when it has no value to serve (or is unavailable). It fails
-// only when ctx ends. count says whether to count the hit or miss (a
-// load's second look does not).
-func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64, count bool) (*entry[V], observed, error) {
+// rescue reports whether stale, an expired entry, may be served in place of
+// a load that failed with err (StaleIfError), and counts it when it may.
+// It may not when the caller's context ended, or when the loader said that
+// the key does not exist.
+func (c *Cache[K, V]) rescue(ctx context.Context, stale *entry[V], err error) bool {
+	if stale == nil || ctx.Err() != nil || errors.Is(err, ErrNotFound) ||
+		!c.fresh.rescues(stale.expiry, c.cfg.Now().UnixMilli()) {
+		return false
+	}
+	c.cfg.Stats.Add(stats.StaleServed, 1)
+	return true
+}
+
+// observed is what a reader found in L2 where it found no value to serve:
+// the condition of a load's write (see l2.Conditional).
+type observed[V any] struct {
+	ok    bool   // L2 answered; false: L2 was skipped or failed
+	frame []byte // what it held (a tombstone, an expired value); nil: nothing
+	// stale is frame decoded, when it is a value past its expiry (which
+	// may stand in for a failed load).
+	stale *entry[V]
+}
+
+// readL2 returns k's entry from L2 when a read may serve it (filling L1
+// with it when it is fresh, and starting a refresh when it is due for one),
+// or nil and what L2 held instead (or nothing when L2 is unavailable). It
+// fails only when ctx ends. first says whether this is a caller's read,
+// which counts its hit or miss and may serve an expired value, rather than
+// the second look of a load.
+func (c *Cache[K, V]) readL2(ctx context.Context, key K, k string, h, gen uint64, first bool) (*entry[V], observed[V], error) {
+	frame, ok, err := c.getL2(ctx, k, first)
+	if err != nil || !ok {
+		return nil, observed[V]{}, err
+	}
+	seen := observed[V]{ok: true, frame: frame}
+	if frame == nil {
+		if first {
+			c.cfg.Stats.Add(stats.L2Miss, 1)
+		}
+		return nil, seen, nil
+	}
+	now := c.cfg.Now()
+	e, size, err := c.decode(frame)
+	if err != nil {
+		c.dropCorrupt(ctx, k, err)
+		return nil, observed[V]{}, nil
+	}
+	if !e.tombstone {
+		ms := now.UnixMilli()
+		if e.expiry > ms && !first || first && c.serves(key, k, e, ms) {
+			if first {
+				c.cfg.Stats.Add(stats.L2Hit, 1)
+			}
+			if e.expiry > ms {
+				c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
+			} // an expired entry stays out of L1: its refresh is on the way
+			return e, observed[V]{}, nil
+		}
+		if e.expiry <= ms {
+			seen.stale = e
+		}
+	}
+	if first {
+		c.cfg.Stats.Add(stats.L2Miss, 1)
+	}
+	return nil, seen, nil
+}
+
+// getL2 reads k from L2. ok reports whether L2 answered (frame nil: it
+// holds nothing); L2 is skipped while the breaker is open, and its failures
+// are counted, not returned. It fails only when ctx ends. count says
+// whether to count a skip.
+func (c *Cache[K, V]) getL2(ctx context.Context, k string, count bool) (frame []byte, ok bool, err error) {
 	if c.cfg.L2 == nil {
-		return nil, observed{}, nil
+		return nil, false, nil
 	}
 	if !c.breaker.allow() {
 		if count {
 			c.cfg.Stats.Add(stats.L2Skipped, 1)
 		}
-		return nil, observed{}, nil
+		return nil, false, nil
 	}
 	l2ctx, cancel := c.l2Context(ctx)
 	b, err := c.cfg.L2.Get(l2ctx, c.l2Key(k))
@@ -84,51 +186,43 @@ func (c *Cache[K, V]) readL2(ctx context.Context, k string, h, gen uint64, count
 	if err != nil {
 		if errors.Is(err, l2.ErrMiss) {
 			c.l2OK()
-			if count {
-				c.cfg.Stats.Add(stats.L2Miss, 1)
-			}
-			return nil, observed{ok: true}, nil
+			return nil, true, nil
 		}
 		if ctx.Err() != nil {
-			return nil, observed{}, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 		c.l2Failed("get", err)
-		return nil, observed{}, nil
+		return nil, false, nil
 	}
 	c.l2OK()
-	now := c.cfg.Now()
-	e, size, err := c.decode(b)
-	if err != nil {
-		c.dropCorrupt(ctx, k, err)
-		return nil, observed{}, nil
-	}
-	ttl := c.l1TTL(e, now)
-	// A tombstone, or a value logically expired: the writer's clock is
-	// ahead of ours, or L2 kept it.
-	if e.tombstone || ttl == 0 {
-		if count {
-			c.cfg.Stats.Add(stats.L2Miss, 1)
-		}
-		return nil, observed{ok: true, frame: b}, nil
-	}
-	if count {
-		c.cfg.Stats.Add(stats.L2Hit, 1)
-	}
-	c.fillL1(k, h, gen, e, size, ttl)
-	return e, observed{}, nil
+	return b, true, nil
 }
 
 // fillL1 puts an entry read or loaded by a reader into L1, unless a write or
 // delete of the key happened since the reader noted gen (then the entry may
 // be older than that write). The check is repeated after the Set, and what
 // was set is evicted if a write slipped in between: evicting is always safe.
-func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) {
+// It reports whether the entry went in (as far as it knows).
+func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) bool {
 	if c.gens.load(h) != gen {
-		return
+		return false
 	}
 	c.l1.Set(k, e, c.cost(k, e, size), ttl)
 	if c.gens.load(h) != gen {
 		c.l1.Delete(k)
+		return false
+	}
+	return true
+}
+
+// replaceL1 puts an entry that replaces the one L1 holds (a refresh) into
+// L1 as fillL1 does, then makes sure that the old one is gone: ristretto
+// drops a Set while an earlier Set of the key waits in its buffer (see
+// ownL1).
+func (c *Cache[K, V]) replaceL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) {
+	if c.fillL1(k, h, gen, e, size, ttl) {
+		c.l1.Wait()
+		c.ownL1(k, e)
 	}
 }
 
@@ -144,30 +238,180 @@ func (c *Cache[K, V]) dropCorrupt(ctx context.Context, k string, err error) {
 }
 
 // loadOne loads key through the flight group: one load per key at a time.
-//
-// The flight looks at L2 once more before it calls the loader. A caller that
-// missed L2 just before another flight of the key finished would otherwise
-// start a second load of a value that L2 now holds; the second look costs
-// one L2 round trip per load and makes "one load per key" hold across the
-// end of a flight (and across instances whose loads do not overlap).
-func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint64) (*entry[V], error) {
+// seen is what the caller found in L2.
+func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint64, seen observed[V]) (*entry[V], error) {
 	e, err, _ := c.flights.Do(ctx, k, func() (*entry[V], error) {
 		lctx, cancel := c.loadContext(ctx)
 		defer cancel()
-		e, seen, err := c.readL2(lctx, k, h, gen, false)
+		return c.fetch(lctx, key, k, h, gen, seen, nil)
+	})
+	return e, err
+}
+
+// refresh starts a background load of key, whose entry cur a read has just
+// served, unless a load of key is running or the cache is closing. early
+// says that XFetch asked for it (cur has not expired).
+func (c *Cache[K, V]) refresh(key K, k string, cur *entry[V], early bool) {
+	h := c.gens.hash(k)
+	gen := c.gens.load(h)
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closing {
+		return
+	}
+	started := c.flights.Start(k, func() (*entry[V], error) {
+		ctx, cancel := c.loadContext(c.lifetime)
+		defer cancel()
+		return c.fetch(ctx, key, k, h, gen, observed[V]{}, cur)
+	})
+	if started && early {
+		c.cfg.Stats.Add(stats.EarlyRefresh, 1)
+	}
+}
+
+// fetch runs in the flight of key. It loads the key and stores the value in
+// L2 and L1, unless L2 turns out to hold a value to serve. seen is what the
+// caller found in L2 (for a miss); cur is the entry a refresh replaces (nil
+// for a miss).
+//
+// Before it calls the loader, it looks at L2 once more: a caller that missed
+// L2 just before an earlier flight of the key stored its value would
+// otherwise load the key a second time. With leases, taking the lease is
+// that look (the lease is granted only if L2 still holds what the caller
+// saw).
+func (c *Cache[K, V]) fetch(ctx context.Context, key K, k string, h, gen uint64, seen observed[V], cur *entry[V]) (*entry[V], error) {
+	switch {
+	case cur != nil:
+		e, s, err := c.recheck(ctx, k, h, gen, cur)
 		if e != nil || err != nil {
 			return e, err
 		}
-		return c.load(lctx, key, k, h, gen, seen)
-	})
-	return e, err
+		seen = s
+	case c.leaser == nil || !seen.ok:
+		e, s, err := c.readL2(ctx, key, k, h, gen, false)
+		if e != nil || err != nil {
+			return e, err
+		}
+		seen = s
+	}
+	if c.leaser == nil || !seen.ok {
+		return c.load(ctx, key, k, h, gen, seen, nil, cur != nil)
+	}
+	return c.leased(ctx, key, k, h, gen, seen, cur)
+}
+
+// recheck is a refresh's look at L2: when L2 holds a fresh value other than
+// cur (another instance refreshed or wrote it), that value goes into L1 and
+// is returned; otherwise it returns what L2 holds.
+func (c *Cache[K, V]) recheck(ctx context.Context, k string, h, gen uint64, cur *entry[V]) (*entry[V], observed[V], error) {
+	frame, ok, err := c.getL2(ctx, k, false)
+	if err != nil || !ok {
+		return nil, observed[V]{}, err
+	}
+	if e := c.adopt(ctx, k, h, gen, frame, cur); e != nil {
+		return e, observed[V]{}, nil
+	}
+	return nil, observed[V]{ok: true, frame: frame}, nil
+}
+
+// adopt returns the entry of frame, put into L1, when it is a fresh value
+// other than cur; nil otherwise.
+func (c *Cache[K, V]) adopt(ctx context.Context, k string, h, gen uint64, frame []byte, cur *entry[V]) *entry[V] {
+	if frame == nil {
+		return nil
+	}
+	now := c.cfg.Now()
+	e, size, err := c.decode(frame)
+	switch {
+	case err != nil:
+		c.dropCorrupt(ctx, k, err)
+		return nil
+	case e.tombstone || e.expiry <= now.UnixMilli():
+		return nil
+	case cur != nil && e.expiry == cur.expiry:
+		return nil // the value cur came from
+	}
+	c.replaceL1(k, h, gen, e, size, c.l1TTL(e, now))
+	return e
+}
+
+// Lease polling: a flight that finds another instance's lease on its key
+// looks again after leasePollMin, doubling up to leasePollMax, until the
+// value is there or the lease is gone.
+const (
+	leasePollMin = 2 * time.Millisecond
+	leasePollMax = 50 * time.Millisecond
+	// leaseChanges bounds how often a flight retries for a lease after
+	// finding that L2 holds something new (another tombstone, another
+	// expired value); then it loads without one.
+	leaseChanges = 8
+	// releaseTimeout bounds the release of a lease after a failed load.
+	releaseTimeout = time.Second
+)
+
+// leased takes the L2 lease on key, loads it and stores the value under
+// the lease. When another instance holds the lease, a refresh gives up
+// (that instance's value will come) and a miss waits for the value, or for
+// the lease to end and then takes it.
+func (c *Cache[K, V]) leased(ctx context.Context, key K, k string, h, gen uint64, seen observed[V], cur *entry[V]) (*entry[V], error) {
+	var id [16]byte
+	for i := range 2 {
+		u := rand.Uint64()
+		for j := range 8 {
+			id[8*i+j] = byte(u >> (8 * j))
+		}
+	}
+	token := id[:]
+	poll, waited, changes := leasePollMin, false, 0
+	for {
+		state, now, err := c.leaser.Lease(ctx, c.l2Key(k), seen.frame, token, c.cfg.LeaseTTL)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("tiered: %s: lease: %w", c.cfg.Name, ctx.Err())
+			}
+			c.l2Failed("lease", err)
+			return c.load(ctx, key, k, h, gen, observed[V]{}, nil, cur != nil)
+		}
+		c.l2OK()
+		switch state {
+		case l2.LeaseGranted:
+			c.cfg.Stats.Add(stats.LeaseGranted, 1)
+			return c.load(ctx, key, k, h, gen, seen, token, cur != nil)
+		case l2.LeaseChanged:
+			if e := c.adopt(ctx, k, h, gen, now, cur); e != nil {
+				return e, nil
+			}
+			seen = observed[V]{ok: true, frame: now}
+			if changes++; changes > leaseChanges {
+				return c.load(ctx, key, k, h, gen, seen, nil, cur != nil)
+			}
+		default: // held by another instance
+			if cur != nil {
+				return cur, nil
+			}
+			if !waited {
+				waited = true
+				c.cfg.Stats.Add(stats.LeaseWaited, 1)
+			}
+			t := time.NewTimer(poll)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, fmt.Errorf("tiered: %s: waiting for another instance's load: %w", c.cfg.Name, ctx.Err())
+			case <-t.C:
+			}
+			poll = min(2*poll, leasePollMax)
+		}
+	}
 }
 
 // load calls the loader, then writes its answer to L2 and L1, unless the
 // key was written meanwhile: in this instance (its generation moved), or
 // in any (L2 no longer holds what the flight saw before it called the
-// loader, seen).
-func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, seen observed) (*entry[V], error) {
+// loader, seen). token is the flight's lease (nil: none). A refresh
+// publishes its value, as Set does, so that other instances drop the value
+// it replaces.
+func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, seen observed[V], token []byte, refresh bool) (*entry[V], error) {
 	start := c.cfg.Now()
 	v, err := c.cfg.Loader.Load(ctx, key)
 	now := c.cfg.Now()
@@ -179,47 +423,74 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, 
 	case errors.Is(err, ErrNotFound):
 		c.cfg.Stats.Observe(stats.LoadNotFound, delta)
 		if c.cfg.NotFoundTTL == 0 {
+			c.release(ctx, k, token)
 			return nil, err
 		}
 		var zero V
 		e.value, e.notFound = zero, true
 	default:
 		c.cfg.Stats.Observe(stats.LoadFailure, delta)
+		c.release(ctx, k, token)
 		return nil, fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
 	}
 	ttl := c.ttl(e.notFound)
 	e.expiry = now.Add(ttl).UnixMilli()
 	frame, size, err := c.encode(e, now)
 	if err != nil {
+		c.release(ctx, k, token)
 		return nil, err
 	}
 	if c.gens.load(h) != gen {
+		c.release(ctx, k, token)
 		return e, nil // written or deleted meanwhile: hand the value to the waiters only
 	}
-	if c.cfg.L2 != nil && c.breaker.allow() {
-		stored, err := c.storeL2(ctx, key, k, e, frame, ttl, seen)
+	if c.cfg.L2 != nil && (token != nil || c.breaker.allow()) {
+		stored, err := c.storeL2(ctx, key, k, e, frame, ttl, seen, token)
 		if err != nil {
 			c.l2Failed("set", err)
 		} else {
 			c.l2OK()
 			if !stored {
+				if token != nil {
+					c.cfg.Stats.Add(stats.LeaseLost, 1)
+				}
 				return e, nil // another instance wrote or deleted the key since the flight looked
 			}
 		}
 	}
-	c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
+	if !refresh {
+		c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
+		return e, nil
+	}
+	c.replaceL1(k, h, gen, e, size, c.l1TTL(e, now))
+	_ = c.publish(ctx, &invalidate.Message{Keys: []string{k}}) // the bus retries a failed message
 	return e, nil
 }
 
-// storeL2 writes a loaded entry to L2: only if L2 still holds what the load
-// saw before it called the loader, when the store can write conditionally.
-// The entry's tags are indexed first, so that an InvalidateTags that runs
-// between the index and the write finds the key (its tombstone then makes
-// the write fail).
-func (c *Cache[K, V]) storeL2(ctx context.Context, key K, k string, e *entry[V], frame []byte, ttl time.Duration, seen observed) (bool, error) {
+// release ends the lease token (nil: none) on k after a load that stores
+// nothing, so that another instance need not wait for the lease to expire.
+// It runs even when ctx has ended (Close), for a short while.
+func (c *Cache[K, V]) release(ctx context.Context, k string, token []byte) {
+	if token == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := c.leaser.Release(rctx, c.l2Key(k), token); err != nil {
+		c.l2Failed("release", err)
+	}
+}
+
+// storeL2 writes a loaded entry to L2: under the flight's lease when it
+// holds one, else only if L2 still holds what the load saw before it called
+// the loader, when the store can write conditionally. The entry's tags are
+// indexed first, so that an InvalidateTags that runs between the index and
+// the write finds the key (its tombstone then makes the write fail).
+func (c *Cache[K, V]) storeL2(ctx context.Context, key K, k string, e *entry[V], frame []byte, ttl time.Duration, seen observed[V], token []byte) (bool, error) {
 	if c.cond != nil && !seen.ok {
 		return false, nil // L2 was not read: nothing to compare with
 	}
+	ttl = c.l2TTL(ttl)
 	if !e.notFound && c.tagger != nil {
 		if tags := c.tagsOf(key, e.value, nil); len(tags) > 0 {
 			if err := c.tag(ctx, tags, []string{k}, ttl); err != nil {
@@ -227,7 +498,10 @@ func (c *Cache[K, V]) storeL2(ctx context.Context, key K, k string, e *entry[V],
 			}
 		}
 	}
-	if c.cond == nil {
+	switch {
+	case token != nil:
+		return c.leaser.SetLeased(ctx, c.l2Key(k), token, seen.frame, frame, ttl)
+	case c.cond == nil:
 		return true, c.cfg.L2.Set(ctx, c.l2Key(k), frame, ttl)
 	}
 	return c.cond.SetIf(ctx, c.l2Key(k), seen.frame, frame, ttl)

@@ -31,19 +31,28 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		return nil, ErrClosed
 	}
 	out := make(map[K]V, len(keys))
-	misses := make([]lookup[K], 0, len(keys))
+	misses := make([]lookup[K, V], 0, len(keys))
 	hits := 0
+	var now int64 // unix milliseconds, read once when first needed
 	for _, key := range keys {
 		k := c.cfg.Key(key)
+		var stale *entry[V]
 		if v, ok := c.l1.Get(k); ok {
-			hits++
-			if e := v.(*entry[V]); !e.notFound {
-				out[key] = e.value
+			e := v.(*entry[V])
+			if c.fresh.check(e.delta) && now == 0 {
+				now = c.cfg.Now().UnixMilli()
 			}
-			continue
+			if !c.fresh.check(e.delta) || c.serves(key, k, e, now) {
+				hits++
+				if !e.notFound {
+					out[key] = e.value
+				}
+				continue
+			}
+			stale = e
 		}
 		h := c.gens.hash(k)
-		misses = append(misses, lookup[K]{key: key, k: k, h: h, gen: c.gens.load(h)})
+		misses = append(misses, lookup[K, V]{key: key, k: k, h: h, gen: c.gens.load(h), stale: stale})
 	}
 	c.cfg.Stats.Add(stats.L1Hit, hits)
 	c.cfg.Stats.Add(stats.L1Miss, len(misses))
@@ -71,10 +80,11 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 			case err == nil:
 				c.l2OK()
 				now := c.cfg.Now()
+				ms := now.UnixMilli()
 				rest := misses[:0]
 				for i, m := range misses {
 					if vals[i] == nil {
-						m.seen = observed{ok: true}
+						m.seen = observed[V]{ok: true}
 						rest = append(rest, m)
 						continue
 					}
@@ -84,14 +94,18 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 						rest = append(rest, m)
 						continue
 					}
-					ttl := c.l1TTL(e, now)
-					if e.tombstone || ttl == 0 {
-						m.seen = observed{ok: true, frame: vals[i]}
+					if e.tombstone || !c.serves(m.key, m.k, e, ms) {
+						m.seen = observed[V]{ok: true, frame: vals[i]}
+						if !e.tombstone && (m.stale == nil || e.expiry > m.stale.expiry) {
+							m.stale = e
+						}
 						rest = append(rest, m)
 						continue
 					}
 					c.cfg.Stats.Add(stats.L2Hit, 1)
-					c.fillL1(m.k, m.h, m.gen, e, size, ttl)
+					if e.expiry > ms {
+						c.fillL1(m.k, m.h, m.gen, e, size, c.l1TTL(e, now))
+					}
 					if !e.notFound {
 						out[m.key] = e.value
 					}
@@ -120,7 +134,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		}
 		loaded, err := c.loadBatch(ctx, ks)
 		if err != nil {
-			return out, err
+			return out, c.rescueMany(ctx, misses, err, out)
 		}
 		entries := make([]*entry[V], len(misses))
 		for i, m := range misses {
@@ -144,9 +158,13 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		g.SetLimit(getManyLoadConcurrency)
 		for i, m := range misses {
 			g.Go(func() error {
-				e, err := c.loadOne(gctx, m.key, m.k, m.h, m.gen)
+				e, err := c.loadOne(gctx, m.key, m.k, m.h, m.gen, m.seen)
 				if err != nil && !errors.Is(err, ErrNotFound) {
-					return err
+					if c.rescue(ctx, m.stale, err) {
+						e, err = m.stale, nil
+					} else {
+						return err
+					}
 				}
 				results[i] = e
 				return nil
@@ -165,16 +183,39 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 
 // lookup is a key that missed L1, with its hash and the generation noted
 // before the lookup went on (see generations).
-type lookup[K comparable] struct {
+type lookup[K comparable, V any] struct {
 	key  K
 	k    string
 	h    uint64
 	gen  uint64
-	seen observed // what L2 held, when it held no value to serve
+	seen observed[V] // what L2 held, when it held no value to serve
+	// stale is the freshest expired entry found in either tier, which may
+	// stand in for a failed load (StaleIfError).
+	stale *entry[V]
+}
+
+// rescueMany serves, in out, the expired entries of the misses whose load
+// failed with err where StaleIfError allows; it returns err when a miss is
+// left without one, nil otherwise.
+func (c *Cache[K, V]) rescueMany(ctx context.Context, misses []lookup[K, V], err error, out map[K]V) error {
+	rescued := true
+	for _, m := range misses {
+		if !c.rescue(ctx, m.stale, err) {
+			rescued = false
+			continue
+		}
+		if !m.stale.notFound {
+			out[m.key] = m.stale.value
+		}
+	}
+	if rescued {
+		return nil
+	}
+	return err
 }
 
 // uniqueLookups drops the repeated keys of ls, keeping the first.
-func uniqueLookups[K comparable](ls []lookup[K]) []lookup[K] {
+func uniqueLookups[K comparable, V any](ls []lookup[K, V]) []lookup[K, V] {
 	if len(ls) < 2 {
 		return ls
 	}
@@ -212,7 +253,7 @@ func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) 
 // batch started. With a store that writes conditionally, each key is
 // written only if L2 still holds what GetMany saw; either way all values go
 // in one call (one round trip per node).
-func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entries []*entry[V]) {
+func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K, V], entries []*entry[V]) {
 	now := c.cfg.Now()
 	sizes := make([]int, len(entries))
 	frames := make([][]byte, len(entries))
@@ -221,8 +262,9 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entri
 		if e == nil {
 			continue
 		}
-		ttls[i] = c.ttl(e.notFound)
-		e.expiry = now.Add(ttls[i]).UnixMilli()
+		ttl := c.ttl(e.notFound)
+		e.expiry = now.Add(ttl).UnixMilli()
+		ttls[i] = c.l2TTL(ttl)
 		frame, size, err := c.encode(e, now)
 		if err != nil {
 			entries[i] = nil
@@ -254,7 +296,7 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K], entri
 // tags first, one call per tag (see storeL2 for the order), then the values
 // in one call, conditionally when the store can. It clears keep for the
 // values that another write got to first.
-func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K], entries []*entry[V], frames [][]byte, ttls []time.Duration, keep []bool) error {
+func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K, V], entries []*entry[V], frames [][]byte, ttls []time.Duration, keep []bool) error {
 	if c.cond != nil {
 		for i := range entries {
 			if keep[i] && !misses[i].seen.ok {
@@ -272,7 +314,7 @@ func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K], entrie
 			}
 		}
 		for t, ks := range tagged {
-			if err := c.tag(ctx, []string{t}, ks, c.cfg.TTL); err != nil {
+			if err := c.tag(ctx, []string{t}, ks, c.l2TTL(c.cfg.TTL)); err != nil {
 				return err
 			}
 		}

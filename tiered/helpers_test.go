@@ -240,3 +240,9 @@ func (r *recordingL1) Clear() {
 	clear(r.m)
 }
 func (r *recordingL1) Close() {}
+
+// atomicString is a string read and written from several goroutines.
+type atomicString struct{ v atomic.Value }
+
+func (s *atomicString) Load() string   { return s.v.Load().(string) }
+func (s *atomicString) Store(x string) { s.v.Store(x) }

@@ -50,9 +50,9 @@ func (c *Cache[K, V]) InvalidateTags(ctx context.Context, tags ...string) error 
 // passLater runs invalidateTags over tags again once LoadTimeout has
 // passed, unless the cache closes first.
 func (c *Cache[K, V]) passLater(tags []string) {
-	c.passMu.Lock()
-	defer c.passMu.Unlock()
-	if c.passesDone { // closing: Close may be waiting already
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closing { // closing: Close may be waiting already
 		return
 	}
 	c.passes.Add(1)

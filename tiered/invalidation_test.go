@@ -466,7 +466,8 @@ func TestInvalidation_StaleBatchLoad(t *testing.T) {
 	}
 }
 
-// flakyStore is a memstore whose namespaced views fail SetMany on demand.
+// flakyStore is a memstore whose namespaced views fail SetMany and Revoke
+// (the writes of tombstones) on demand.
 type flakyStore struct {
 	*memstore.Store
 	fail atomic.Bool
@@ -488,6 +489,13 @@ func (v *flakyView) SetMany(ctx context.Context, items []l2.Item) error {
 		return errFlaky
 	}
 	return v.Store.SetMany(ctx, items)
+}
+
+func (v *flakyView) Revoke(ctx context.Context, items []l2.Item) error {
+	if v.f.fail.Load() {
+		return errFlaky
+	}
+	return v.Store.Revoke(ctx, items)
 }
 
 // Keys taken out of a tag index whose deletion failed go back into it: a

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -34,6 +35,11 @@ const (
 	// DefaultCompressAbove is the payload size (bytes) above which a
 	// Compressor, when set, is applied.
 	DefaultCompressAbove = 1024
+	// DefaultBeta is the early-refresh factor of XFetch: see Options.Beta.
+	DefaultBeta = 1.0
+	// DefaultLeaseTTL is how long an instance's lease on a missing key
+	// lives, at most: see Options.LeaseTTL.
+	DefaultLeaseTTL = 2 * time.Second
 )
 
 // Options configures a [Cache]. Only Name is required; the zero value of
@@ -128,6 +134,37 @@ type Options[K comparable, V any] struct {
 	// its values. Default DefaultLoadTimeout.
 	LoadTimeout time.Duration
 
+	// Beta tunes early refresh (XFetch, Vattani et al., VLDB 2015). A read
+	// that finds a value refreshes it in the background, once per key,
+	// before it expires, with a probability that grows as the expiry
+	// nears: when now - delta*Beta*ln(rand) >= expiry, where delta is how
+	// long the value's last load took. The caller gets the current value
+	// at once. Larger values refresh earlier; values written by Set have no
+	// load time and are not refreshed early. Default DefaultBeta (1);
+	// negative turns early refresh off.
+	Beta float64
+	// StaleWhileRevalidate lets a read serve a value up to this long past
+	// its expiry while one background load refreshes it. Values then live
+	// this much longer in L2 (and up to L1TTL in L1). Default 0: an
+	// expired value is never served.
+	StaleWhileRevalidate time.Duration
+	// StaleIfError lets a read serve a value up to this long past its
+	// expiry when the loader fails (or times out) on it; the caller gets
+	// the value and no error. Values then live this much longer in L2.
+	// Default 0: the loader's error is returned.
+	StaleIfError time.Duration
+	// LeaseTTL is how long a lease on a missing key lives in L2, when the
+	// L2 store keeps leases (l2.Leaser and l2.Conditional; redisstore and
+	// memstore do). Of the instances that miss a key at once, the one
+	// that gets its lease loads it; the others poll L2 until its value is
+	// there, or until the lease ends (its holder died or gave up), then
+	// try for the lease themselves. A Delete ends the lease, and a load
+	// stores its value only if nothing was written since it looked. Make
+	// it longer than most loads: another instance may load a key whose
+	// lease outlived its TTL a second time (the first value to arrive
+	// wins). Default DefaultLeaseTTL; negative turns leases off.
+	LeaseTTL time.Duration
+
 	// Stats receives every hit, miss, load and L2 error. Default: none.
 	Stats stats.Recorder
 	// Logger receives L2 outages and recoveries. Default: discards.
@@ -155,6 +192,7 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 		{"TTL", c.TTL}, {"L1TTL", c.L1TTL}, {"NotFoundTTL", c.NotFoundTTL},
 		{"L2Timeout", c.L2Timeout}, {"L2Cooldown", c.L2Cooldown}, {"LoadTimeout", c.LoadTimeout},
 		{"TombstoneTTL", c.TombstoneTTL},
+		{"StaleWhileRevalidate", c.StaleWhileRevalidate}, {"StaleIfError", c.StaleIfError},
 	} {
 		if d.v < 0 {
 			return c, fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidOptions, d.name, d.v)
@@ -162,6 +200,9 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	}
 	if c.Jitter < 0 || c.Jitter > 1 || c.Jitter != c.Jitter {
 		return c, fmt.Errorf("%w: Jitter must be within [0, 1], got %v", ErrInvalidOptions, c.Jitter)
+	}
+	if c.Beta != c.Beta || math.IsInf(c.Beta, 0) {
+		return c, fmt.Errorf("%w: Beta must be a finite number, got %v", ErrInvalidOptions, c.Beta)
 	}
 	if c.CompressAbove < 0 {
 		return c, fmt.Errorf("%w: CompressAbove must not be negative", ErrInvalidOptions)
@@ -182,6 +223,8 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	c.TTL = cmp.Or(c.TTL, DefaultTTL)
 	c.L2Cooldown = cmp.Or(c.L2Cooldown, DefaultL2Cooldown)
 	c.LoadTimeout = cmp.Or(c.LoadTimeout, DefaultLoadTimeout)
+	c.Beta = cmp.Or(c.Beta, DefaultBeta)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = max(DefaultTombstoneTTL, 2*c.LoadTimeout)
 	} else if c.TombstoneTTL < c.LoadTimeout {

@@ -56,13 +56,13 @@ func (c *Cache[K, V]) set(ctx context.Context, key K, value V, extra []string) e
 	c.gens.bump(h)
 	c.flights.Forget(k)
 	if c.cfg.L2 != nil {
-		err := c.cfg.L2.Set(ctx, c.l2Key(k), frame, ttl)
+		err := c.cfg.L2.Set(ctx, c.l2Key(k), frame, c.l2TTL(ttl))
 		if err == nil && len(tags) > 0 {
 			// Index after the write: InvalidateTags pops the index
 			// atomically, so a key indexed after that pop stays indexed
 			// for the next one (the other order could leave a value that
 			// no index lists).
-			err = c.tag(ctx, tags, []string{k}, ttl)
+			err = c.tag(ctx, tags, []string{k}, c.l2TTL(ttl))
 		}
 		if err != nil {
 			c.gens.bump(h)
@@ -131,7 +131,7 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 			tagged[t] = append(tagged[t], k)
 		}
 		batch = append(batch, pending{k: k, h: c.gens.hash(k), e: e, size: size})
-		l2items = append(l2items, l2.Item{Key: c.l2Key(k), Value: frame, TTL: ttl})
+		l2items = append(l2items, l2.Item{Key: c.l2Key(k), Value: frame, TTL: c.l2TTL(ttl)})
 	}
 	if len(tagged) > 0 && c.tagger == nil {
 		return c.errNoTags()
@@ -152,7 +152,7 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 			if err != nil {
 				break
 			}
-			err = c.tag(ctx, []string{t}, ks, c.cfg.TTL)
+			err = c.tag(ctx, []string{t}, ks, c.l2TTL(c.cfg.TTL))
 		}
 		if err != nil {
 			for _, p := range batch {
@@ -230,7 +230,7 @@ func (c *Cache[K, V]) delete(ctx context.Context, ks []string) (l2err, puberr er
 
 // removeL2 replaces the values of the L1 keys ks in L2 with tombstones when
 // the store can write conditionally (loads compare against what they read),
-// and deletes them otherwise.
+// and deletes them otherwise. With leases, it ends the keys' leases too.
 func (c *Cache[K, V]) removeL2(ctx context.Context, ks []string) error {
 	if c.cond == nil {
 		l2keys := make([]string, len(ks))
@@ -245,12 +245,18 @@ func (c *Cache[K, V]) removeL2(ctx context.Context, ks []string) error {
 		Created: now.UnixMilli(),
 		Expiry:  now.Add(c.cfg.TombstoneTTL).UnixMilli(),
 	}
-	if len(ks) == 1 { // one command rather than a pipeline of one
+	if len(ks) == 1 && c.leaser == nil { // one command rather than a pipeline of one
 		return c.cfg.L2.Set(ctx, c.l2Key(ks[0]), tombstone(h), c.cfg.TombstoneTTL)
 	}
 	items := make([]l2.Item, len(ks))
 	for i, k := range ks {
 		items[i] = l2.Item{Key: c.l2Key(k), Value: tombstone(h), TTL: c.cfg.TombstoneTTL}
+	}
+	if c.leaser != nil {
+		// End the keys' leases too: their holders could not store their
+		// values anyway (L2 no longer holds what they saw), and callers in
+		// other instances waiting for those values stop waiting.
+		return c.leaser.Revoke(ctx, items)
 	}
 	return c.cfg.L2.SetMany(ctx, items)
 }

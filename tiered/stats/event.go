@@ -63,6 +63,25 @@ const (
 	// instance, from its publication to its application to L1 (across
 	// hosts this includes their clock skew).
 	InvalidationLag
+	// EarlyRefresh: a read found a value close to its expiry and started
+	// a background load of it (XFetch, Options.Beta); counted when the
+	// load starts, not when a running one is joined.
+	EarlyRefresh
+	// StaleServed: a read returned a value past its expiry
+	// (Options.StaleWhileRevalidate, or Options.StaleIfError after the
+	// loader failed).
+	StaleServed
+	// LeaseGranted: this instance got the L2 lease on a missing key and
+	// loaded it.
+	LeaseGranted
+	// LeaseWaited: another instance held the lease on a missing key; this
+	// instance waited for its value instead of loading. Counted once per
+	// wait, however many polls it took.
+	LeaseWaited
+	// LeaseLost: a load under a lease did not store its value, because
+	// the key was written or deleted, or the lease taken over, meanwhile
+	// (the callers still get the value).
+	LeaseLost
 
 	numEvents // keep last
 )
@@ -89,6 +108,12 @@ var eventNames = [numEvents]string{
 	FlushGap:          "flush_gap",
 	FlushRemote:       "flush_remote",
 	InvalidationLag:   "invalidation_lag",
+
+	EarlyRefresh: "early_refresh",
+	StaleServed:  "stale_served",
+	LeaseGranted: "lease_granted",
+	LeaseWaited:  "lease_waited",
+	LeaseLost:    "lease_lost",
 }
 
 // String returns the event's snake_case name, as used in metric labels.
