@@ -28,6 +28,16 @@
 // corrupt bytes) is counted (stats.L2Corrupt), deleted, and treated as a
 // miss, so the load that follows repairs it.
 //
+// # Stampedes and freshness
+//
+// With an L2 store that keeps leases (l2.Leaser; redisstore does), the
+// instances that miss one key at once load it once: the one that gets the
+// key's lease in L2 loads, the others wait for its value (Options.LeaseTTL).
+// A hot value is refreshed in the background before it expires, so that
+// readers never wait for its load (XFetch, Options.Beta). An expired value
+// can be served while it is refreshed (Options.StaleWhileRevalidate) or
+// when its load fails (Options.StaleIfError).
+//
 // # Writes
 //
 // Set, SetMany and Delete change L2 first, then L1, then publish the keys

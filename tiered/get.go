@@ -145,13 +145,16 @@ func (c *Cache[K, V]) readL2(ctx context.Context, key K, k string, h, gen uint64
 	}
 	if !e.tombstone {
 		ms := now.UnixMilli()
+		if e.expiry > ms {
+			// Into L1 before serves may start a refresh, whose value must
+			// not be overwritten by this older one. An expired entry stays
+			// out of L1: its refresh is on the way.
+			c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
+		}
 		if e.expiry > ms && !first || first && c.serves(key, k, e, ms) {
 			if first {
 				c.cfg.Stats.Add(stats.L2Hit, 1)
 			}
-			if e.expiry > ms {
-				c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
-			} // an expired entry stays out of L1: its refresh is on the way
 			return e, observed[V]{}, nil
 		}
 		if e.expiry <= ms {
@@ -215,14 +218,26 @@ func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl
 	return true
 }
 
-// replaceL1 puts an entry that replaces the one L1 holds (a refresh) into
-// L1 as fillL1 does, then makes sure that the old one is gone: ristretto
-// drops a Set while an earlier Set of the key waits in its buffer (see
-// ownL1).
+// replaceL1 puts an entry that replaces the one L1 holds (a refresh, or a
+// value another instance stored while this one waited) into L1, unless a
+// write or delete of the key happened since gen was noted. It does so as a
+// write does: under the key's write lock, moving its generation (so that a
+// reader that read the replaced value cannot put it back), and checking
+// after Wait that L1 took the entry (ristretto drops a Set while an earlier
+// Set of the key waits in its buffer: see ownL1).
 func (c *Cache[K, V]) replaceL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) {
-	if c.fillL1(k, h, gen, e, size, ttl) {
-		c.l1.Wait()
-		c.ownL1(k, e)
+	unlock := c.gens.lock(h)
+	defer unlock()
+	if c.gens.load(h) != gen {
+		return
+	}
+	c.gens.bump(h)
+	gen = c.gens.load(h)
+	c.l1.Set(k, e, c.cost(k, e, size), ttl)
+	c.l1.Wait()
+	c.ownL1(k, e)
+	if c.gens.load(h) != gen { // a message of another instance's write came in
+		c.l1.Delete(k)
 	}
 }
 
@@ -413,7 +428,7 @@ func (c *Cache[K, V]) leased(ctx context.Context, key K, k string, h, gen uint64
 // it replaces.
 func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, seen observed[V], token []byte, refresh bool) (*entry[V], error) {
 	start := c.cfg.Now()
-	v, err := c.cfg.Loader.Load(ctx, key)
+	v, err := c.callLoader(ctx, key, k, token)
 	now := c.cfg.Now()
 	delta := now.Sub(start)
 	e := &entry[V]{value: v, delta: delta}
@@ -465,6 +480,21 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, 
 	c.replaceL1(k, h, gen, e, size, c.l1TTL(e, now))
 	_ = c.publish(ctx, &invalidate.Message{Keys: []string{k}}) // the bus retries a failed message
 	return e, nil
+}
+
+// callLoader calls the loader. When the loader panics (or calls
+// runtime.Goexit), the flight's lease is released before the panic goes on
+// to the flight's callers.
+func (c *Cache[K, V]) callLoader(ctx context.Context, key K, k string, token []byte) (V, error) {
+	returned := false
+	defer func() {
+		if !returned {
+			c.release(ctx, k, token)
+		}
+	}()
+	v, err := c.cfg.Loader.Load(ctx, key)
+	returned = true
+	return v, err
 }
 
 // release ends the lease token (nil: none) on k after a load that stores

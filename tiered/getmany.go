@@ -94,6 +94,10 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 						rest = append(rest, m)
 						continue
 					}
+					if !e.tombstone && e.expiry > ms {
+						// Before serves may start a refresh: see readL2.
+						c.fillL1(m.k, m.h, m.gen, e, size, c.l1TTL(e, now))
+					}
 					if e.tombstone || !c.serves(m.key, m.k, e, ms) {
 						m.seen = observed[V]{ok: true, frame: vals[i]}
 						if !e.tombstone && (m.stale == nil || e.expiry > m.stale.expiry) {
@@ -103,9 +107,6 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 						continue
 					}
 					c.cfg.Stats.Add(stats.L2Hit, 1)
-					if e.expiry > ms {
-						c.fillL1(m.k, m.h, m.gen, e, size, c.l1TTL(e, now))
-					}
 					if !e.notFound {
 						out[m.key] = e.value
 					}
