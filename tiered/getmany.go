@@ -133,16 +133,18 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 		for i, m := range misses {
 			ks[i] = m.key
 		}
-		loaded, err := c.loadBatch(ctx, ks)
+		loaded, took, err := c.loadBatch(ctx, ks)
 		if err != nil {
 			return out, c.rescueMany(ctx, misses, err, out)
 		}
 		entries := make([]*entry[V], len(misses))
 		for i, m := range misses {
+			// Each value gets the batch's duration as its load time, for
+			// early refresh (through Loader, when there is one).
 			if v, ok := loaded[m.key]; ok {
-				entries[i] = &entry[V]{value: v}
+				entries[i] = &entry[V]{value: v, delta: took}
 			} else if c.cfg.NotFoundTTL > 0 {
-				entries[i] = &entry[V]{notFound: true}
+				entries[i] = &entry[V]{notFound: true, delta: took}
 			}
 		}
 		c.storeLoaded(ctx, misses, entries)
@@ -234,8 +236,9 @@ func uniqueLookups[K comparable, V any](ls []lookup[K, V]) []lookup[K, V] {
 // errBadStore marks an L2 store that broke its contract.
 var errBadStore = errors.New("tiered: L2 store broke its contract")
 
-// loadBatch calls the BatchLoader once, under the load context and timeout.
-func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) {
+// loadBatch calls the BatchLoader once, under the load context and timeout,
+// and returns how long it took.
+func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, time.Duration, error) {
 	lctx, cancel := c.loadContext(ctx)
 	defer cancel()
 	start := c.cfg.Now()
@@ -243,10 +246,10 @@ func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, error) 
 	d := c.cfg.Now().Sub(start)
 	if err != nil {
 		c.cfg.Stats.Observe(stats.LoadFailure, d)
-		return nil, fmt.Errorf("tiered: %s: batch load: %w", c.cfg.Name, err)
+		return nil, d, fmt.Errorf("tiered: %s: batch load: %w", c.cfg.Name, err)
 	}
 	c.cfg.Stats.Observe(stats.LoadSuccess, d)
-	return loaded, nil
+	return loaded, d, nil
 }
 
 // storeLoaded writes the entries of one batch load (nil: absent and not
