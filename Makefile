@@ -11,6 +11,10 @@
 #             deletes/s with and without batching, InvalidateTags over
 #             100,000 keys on a 3+3 Cluster) and writes
 #             bench/results/invalidation.txt.
+# make bench-stampede
+#             replays a Zipf workload (100,000 keys, TTL 2 s, a 5 ms loader)
+#             against 4 instances on one redis-server, with XFetch and
+#             leases on and off, and writes bench/results/stampede.txt.
 # make fuzz   runs each fuzz target for FUZZTIME (default 60s).
 
 SHELL := /bin/bash
@@ -25,7 +29,7 @@ BENCHCOUNT ?= 10
 # The linter, pinned; `go run` fetches it through the module proxy once.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test deps vet lint fuzz bench bench-invalidation
+.PHONY: test deps vet lint fuzz bench bench-invalidation bench-stampede
 
 deps:
 	@command -v redis-server >/dev/null || { \
@@ -103,3 +107,17 @@ bench-invalidation: deps
 	done
 	TIERCACHE_INTEGRATION=1 ./bin/tiered.test -test.run='^$$' -test.bench='^BenchmarkInvalidateTags_100k' -test.benchmem -test.benchtime=1x -test.v 2>/dev/null | grep -E '^(Benchmark|.*keys \(in L1)' >> bench/results/invalidation.txt
 	@cat bench/results/invalidation.txt
+
+# Each round runs one test binary that replays the same Zipf workload with
+# XFetch + leases on, then off (about 13 s each, on an emptied Redis with new
+# instances): rounds alternate the two modes, as above. Both cores, as in
+# production. The lines "replay <mode>:" spell the figures out.
+STAMPEDECOUNT ?= 3
+bench-stampede: deps
+	@mkdir -p bench/results bin
+	$(GO) test -c -o bin/tiered.test ./tiered/
+	@: > bench/results/stampede.txt
+	@set -o pipefail; for i in $$(seq $(STAMPEDECOUNT)); do \
+		echo "== round $$i of $(STAMPEDECOUNT)"; \
+		TIERCACHE_INTEGRATION=1 ./bin/tiered.test -test.run='^$$' -test.bench='^BenchmarkCache_ZipfReplay$$' -test.benchmem -test.benchtime=1x 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)| replay ' | tee -a bench/results/stampede.txt || exit 1; \
+	done

@@ -120,7 +120,9 @@ func (c *Cache[K, V]) l1TTL(e *entry[V], now time.Time) time.Duration {
 
 // l2TTL returns how long a value whose logical lifetime is ttl lives in L2:
 // longer by the stale-serving windows, so that an expired value can still
-// be served. Tag indexes get the same lifetime.
+// be served, and by LeaseTTL with early refresh, so that a refresh that
+// ends after the expiry can still replace it. Tag indexes get the same
+// lifetime.
 func (c *Cache[K, V]) l2TTL(ttl time.Duration) time.Duration {
-	return ttl + c.fresh.extra
+	return ttl + c.fresh.keep
 }

@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"cmp"
 	"math"
 	"time"
 )
@@ -11,10 +12,13 @@ type freshness struct {
 	beta float64 // XFetch's beta; <= 0: no early refresh
 	swr  int64   // StaleWhileRevalidate in milliseconds
 	sie  int64   // StaleIfError in milliseconds
-	// extra is how much longer than their TTL values are kept (in L2, and
-	// in L1 within L1TTL), so that stale serving finds them.
+	// extra is how much longer than their TTL values are kept in L1
+	// (within L1TTL), so that stale serving finds them.
 	extra time.Duration
-	rand  func() float64
+	// keep is how much longer than their TTL values are kept in L2: extra,
+	// or, with early refresh, at least LeaseTTL (see newFreshness).
+	keep time.Duration
+	rand func() float64
 }
 
 // check reports whether a read that finds an entry with load time delta in
@@ -32,6 +36,15 @@ func newFreshness[K comparable, V any](cfg *Options[K, V]) freshness {
 		sie:   cfg.StaleIfError.Milliseconds(),
 		extra: max(cfg.StaleWhileRevalidate, cfg.StaleIfError),
 		rand:  cfg.Rand,
+	}
+	f.keep = f.extra
+	if f.beta > 0 {
+		// A refresh drawn just before the expiry writes its value only if
+		// L2 still holds the one it replaces: keep that one in L2 for as
+		// long as a load is expected to take, or the refresh is refused
+		// and the key expires anyway. Readers treat it as expired all the
+		// same.
+		f.keep = max(f.keep, cmp.Or(max(cfg.LeaseTTL, 0), DefaultLeaseTTL))
 	}
 	return f
 }

@@ -538,24 +538,33 @@ func TestStaleWhileRevalidate_Window(t *testing.T) {
 
 // With stale serving on, L2 keeps every value TTL + max(StaleWhileRevalidate,
 // StaleIfError), whichever way it was written (load, Set, batch load), and
-// L1 as long (within L1TTL).
+// L1 as long (within L1TTL). With early refresh on (the default Beta), L2
+// keeps it at least LeaseTTL longer than TTL, for a refresh that lands
+// after the expiry.
 func TestStaleWindowsExtendL2TTL(t *testing.T) {
 	t.Parallel()
 	const ttl = time.Minute
 	for _, tc := range []struct {
 		swr, sie time.Duration
+		beta     float64
 	}{
-		{0, 0},
-		{2 * time.Minute, 0},
-		{0, 5 * time.Minute},
-		{2 * time.Minute, 5 * time.Minute},
-		{5 * time.Minute, 2 * time.Minute},
+		{0, 0, 0},
+		{0, 0, -1},
+		{2 * time.Minute, 0, 0},
+		{0, 5 * time.Minute, 0},
+		{2 * time.Minute, 5 * time.Minute, 0},
+		{5 * time.Minute, 2 * time.Minute, 0},
 	} {
-		t.Run(fmt.Sprintf("swr=%v,sie=%v", tc.swr, tc.sie), func(t *testing.T) {
+		t.Run(fmt.Sprintf("swr=%v,sie=%v,beta=%v", tc.swr, tc.sie, tc.beta), func(t *testing.T) {
 			t.Parallel()
 			want := ttl + max(tc.swr, tc.sie)
+			inL2 := want
+			if tc.beta >= 0 {
+				inL2 = ttl + max(tc.swr, tc.sie, tiered.DefaultLeaseTTL)
+			}
 			f, _, l1 := newSeqFixture(t, func(o *tiered.Options[int64, User]) {
 				o.TTL, o.StaleWhileRevalidate, o.StaleIfError, o.L1TTL = ttl, tc.swr, tc.sie, time.Hour
+				o.Beta = tc.beta
 				o.BatchLoader = loader.BatchFunc[int64, User](func(_ context.Context, ids []int64) (map[int64]User, error) {
 					out := make(map[int64]User, len(ids))
 					for _, id := range ids {
@@ -581,16 +590,16 @@ func TestStaleWindowsExtendL2TTL(t *testing.T) {
 			if got := l1.lastTTL(); got != want {
 				t.Errorf("L1 TTL of a batch-loaded value = %v, want %v", got, want)
 			}
-			f.clock.Advance(want - time.Millisecond)
+			f.clock.Advance(inL2 - time.Millisecond)
 			for _, id := range []int64{1, 2, 3} {
 				if !f.holds(t, id) {
-					t.Errorf("key %d left L2 1ms before TTL + %v", id, max(tc.swr, tc.sie))
+					t.Errorf("key %d left L2 1ms before TTL + %v", id, inL2-ttl)
 				}
 			}
 			f.clock.Advance(time.Millisecond)
 			for _, id := range []int64{1, 2, 3} {
 				if f.holds(t, id) {
-					t.Errorf("key %d still in L2 at TTL + %v", id, max(tc.swr, tc.sie))
+					t.Errorf("key %d still in L2 at TTL + %v", id, inL2-ttl)
 				}
 			}
 		})
