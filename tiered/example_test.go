@@ -145,3 +145,41 @@ func ExampleCache_InvalidateTags() {
 	// 2  true
 	// 3 book false
 }
+
+// Stale serving: when the source is down, a value past its expiry is served
+// for up to StaleIfError instead of the loader's error.
+func ExampleOptions_staleIfError() {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now } // a fake clock, for the example
+	down := false
+	prices, err := tiered.New(&tiered.Options[string, int]{
+		Name:         "price",
+		L2:           memstore.New(&memstore.Options{Now: clock}),
+		TTL:          time.Minute,
+		StaleIfError: time.Hour,
+		Now:          clock,
+		Loader: loader.Func[string, int](func(ctx context.Context, sku string) (int, error) {
+			if down {
+				return 0, errors.New("pricing service unavailable")
+			}
+			return 1999, nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer prices.Close()
+
+	fmt.Println(prices.Get(ctx, "sku-1"))
+	down = true
+	now = now.Add(10 * time.Minute) // expired, within StaleIfError
+	fmt.Println(prices.Get(ctx, "sku-1"))
+	now = now.Add(2 * time.Hour) // beyond it
+	_, err = prices.Get(ctx, "sku-1")
+	fmt.Println(err)
+	// Output:
+	// 1999 <nil>
+	// 1999 <nil>
+	// tiered: price: load: pricing service unavailable
+}
