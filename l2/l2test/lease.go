@@ -3,6 +3,7 @@ package l2test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -766,27 +767,27 @@ func leaseAndLoad(ctx context.Context, ls l2.Leaser, key string, token, value []
 	for {
 		st, cur, err := ls.Lease(ctx, key, nil, token, long)
 		if err != nil {
-			return nil, fmt.Errorf("Lease: %w", err)
+			return nil, fmt.Errorf("lease: %w", err)
 		}
 		switch st {
 		case l2.LeaseGranted:
 			loads.Add(1)
 			ok, err := ls.SetLeased(ctx, key, token, nil, value, long)
 			if err != nil {
-				return nil, fmt.Errorf("SetLeased: %w", err)
+				return nil, fmt.Errorf("setleased: %w", err)
 			}
 			if !ok {
-				return nil, fmt.Errorf("SetLeased by the holder of the lease did not store")
+				return nil, errors.New("setleased by the holder of the lease did not store")
 			}
 			return value, nil
 		case l2.LeaseChanged:
 			if cur == nil {
-				return nil, fmt.Errorf("Lease(old nil) = changed, nil")
+				return nil, errors.New("lease(old nil) = changed, nil")
 			}
 			return cur, nil
 		case l2.LeaseHeld:
 		default:
-			return nil, fmt.Errorf("Lease = %v", st)
+			return nil, fmt.Errorf("lease = %v", st)
 		}
 		select {
 		case <-time.After(time.Millisecond):
