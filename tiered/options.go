@@ -140,8 +140,11 @@ type Options[K comparable, V any] struct {
 	// nears: when now - delta*Beta*ln(rand) >= expiry, where delta is how
 	// long the value's last load took. The caller gets the current value
 	// at once. Larger values refresh earlier; values written by Set have no
-	// load time and are not refreshed early. Default DefaultBeta (1);
-	// negative turns early refresh off.
+	// load time and are not refreshed early. With early refresh on, L2
+	// keeps every value LeaseTTL past its expiry (readers treat it as
+	// expired), so that a refresh that ends after the expiry can still
+	// replace it. Default DefaultBeta (1); negative turns early refresh
+	// off.
 	Beta float64
 	// StaleWhileRevalidate lets a read serve a value up to this long past
 	// its expiry while one background load refreshes it. Values then live

@@ -668,3 +668,29 @@ func TestRefresh_L2ReaderDoesNotUndoRefresh(t *testing.T) {
 		t.Fatalf("after the refresh landed: this instance serves %q, want the refreshed v2 (L2 holds %q)", got, getName(t, f.cache, 1))
 	}
 }
+
+// A refresh drawn just before the expiry whose load ends after it still
+// stores its value: L2 keeps the value it replaces LeaseTTL past the
+// expiry, so that the refresh's conditional write finds it.
+func TestRefresh_LandsAfterExpiry(t *testing.T) {
+	t.Parallel()
+	f, _, l1, rs := newRefreshFixture(t, nil)
+	if got := getName(t, f.cache, 1); got != "v1" {
+		t.Fatalf("first read: %q, want v1", got)
+	}
+	f.clock.Advance(refreshTTL - 100*time.Millisecond) // the load (1 s) ends 900 ms past the expiry
+	old := l1Entry(l1, 1)
+	rs.set(drawHigh)
+	if got := getName(t, f.cache, 1); got != "v1" {
+		t.Fatalf("the read that started the refresh: %q, want v1", got)
+	}
+	rs.set(0)
+	waitFor(t, "the refresh to replace the L1 entry", func() bool { return l1Entry(l1, 1) != old })
+	if n := f.snap().Get(stats.LeaseLost); n != 0 {
+		t.Fatalf("LeaseLost = %d: the refresh's write was refused", n)
+	}
+	l1.Clear()
+	if got := getName(t, f.cache, 1); got != "v2" {
+		t.Fatalf("L2 holds %q after the refresh, want v2", got)
+	}
+}
