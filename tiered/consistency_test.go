@@ -130,6 +130,7 @@ type consInstance struct {
 type consistencyRun struct {
 	newClient func(t *testing.T) redis.UniversalClient
 	outage    func(t *testing.T, progress *atomic.Int64)
+	opts      func(*tiered.Options[int64, versioned]) // changes the defaults; nil: none
 }
 
 func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
@@ -150,14 +151,18 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 		}
 		t.Cleanup(func() { bus.Close() })
 		in := &consInstance{bus: &fenceBus{Bus: bus, fences: map[string]bool{}}, stats: &stats.Counter{}}
-		in.cache, err = tiered.New(&tiered.Options[int64, versioned]{
+		opts := &tiered.Options[int64, versioned]{
 			Name:       "cons",
 			L2:         redisstore.New(client, nil),
 			Bus:        in.bus,
 			Loader:     load,
 			Stats:      in.stats,
 			L2Cooldown: 50 * time.Millisecond,
-		})
+		}
+		if r.opts != nil {
+			r.opts(opts)
+		}
+		in.cache, err = tiered.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,6 +315,35 @@ func TestConsistency(t *testing.T) {
 					s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), meanLag(s))
 			}
 		})
+	}
+}
+
+// TestConsistency_Refreshes runs the consistency test with values that
+// live 1 s and a Beta that draws early refreshes tens of milliseconds
+// before the expiry, so that refreshes and expiries race with the writes
+// all along: a refresh must never put back a value that a write replaced.
+func TestConsistency_Refreshes(t *testing.T) {
+	srv := redistest.NewServer(t)
+	run := consistencyRun{
+		newClient: func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+		opts: func(o *tiered.Options[int64, versioned]) { o.TTL, o.Beta = time.Second, 50 },
+	}
+	instances := run.run(t)
+	var refreshes, granted, waited, lost int64
+	for _, in := range instances {
+		s := in.stats.Snapshot()
+		refreshes += s.Get(stats.EarlyRefresh)
+		granted += s.Get(stats.LeaseGranted)
+		waited += s.Get(stats.LeaseWaited)
+		lost += s.Get(stats.LeaseLost)
+	}
+	t.Logf("early refreshes %d, leases granted %d, waited %d, lost %d", refreshes, granted, waited, lost)
+	if refreshes == 0 {
+		t.Error("no early refresh ran: the test tests nothing")
 	}
 }
 
