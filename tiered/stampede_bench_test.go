@@ -2,6 +2,7 @@ package tiered_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/invalidate/redisbus"
@@ -302,4 +304,55 @@ func zipfReplay(b *testing.B, addr string, mode zipfMode, seqs [][]string) zipfR
 		}
 	}
 	return r
+}
+
+// BenchmarkGet_MissRedis: a Get of a key that is in neither tier, loaded by
+// an instant loader and stored in a real redis-server (L1 off), with leases
+// (the flight's look at L2 is the Lease script, the store is SetLeased)
+// and without (a GET, then SET NX), beside what the same work costs by hand
+// on go-redis: GET (a miss), then SET.
+func BenchmarkGet_MissRedis(b *testing.B) {
+	redistest.Require(b)
+	rdb := redisBench(b)
+	ctx := context.Background()
+	load := loader.Func[string, User](func(_ context.Context, k string) (User, error) { return user(1), nil })
+	for _, mode := range []struct {
+		name     string
+		leaseTTL time.Duration
+	}{{"tiercache/leases", 0}, {"tiercache/no-leases", -1}} {
+		c, err := tiered.New(&tiered.Options[string, User]{
+			Name: "miss" + strconv.Itoa(int(mode.leaseTTL+1)), L1: noL1{}, L2: redisstore.New(rdb, nil),
+			Loader: load, TTL: time.Hour, LeaseTTL: mode.leaseTTL,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			run := strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+			for i := 0; b.Loop(); i++ {
+				if _, err := c.Get(ctx, run+strconv.Itoa(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	payload, err := msgpack.Marshal(user(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("go-redis", func(b *testing.B) {
+		b.ReportAllocs()
+		run := "rawmiss:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+		for i := 0; b.Loop(); i++ {
+			k := run + strconv.Itoa(i)
+			if err := rdb.Get(ctx, k).Err(); !errors.Is(err, redis.Nil) {
+				b.Fatal(err)
+			}
+			if err := rdb.Set(ctx, k, payload, time.Hour).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
