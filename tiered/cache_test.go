@@ -756,6 +756,23 @@ func TestL1HitDoesNotAllocate(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, func() { _, _ = f.cache.Get(ctx, 1) }); a != 0 {
 		t.Fatalf("L1 hit with a small int key: %v allocs, want 0", a)
 	}
+	// A loaded value (its load took time): the hit reads the clock to draw
+	// an early refresh.
+	f.loader.hook = func(context.Context, int64) { f.clock.Advance(time.Millisecond) }
+	if _, err := f.cache.Get(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the loaded value in L1", func() bool {
+		hits := f.snap().Get(stats.L1Hit)
+		_, _ = f.cache.Get(ctx, 2)
+		return f.snap().Get(stats.L1Hit) > hits
+	})
+	if a := testing.AllocsPerRun(1000, func() { _, _ = f.cache.Get(ctx, 2) }); a != 0 {
+		t.Fatalf("L1 hit of a loaded value: %v allocs, want 0", a)
+	}
+	if n := f.snap().Get(stats.EarlyRefresh); n != 0 {
+		t.Fatalf("%d early refreshes of a value an hour from its expiry", n)
+	}
 }
 
 // TestConcurrentWritesKeepTiersInAgreement: Sets, Deletes, SetManys and

@@ -34,7 +34,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	var stale *entry[V] // an expired entry that may stand in for a failed load
 	if v, ok := c.l1.Get(k); ok {
 		e := v.(*entry[V])
-		if !c.fresh.check(e.delta) || c.serves(key, k, e, c.cfg.Now().UnixMilli()) {
+		if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.cfg.Now().UnixMilli()) {
 			c.cfg.Stats.Add(stats.L1Hit, 1)
 			return e.result()
 		}
@@ -78,14 +78,15 @@ func (e *entry[V]) result() (V, error) {
 
 // serves reports whether a read at now may return e, which it found in L1
 // or L2, and starts a background refresh of key when e is due for one (see
-// freshness). An expired entry is served only when a Loader can refresh it.
-func (c *Cache[K, V]) serves(key K, k string, e *entry[V], now int64) bool {
+// freshness), with ctx's values. An expired entry is served only when a
+// Loader can refresh it.
+func (c *Cache[K, V]) serves(ctx context.Context, key K, k string, e *entry[V], now int64) bool {
 	v, stale := c.fresh.judge(e.expiry, e.delta, now)
 	switch {
 	case v == serve:
 		return true
 	case v == serveRefresh && c.cfg.Loader != nil:
-		c.refresh(key, k, e, !stale)
+		c.refresh(ctx, key, k, e, !stale)
 		if stale {
 			c.cfg.Stats.Add(stats.StaleServed, 1)
 		}
@@ -151,7 +152,7 @@ func (c *Cache[K, V]) readL2(ctx context.Context, key K, k string, h, gen uint64
 			// out of L1: its refresh is on the way.
 			c.fillL1(k, h, gen, e, size, c.l1TTL(e, now))
 		}
-		if e.expiry > ms && !first || first && c.serves(key, k, e, ms) {
+		if e.expiry > ms && !first || first && c.serves(ctx, key, k, e, ms) {
 			if first {
 				c.cfg.Stats.Add(stats.L2Hit, 1)
 			}
@@ -265,8 +266,10 @@ func (c *Cache[K, V]) loadOne(ctx context.Context, key K, k string, h, gen uint6
 
 // refresh starts a background load of key, whose entry cur a read has just
 // served, unless a load of key is running or the cache is closing. early
-// says that XFetch asked for it (cur has not expired).
-func (c *Cache[K, V]) refresh(key K, k string, cur *entry[V], early bool) {
+// says that XFetch asked for it (cur has not expired). The load keeps the
+// values of ctx, the reader's context (trace IDs), but not its
+// cancellation, like every load.
+func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V], early bool) {
 	h := c.gens.hash(k)
 	gen := c.gens.load(h)
 	c.bgMu.Lock()
@@ -275,7 +278,7 @@ func (c *Cache[K, V]) refresh(key K, k string, cur *entry[V], early bool) {
 		return
 	}
 	started := c.flights.Start(k, func() (*entry[V], error) {
-		ctx, cancel := c.loadContext(c.lifetime)
+		ctx, cancel := c.loadContext(ctx)
 		defer cancel()
 		return c.fetch(ctx, key, k, h, gen, observed[V]{}, cur)
 	})

@@ -42,7 +42,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 			if c.fresh.check(e.delta) && now == 0 {
 				now = c.cfg.Now().UnixMilli()
 			}
-			if !c.fresh.check(e.delta) || c.serves(key, k, e, now) {
+			if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, now) {
 				hits++
 				if !e.notFound {
 					out[key] = e.value
@@ -98,7 +98,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 						// Before serves may start a refresh: see readL2.
 						c.fillL1(m.k, m.h, m.gen, e, size, c.l1TTL(e, now))
 					}
-					if e.tombstone || !c.serves(m.key, m.k, e, ms) {
+					if e.tombstone || !c.serves(ctx, m.key, m.k, e, ms) {
 						m.seen = observed[V]{ok: true, frame: vals[i]}
 						if !e.tombstone && (m.stale == nil || e.expiry > m.stale.expiry) {
 							m.stale = e
