@@ -88,8 +88,22 @@ type Leaser interface {
 	// is left alone, and the value is not stored: that holder writes.
 	SetLeased(ctx context.Context, key string, token, old, value []byte, ttl time.Duration) (bool, error)
 
-	// Release ends the lease of key if token holds it.
-	Release(ctx context.Context, key string, token []byte) error
+	// LeaseMany does Lease for every key of keys, with the same token and
+	// ttl, in as few round trips as the backend allows: keys[i] must hold
+	// olds[i] (nothing when it is nil; olds has one slot per key). It
+	// returns one answer per key, in the order of keys. Each key is atomic
+	// on its own; the batch is not. On error the result may be nil and
+	// some leases may have been granted.
+	LeaseMany(ctx context.Context, token []byte, ttl time.Duration, keys []string, olds [][]byte) ([]LeaseAnswer, error)
+
+	// SetLeasedMany does SetLeased for every item, with the same token, in
+	// as few round trips as the backend allows, and reports for each item
+	// whether it stored, in the order of items. On error the result may
+	// be nil and some items may have been stored.
+	SetLeasedMany(ctx context.Context, token []byte, items []CondItem) (stored []bool, err error)
+
+	// Release ends the lease of each key of keys that token holds.
+	Release(ctx context.Context, token []byte, keys ...string) error
 
 	// Revoke stores every item (as SetMany does) and ends the lease of its
 	// key, whoever holds it, in as few round trips as the backend allows.
@@ -97,6 +111,15 @@ type Leaser interface {
 	// lease of a deleted key can no longer store its value, and callers
 	// waiting for that value stop waiting.
 	Revoke(ctx context.Context, items []Item) error
+}
+
+// LeaseAnswer is the answer of [Leaser.LeaseMany] for one key: as the
+// results of [Leaser.Lease].
+type LeaseAnswer struct {
+	State LeaseState
+	// Value is what the key holds when State is LeaseChanged (nil:
+	// nothing).
+	Value []byte
 }
 
 // LeaseState is the answer of [Leaser.Lease].

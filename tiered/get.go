@@ -367,19 +367,24 @@ const (
 	releaseTimeout = time.Second
 )
 
-// leased takes the L2 lease on key, loads it and stores the value under
-// the lease. When another instance holds the lease, a refresh gives up
-// (that instance's value will come) and a miss waits for the value, or for
-// the lease to end and then takes it.
-func (c *Cache[K, V]) leased(ctx context.Context, key K, k string, h, gen uint64, seen observed[V], cur *entry[V]) (*entry[V], error) {
-	var id [16]byte
+// newToken returns a lease token: 16 random bytes.
+func newToken() []byte {
+	id := make([]byte, 16)
 	for i := range 2 {
 		u := rand.Uint64()
 		for j := range 8 {
 			id[8*i+j] = byte(u >> (8 * j))
 		}
 	}
-	token := id[:]
+	return id
+}
+
+// leased takes the L2 lease on key, loads it and stores the value under
+// the lease. When another instance holds the lease, a refresh gives up
+// (that instance's value will come) and a miss waits for the value, or for
+// the lease to end and then takes it.
+func (c *Cache[K, V]) leased(ctx context.Context, key K, k string, h, gen uint64, seen observed[V], cur *entry[V]) (*entry[V], error) {
+	token := newToken()
 	poll, waited, changes := leasePollMin, false, 0
 	for {
 		state, now, err := c.leaser.Lease(ctx, c.l2Key(k), seen.frame, token, c.cfg.LeaseTTL)
@@ -504,12 +509,19 @@ func (c *Cache[K, V]) callLoader(ctx context.Context, key K, k string, token []b
 // nothing, so that another instance need not wait for the lease to expire.
 // It runs even when ctx has ended (Close), for a short while.
 func (c *Cache[K, V]) release(ctx context.Context, k string, token []byte) {
-	if token == nil {
+	if token != nil {
+		c.releaseMany(ctx, token, []string{c.l2Key(k)})
+	}
+}
+
+// releaseMany ends the leases of token on the L2 keys l2keys, as release.
+func (c *Cache[K, V]) releaseMany(ctx context.Context, token []byte, l2keys []string) {
+	if len(l2keys) == 0 {
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if err := c.leaser.Release(rctx, c.l2Key(k), token); err != nil {
+	if err := c.leaser.Release(rctx, token, l2keys...); err != nil {
 		c.l2Failed("release", err)
 	}
 }

@@ -128,32 +128,10 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	misses = uniqueLookups(misses)
 
 	switch {
+	case c.cfg.BatchLoader != nil && c.leaser != nil:
+		return out, c.loadBatchLeased(ctx, misses, out)
 	case c.cfg.BatchLoader != nil:
-		ks := make([]K, len(misses))
-		for i, m := range misses {
-			ks[i] = m.key
-		}
-		loaded, took, err := c.loadBatch(ctx, ks)
-		if err != nil {
-			return out, c.rescueMany(ctx, misses, err, out)
-		}
-		entries := make([]*entry[V], len(misses))
-		for i, m := range misses {
-			// Each value gets the batch's duration as its load time, for
-			// early refresh (through Loader, when there is one).
-			if v, ok := loaded[m.key]; ok {
-				entries[i] = &entry[V]{value: v, delta: took}
-			} else if c.cfg.NotFoundTTL > 0 {
-				entries[i] = &entry[V]{notFound: true, delta: took}
-			}
-		}
-		c.storeLoaded(ctx, misses, entries)
-		for i, m := range misses {
-			if e := entries[i]; e != nil && !e.notFound {
-				out[m.key] = e.value
-			}
-		}
-		return out, nil
+		return out, c.loadBatchInto(ctx, misses, nil, out)
 
 	case c.cfg.Loader != nil:
 		results := make([]*entry[V], len(misses))
@@ -236,6 +214,38 @@ func uniqueLookups[K comparable, V any](ls []lookup[K, V]) []lookup[K, V] {
 // errBadStore marks an L2 store that broke its contract.
 var errBadStore = errors.New("tiered: L2 store broke its contract")
 
+// loadBatchInto loads misses with one BatchLoader call, stores the values
+// in L2 (under the leases of token, when not nil) and L1, and puts them
+// into out. When the load fails it serves, in out, the expired values that
+// StaleIfError allows, and returns the error unless every miss had one.
+func (c *Cache[K, V]) loadBatchInto(ctx context.Context, misses []lookup[K, V], token []byte, out map[K]V) error {
+	ks := make([]K, len(misses))
+	for i, m := range misses {
+		ks[i] = m.key
+	}
+	loaded, took, err := c.loadBatch(ctx, ks)
+	if err != nil {
+		return c.rescueMany(ctx, misses, err, out)
+	}
+	entries := make([]*entry[V], len(misses))
+	for i, m := range misses {
+		// Each value gets the batch's duration as its load time, for
+		// early refresh (through Loader, when there is one).
+		if v, ok := loaded[m.key]; ok {
+			entries[i] = &entry[V]{value: v, delta: took}
+		} else if c.cfg.NotFoundTTL > 0 {
+			entries[i] = &entry[V]{notFound: true, delta: took}
+		}
+	}
+	c.storeLoaded(ctx, misses, entries, token)
+	for i, m := range misses {
+		if e := entries[i]; e != nil && !e.notFound {
+			out[m.key] = e.value
+		}
+	}
+	return nil
+}
+
 // loadBatch calls the BatchLoader once, under the load context and timeout,
 // and returns how long it took.
 func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, time.Duration, error) {
@@ -257,7 +267,7 @@ func (c *Cache[K, V]) loadBatch(ctx context.Context, keys []K) (map[K]V, time.Du
 // batch started. With a store that writes conditionally, each key is
 // written only if L2 still holds what GetMany saw; either way all values go
 // in one call (one round trip per node).
-func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K, V], entries []*entry[V]) {
+func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K, V], entries []*entry[V], token []byte) {
 	now := c.cfg.Now()
 	sizes := make([]int, len(entries))
 	frames := make([][]byte, len(entries))
@@ -281,12 +291,37 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K, V], en
 	for i, e := range entries {
 		keep[i] = e != nil && c.gens.load(misses[i].h) == misses[i].gen
 	}
+	// Under leases, the keys whose values go to L2 (SetLeasedMany ends
+	// their leases) and the others, whose leases are released.
+	var sent []bool
+	if token != nil {
+		sent = make([]bool, len(entries))
+		for i := range entries {
+			sent[i] = keep[i] && misses[i].seen.ok
+		}
+	}
 	if c.cfg.L2 != nil && c.breaker.allow() {
-		if err := c.storeBatch(context.WithoutCancel(ctx), misses, entries, frames, ttls, keep); err != nil {
+		if err := c.storeBatch(context.WithoutCancel(ctx), misses, entries, frames, ttls, keep, token); err != nil {
 			c.l2Failed("set many", err) // L1 still takes the entries, as in Get
 		} else {
 			c.l2OK()
+			for i := range sent {
+				if sent[i] && !keep[i] {
+					c.cfg.Stats.Add(stats.LeaseLost, 1)
+				}
+			}
 		}
+	} else {
+		clear(sent)
+	}
+	if token != nil {
+		var rest []string
+		for i, m := range misses {
+			if !sent[i] {
+				rest = append(rest, c.l2Key(m.k))
+			}
+		}
+		c.releaseMany(ctx, token, rest)
 	}
 	for i, e := range entries {
 		if keep[i] {
@@ -300,7 +335,7 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K, V], en
 // tags first, one call per tag (see storeL2 for the order), then the values
 // in one call, conditionally when the store can. It clears keep for the
 // values that another write got to first.
-func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K, V], entries []*entry[V], frames [][]byte, ttls []time.Duration, keep []bool) error {
+func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K, V], entries []*entry[V], frames [][]byte, ttls []time.Duration, keep []bool, token []byte) error {
 	if c.cond != nil {
 		for i := range entries {
 			if keep[i] && !misses[i].seen.ok {
@@ -349,7 +384,13 @@ func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K, V], ent
 	if len(items) == 0 {
 		return nil
 	}
-	stored, err := c.cond.SetManyIf(ctx, items)
+	var stored []bool
+	var err error
+	if token != nil {
+		stored, err = c.leaser.SetLeasedMany(ctx, token, items)
+	} else {
+		stored, err = c.cond.SetManyIf(ctx, items)
+	}
 	if err != nil {
 		return err
 	}
@@ -357,4 +398,117 @@ func (c *Cache[K, V]) storeBatch(ctx context.Context, misses []lookup[K, V], ent
 		keep[i] = stored[j]
 	}
 	return nil
+}
+
+// loadBatchLeased loads misses with the BatchLoader under L2 leases, so that
+// of the instances that miss the same keys at once, one loads each key. It
+// asks for the leases of every miss in one call: the keys it gets are loaded
+// in one BatchLoader call and stored under the leases; a key whose value
+// another instance stored meanwhile is served from it; the keys whose lease
+// another instance holds are asked for again, after 2 ms doubling to 50 ms,
+// until their values are there (or their leases end: then those keys go to
+// a BatchLoader call of their own). Keys that L2 was not read for (it was
+// skipped or failed) go to the first BatchLoader call without leases.
+// Waiting is bounded by LoadTimeout and by ctx.
+func (c *Cache[K, V]) loadBatchLeased(ctx context.Context, misses []lookup[K, V], out map[K]V) error {
+	var pending, unleased []lookup[K, V]
+	for _, m := range misses {
+		if m.seen.ok {
+			pending = append(pending, m)
+		} else {
+			unleased = append(unleased, m)
+		}
+	}
+	wctx, cancel := c.loadContext(ctx) // bounds the waiting
+	defer cancel()
+	token := newToken()
+	poll := leasePollMin
+	waited := make(map[string]bool)
+	for round := 0; ; round++ {
+		var granted []lookup[K, V]
+		if len(pending) > 0 {
+			l2keys := make([]string, len(pending))
+			olds := make([][]byte, len(pending))
+			for i, m := range pending {
+				l2keys[i], olds[i] = c.l2Key(m.k), m.seen.frame
+			}
+			answers, err := c.leaser.LeaseMany(wctx, token, c.cfg.LeaseTTL, l2keys, olds)
+			if err != nil && round == 0 && wctx.Err() == nil {
+				// L2 failed: load the keys without leases (their values
+				// stay out of L2, whose state is unknown).
+				c.l2Failed("lease", err)
+				for _, m := range pending {
+					m.seen = observed[V]{}
+					unleased = append(unleased, m)
+				}
+				pending = nil
+			} else if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return c.rescueMany(ctx, pending, fmt.Errorf("tiered: %s: waiting for other instances' loads: %w", c.cfg.Name, err), out)
+			} else {
+				c.l2OK()
+				held := pending[:0]
+				for i, m := range pending {
+					switch a := answers[i]; a.State {
+					case l2.LeaseGranted:
+						granted = append(granted, m)
+					case l2.LeaseChanged:
+						if e := c.adopt(ctx, m.k, m.h, m.gen, a.Value, nil); e != nil {
+							if !e.notFound {
+								out[m.key] = e.value
+							}
+							continue
+						}
+						m.seen = observed[V]{ok: true, frame: a.Value, stale: m.seen.stale}
+						held = append(held, m) // ask again
+					default:
+						if !waited[m.k] {
+							waited[m.k] = true
+							c.cfg.Stats.Add(stats.LeaseWaited, 1)
+						}
+						held = append(held, m)
+					}
+				}
+				pending = held
+				c.cfg.Stats.Add(stats.LeaseGranted, len(granted))
+			}
+		}
+		if batch := append(granted, unleased...); len(batch) > 0 {
+			unleased = nil
+			if err := c.loadBatchInto(ctx, batch, token, out); err != nil {
+				c.releaseMany(ctx, token, l2KeysOf(c, granted))
+				if len(pending) > 0 {
+					// Serve what StaleIfError allows for the keys not waited
+					// for: the error stands either way.
+					_ = c.rescueMany(ctx, pending, err, out)
+				}
+				return err
+			}
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-t.C:
+		case <-wctx.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return c.rescueMany(ctx, pending, fmt.Errorf("tiered: %s: waiting for other instances' loads: %w", c.cfg.Name, wctx.Err()), out)
+		}
+		poll = min(2*poll, leasePollMax)
+	}
+}
+
+// l2KeysOf returns the L2 keys of ls.
+func l2KeysOf[K comparable, V any](c *Cache[K, V], ls []lookup[K, V]) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = c.l2Key(l.k)
+	}
+	return out
 }

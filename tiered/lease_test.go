@@ -3,6 +3,9 @@ package tiered_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +123,120 @@ func TestLease_DeleteRevokes(t *testing.T) {
 		}
 	}
 	_ = store
+}
+
+// batchRecorder is a BatchLoader that records the keys of each call and can
+// hold the first call until the test lets it go.
+type batchRecorder struct {
+	mu    sync.Mutex
+	calls [][]int64
+	gate  *onceGate
+}
+
+func (b *batchRecorder) LoadMany(_ context.Context, ids []int64) (map[int64]User, error) {
+	b.mu.Lock()
+	b.calls = append(b.calls, slices.Sorted(slices.Values(ids)))
+	b.mu.Unlock()
+	if b.gate != nil {
+		b.gate.pass()
+	}
+	out := make(map[int64]User, len(ids))
+	for _, id := range ids {
+		out[id] = user(id)
+	}
+	return out, nil
+}
+
+func (b *batchRecorder) loaded() [][]int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.calls)
+}
+
+// GetMany takes leases too: keys whose lease another instance holds are
+// waited for, the others are loaded in one BatchLoader call.
+func TestLease_GetManyWaitsForOtherInstance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rec := &batchRecorder{gate: newOnceGate()}
+	in, _ := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
+		o.Loader, o.BatchLoader = nil, rec
+	})
+	first := make(chan error, 1)
+	go func() {
+		got, err := in[0].cache.GetMany(ctx, []int64{1, 2, 3})
+		if err == nil && len(got) != 3 {
+			err = fmt.Errorf("instance 0 got %d values", len(got))
+		}
+		first <- err
+	}()
+	<-rec.gate.started // instance 0 holds the leases of 1, 2, 3 and loads
+	second := make(chan map[int64]User, 1)
+	go func() {
+		got, err := in[1].cache.GetMany(ctx, []int64{2, 3, 4})
+		if err != nil {
+			t.Error(err)
+		}
+		second <- got
+	}()
+	waitFor(t, "instance 1 to wait for keys 2 and 3", func() bool {
+		return in[1].stats.Snapshot().Get(stats.LeaseWaited) == 2
+	})
+	rec.gate.open()
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	got := <-second
+	for _, id := range []int64{2, 3, 4} {
+		if got[id].ID != id {
+			t.Errorf("instance 1: key %d = %+v", id, got[id])
+		}
+	}
+	if calls := rec.loaded(); len(calls) != 2 || !slices.Equal(calls[0], []int64{1, 2, 3}) || !slices.Equal(calls[1], []int64{4}) {
+		t.Fatalf("BatchLoader calls %v, want [1 2 3] then [4]", calls)
+	}
+	if s := in[1].stats.Snapshot(); s.Get(stats.LeaseGranted) != 1 || s.Get(stats.LeaseLost) != 0 {
+		t.Fatalf("instance 1: %d leases granted, %d lost; want 1, 0", s.Get(stats.LeaseGranted), s.Get(stats.LeaseLost))
+	}
+	for _, x := range in {
+		for id := int64(1); id <= 4; id++ {
+			if u := x.get(t, id); u.ID != id {
+				t.Fatalf("Get(%d) = %+v", id, u)
+			}
+		}
+	}
+	if calls := rec.loaded(); len(calls) != 2 {
+		t.Fatalf("%d BatchLoader calls after the reads, want still 2", len(calls))
+	}
+}
+
+// A batch load whose key is deleted meanwhile does not store that key's
+// value, releases nothing it should not, and the other keys are stored.
+func TestLease_GetManyDeleteRevokes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rec := &batchRecorder{gate: newOnceGate()}
+	in, store := newInstances(t, 2, func(o *tiered.Options[int64, User]) {
+		o.Loader, o.BatchLoader = nil, rec
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := in[0].cache.GetMany(ctx, []int64{1, 2})
+		done <- err
+	}()
+	<-rec.gate.started
+	in[1].bus.DropNext(1) // only L2 can stop instance 0
+	if err := in[1].cache.Delete(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	rec.gate.open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := in[0].stats.Snapshot().Get(stats.LeaseLost); n != 1 {
+		t.Fatalf("LeaseLost = %d, want 1 (key 2)", n)
+	}
+	if !holdsValue(t, store, "user", 1) || holdsValue(t, store, "user", 2) {
+		t.Fatalf("L2 holds key 1: %v, key 2: %v; want key 1 only", holdsValue(t, store, "user", 1), holdsValue(t, store, "user", 2))
+	}
 }

@@ -523,7 +523,7 @@ func leaseFree(t *testing.T, store *memstore.Store, id int64) bool {
 	if state != l2.LeaseGranted {
 		return false
 	}
-	if err := leaser.Release(ctx, key, token); err != nil {
+	if err := leaser.Release(ctx, token, key); err != nil {
 		t.Fatal(err)
 	}
 	return true

@@ -588,3 +588,108 @@ func holderCrashed(t *testing.T, target redisTarget) {
 		leaseTTL, asked.Sub(leased).Round(time.Millisecond), wait.Round(time.Millisecond),
 		r.at.Sub(before).Round(time.Millisecond), ra.err)
 }
+
+// TestStampede_GetManyOneLoadPerKey: 4 instances x 25 goroutines GetMany
+// the same 20 cold keys through a BatchLoader that takes 50 ms: every key
+// is loaded once in all, whichever instance and call got its lease.
+// Without leases (the control) the calls that miss together each load.
+func TestStampede_GetManyOneLoadPerKey(t *testing.T) {
+	redistest.Require(t)
+	for _, target := range redisTargets(t) {
+		t.Run(target.name, func(t *testing.T) {
+			t.Run("leases", func(t *testing.T) {
+				if loads := getManyStampede(t, target, 0); loads != getManyKeys {
+					t.Errorf("%d key loads, want %d", loads, getManyKeys)
+				}
+			})
+			t.Run("no-leases", func(t *testing.T) {
+				if loads := getManyStampede(t, target, -1); loads <= getManyKeys {
+					t.Errorf("%d key loads without leases, want more than %d", loads, getManyKeys)
+				}
+			})
+		})
+	}
+}
+
+const getManyKeys = 20
+
+// getManyStampede runs the GetMany stampede with leaseTTL and returns how
+// many keys the BatchLoader loaded in all (with repeats).
+func getManyStampede(t *testing.T, target redisTarget, leaseTTL time.Duration) int {
+	const keys, goroutines = getManyKeys, 25
+	loads := 0
+	var mu sync.Mutex
+	perKey := map[int64]int{}
+	batches := 0
+	batch := loader.BatchFunc[int64, versioned](func(ctx context.Context, ks []int64) (map[int64]versioned, error) {
+		mu.Lock()
+		batches++
+		for _, k := range ks {
+			perKey[k]++
+		}
+		mu.Unlock()
+		if err := sleepCtx(ctx, stampedeLoad); err != nil {
+			return nil, err
+		}
+		out := make(map[int64]versioned, len(ks))
+		for _, k := range ks {
+			out[k] = versioned{Key: k, Version: 1}
+		}
+		return out, nil
+	})
+	nodes := make([]*stampedeNode, stampedeInstances)
+	for i := range nodes {
+		nodes[i] = newStampedeNode(t, target, fmt.Sprint("instance-", i), false,
+			tiered.Options[int64, versioned]{Name: fmt.Sprint("stampede-many", leaseTTL), BatchLoader: batch, LeaseTTL: leaseTTL})
+	}
+	ids := make([]int64, keys)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, stampedeInstances*goroutines)
+	for range goroutines {
+		for _, n := range nodes {
+			wg.Go(func() {
+				<-start
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				got, err := n.cache.GetMany(ctx, ids)
+				if err == nil && len(got) != keys {
+					err = fmt.Errorf("%d values, want %d", len(got), keys)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("%s: GetMany: %w", n.name, err)
+				}
+			})
+		}
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, k := range ids {
+		if leaseTTL >= 0 && perKey[k] != 1 {
+			t.Errorf("key %d loaded %d times, want 1", k, perKey[k])
+		}
+		loads += perKey[k]
+	}
+	var granted, waited int64
+	for _, n := range nodes {
+		s := n.stats.Snapshot()
+		granted += s.Get(stats.LeaseGranted)
+		waited += s.Get(stats.LeaseWaited)
+		if e := s.Get(stats.L2Error); e != 0 {
+			t.Errorf("%s: %d L2 errors", n.name, e)
+		}
+	}
+	t.Logf("%d GetMany calls of %d keys in %v: %d BatchLoader calls, %d key loads; leases granted %d, key waits %d",
+		stampedeInstances*goroutines, keys, time.Since(t0).Round(time.Millisecond), batches, loads, granted, waited)
+	return loads
+}

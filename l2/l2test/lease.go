@@ -80,7 +80,7 @@ func wantSetLeased(t *testing.T, ls l2.Leaser, key string, token, old, value []b
 
 func mustRelease(t *testing.T, ls l2.Leaser, key string, token []byte) {
 	t.Helper()
-	if err := ls.Release(t.Context(), key, token); err != nil {
+	if err := ls.Release(t.Context(), token, key); err != nil {
 		t.Fatalf("Release(%q, token %q): %v", key, token, err)
 	}
 }
@@ -819,7 +819,7 @@ func testLeaseCanceledContext(t *testing.T, h Harness) {
 	if _, err := ls.SetLeased(ctx, "k3", tokA, nil, []byte("w"), long); err == nil {
 		t.Error("SetLeased(old nil): no error")
 	}
-	if err := ls.Release(ctx, "k", tokA); err == nil {
+	if err := ls.Release(ctx, tokA, "k"); err == nil {
 		t.Error("Release: no error")
 	}
 	if err := ls.Revoke(ctx, []l2.Item{item("k", []byte("tomb"))}); err == nil {

@@ -22,78 +22,119 @@ type lease struct {
 // lease; see [l2.Leaser]. The checks and the grant happen under one lock.
 // A token that already holds the lease gets it again, for ttl from now.
 func (s *Store) Lease(ctx context.Context, key string, old, token []byte, ttl time.Duration) (l2.LeaseState, []byte, error) {
-	if ttl <= 0 {
-		return 0, nil, fmt.Errorf("memstore: lease: ttl must be positive, got %v", ttl)
-	}
-	if err := s.begin(ctx, "lease"); err != nil {
+	a, err := s.LeaseMany(ctx, token, ttl, []string{key}, [][]byte{old})
+	if err != nil {
 		return 0, nil, err
 	}
+	return a[0].State, a[0].Value, nil
+}
+
+// LeaseMany does Lease for every key, all under one lock.
+func (s *Store) LeaseMany(ctx context.Context, token []byte, ttl time.Duration, keys []string, olds [][]byte) ([]l2.LeaseAnswer, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("memstore: lease: ttl must be positive, got %v", ttl)
+	}
+	if len(olds) != len(keys) {
+		return nil, fmt.Errorf("memstore: lease: %d keys but %d old values", len(keys), len(olds))
+	}
+	if err := s.begin(ctx, "lease"); err != nil {
+		return nil, err
+	}
 	now := s.now()
-	k := s.key(key)
+	answers := make([]l2.LeaseAnswer, len(keys))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		return 0, nil, fmt.Errorf("memstore: lease: %w", l2.ErrClosed)
+		return nil, fmt.Errorf("memstore: lease: %w", l2.ErrClosed)
 	}
-	if !s.holds(k, old, now) {
-		var cur []byte
-		if e, ok := s.m[k]; ok && !e.expired(now) {
-			cur = clone(e.value)
+	for i, key := range keys {
+		k := s.key(key)
+		switch {
+		case !s.holds(k, olds[i], now):
+			answers[i].State = l2.LeaseChanged
+			if e, ok := s.m[k]; ok && !e.expired(now) {
+				answers[i].Value = clone(e.value)
+			}
+		case s.heldByOther(k, token, now):
+			answers[i].State = l2.LeaseHeld
+		default:
+			s.leases[k] = lease{token: clone(token), expires: now.Add(ttl)}
+			answers[i].State = l2.LeaseGranted
 		}
-		return l2.LeaseChanged, cur, nil
 	}
-	if l, ok := s.leases[k]; ok && now.Before(l.expires) && !bytes.Equal(l.token, token) {
-		return l2.LeaseHeld, nil, nil
-	}
-	s.leases[k] = lease{token: clone(token), expires: now.Add(ttl)}
-	return l2.LeaseGranted, nil, nil
+	return answers, nil
+}
+
+// heldByOther reports whether a token other than token holds the lease of
+// k at now. The caller holds mu.
+func (s *Store) heldByOther(k skey, token []byte, now time.Time) bool {
+	l, ok := s.leases[k]
+	return ok && now.Before(l.expires) && !bytes.Equal(l.token, token)
 }
 
 // SetLeased stores a copy of value under key for ttl (which must be
 // positive) if key holds old and its lease is held by token or by nobody,
 // and ends token's lease either way; see [l2.Leaser].
 func (s *Store) SetLeased(ctx context.Context, key string, token, old, value []byte, ttl time.Duration) (bool, error) {
-	if ttl <= 0 {
-		return false, fmt.Errorf("memstore: setleased: ttl must be positive, got %v", ttl)
-	}
-	if err := s.begin(ctx, "setleased"); err != nil {
+	stored, err := s.SetLeasedMany(ctx, token, []l2.CondItem{{Item: l2.Item{Key: key, Value: value, TTL: ttl}, Old: old}})
+	if err != nil {
 		return false, err
 	}
+	return stored[0], nil
+}
+
+// SetLeasedMany does SetLeased for every item, in the order of items, all
+// under one lock. It checks every TTL first: when one is not positive it
+// writes nothing.
+func (s *Store) SetLeasedMany(ctx context.Context, token []byte, items []l2.CondItem) ([]bool, error) {
+	for i := range items {
+		if items[i].TTL <= 0 {
+			return nil, fmt.Errorf("memstore: setleased: item %d: ttl must be positive, got %v", i, items[i].TTL)
+		}
+	}
+	if err := s.begin(ctx, "setleased"); err != nil {
+		return nil, err
+	}
 	now := s.now()
-	e := entry{value: clone(value), expires: now.Add(ttl)}
-	k := s.key(key)
+	entries := make([]entry, len(items))
+	for i, it := range items {
+		entries[i] = entry{value: clone(it.Value), expires: now.Add(it.TTL)}
+	}
+	stored := make([]bool, len(items))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		return false, fmt.Errorf("memstore: setleased: %w", l2.ErrClosed)
+		return nil, fmt.Errorf("memstore: setleased: %w", l2.ErrClosed)
 	}
-	free := true
-	if l, ok := s.leases[k]; ok {
-		free = !now.Before(l.expires) || bytes.Equal(l.token, token)
-		if free {
-			delete(s.leases, k)
+	for i, it := range items {
+		k := s.key(it.Key)
+		if s.heldByOther(k, token, now) {
+			continue // that holder writes
+		}
+		delete(s.leases, k) // the caller's, or an expired one
+		if s.holds(k, it.Old, now) {
+			s.m[k] = entries[i]
+			stored[i] = true
 		}
 	}
-	if !free || !s.holds(k, old, now) {
-		return false, nil
-	}
-	s.m[k] = e
-	return true, nil
+	return stored, nil
 }
 
-// Release ends the lease of key if token holds it.
-func (s *Store) Release(ctx context.Context, key string, token []byte) error {
+// Release ends the lease of each key that token holds.
+func (s *Store) Release(ctx context.Context, token []byte, keys ...string) error {
 	if err := s.begin(ctx, "release"); err != nil {
 		return err
 	}
-	k := s.key(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		return fmt.Errorf("memstore: release: %w", l2.ErrClosed)
 	}
-	if l, ok := s.leases[k]; ok && bytes.Equal(l.token, token) {
-		delete(s.leases, k)
+	for _, key := range keys {
+		k := s.key(key)
+		if l, ok := s.leases[k]; ok && bytes.Equal(l.token, token) {
+			delete(s.leases, k)
+		}
 	}
 	return nil
 }

@@ -95,22 +95,64 @@ func (s *Store) Lease(ctx context.Context, key string, old, token []byte, ttl ti
 	if err != nil {
 		return 0, nil, wrap("lease", err)
 	}
-	code, _ := res[0].(int64)
+	a, err := leaseAnswer(res)
+	return a.State, a.Value, err
+}
+
+// LeaseMany does Lease for every key: one script call per key, all in one
+// pipeline (one round trip per node), then a second pipeline with EVAL for
+// the calls a server answered NOSCRIPT. No keys, no round trip.
+func (s *Store) LeaseMany(ctx context.Context, token []byte, ttl time.Duration, keys []string, olds [][]byte) ([]l2.LeaseAnswer, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("redisstore: lease: ttl must be positive, got %v", ttl)
+	}
+	if len(olds) != len(keys) {
+		return nil, fmt.Errorf("redisstore: lease: %d keys but %d old values", len(keys), len(olds))
+	}
+	calls := make([]scriptCall, len(keys))
+	for i, key := range keys {
+		rk := s.Key(key)
+		m, o := mode(olds[i])
+		calls[i] = scriptCall{keys: []string{rk, rk + leaseSuffix}, args: []any{token, millis(ttl), m, o}}
+	}
+	cmds, err := s.runScripts(ctx, leaseScript, calls)
+	if err != nil {
+		return nil, wrap("lease", err)
+	}
+	answers := make([]l2.LeaseAnswer, len(keys))
+	for i, cmd := range cmds {
+		res, err := cmd.Slice()
+		if err != nil {
+			return nil, wrap("lease", err)
+		}
+		if answers[i], err = leaseAnswer(res); err != nil {
+			return nil, err
+		}
+	}
+	return answers, nil
+}
+
+// leaseAnswer decodes the reply of leaseScript.
+func leaseAnswer(res []any) (l2.LeaseAnswer, error) {
+	var code int64
+	if len(res) > 0 {
+		code, _ = res[0].(int64)
+	}
 	switch code {
 	case 1:
-		return l2.LeaseGranted, nil, nil
+		return l2.LeaseAnswer{State: l2.LeaseGranted}, nil
 	case 2:
-		return l2.LeaseHeld, nil, nil
+		return l2.LeaseAnswer{State: l2.LeaseHeld}, nil
 	case 3:
 		if len(res) == 2 {
 			if v, ok := res[1].(string); ok {
-				return l2.LeaseChanged, []byte(v), nil
+				return l2.LeaseAnswer{State: l2.LeaseChanged, Value: []byte(v)}, nil
 			}
 		}
 	case 4:
-		return l2.LeaseChanged, nil, nil
+		return l2.LeaseAnswer{State: l2.LeaseChanged}, nil
 	}
-	return 0, nil, fmt.Errorf("redisstore: lease: unexpected answer %v", res)
+	return l2.LeaseAnswer{}, fmt.Errorf("redisstore: lease: unexpected answer %v", res)
 }
 
 // SetLeased stores value under key for ttl (which must be positive) if key
@@ -132,12 +174,99 @@ func (s *Store) SetLeased(ctx context.Context, key string, token, old, value []b
 	return n == 1, nil
 }
 
-// Release ends the lease of key if token holds it. One Lua script.
-func (s *Store) Release(ctx context.Context, key string, token []byte) error {
-	if err := releaseScript.Run(ctx, s.client, []string{s.LeaseKey(key)}, token).Err(); err != nil {
+// SetLeasedMany does SetLeased for every item: one script call per item in
+// one pipeline, as LeaseMany. It checks every TTL first and writes nothing
+// when one is not positive. No items, no round trip.
+func (s *Store) SetLeasedMany(ctx context.Context, token []byte, items []l2.CondItem) ([]bool, error) {
+	calls := make([]scriptCall, len(items))
+	for i, it := range items {
+		if it.TTL <= 0 {
+			return nil, fmt.Errorf("redisstore: setleased: item %d: ttl must be positive, got %v", i, it.TTL)
+		}
+		value := it.Value
+		if value == nil {
+			value = []byte{}
+		}
+		rk := s.Key(it.Key)
+		m, o := mode(it.Old)
+		calls[i] = scriptCall{keys: []string{rk, rk + leaseSuffix}, args: []any{token, value, millis(it.TTL), m, o}}
+	}
+	cmds, err := s.runScripts(ctx, setLeasedScript, calls)
+	if err != nil {
+		return nil, wrap("setleased", err)
+	}
+	stored := make([]bool, len(items))
+	for i, cmd := range cmds {
+		n, err := cmd.Int()
+		if err != nil {
+			return nil, wrap("setleased", err)
+		}
+		stored[i] = n == 1
+	}
+	return stored, nil
+}
+
+// Release ends the lease of each key that token holds: one Lua script per
+// key, in one pipeline when there are several.
+func (s *Store) Release(ctx context.Context, token []byte, keys ...string) error {
+	if len(keys) == 1 {
+		if err := releaseScript.Run(ctx, s.client, []string{s.LeaseKey(keys[0])}, token).Err(); err != nil {
+			return wrap("release", err)
+		}
+		return nil
+	}
+	calls := make([]scriptCall, len(keys))
+	for i, key := range keys {
+		calls[i] = scriptCall{keys: []string{s.LeaseKey(key)}, args: []any{token}}
+	}
+	cmds, err := s.runScripts(ctx, releaseScript, calls)
+	if err != nil {
 		return wrap("release", err)
 	}
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return wrap("release", err)
+		}
+	}
 	return nil
+}
+
+// scriptCall is the keys and arguments of one call of a script.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runScripts runs script once per call in one pipeline with EVALSHA (one
+// round trip per node), then the calls that a server answered NOSCRIPT (it
+// restarted, or is a replica promoted since the script was loaded) in a
+// second pipeline with EVAL. It returns the commands in the order of calls;
+// their own errors are left to the caller. No calls, no round trip.
+func (s *Store) runScripts(ctx context.Context, script *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	if len(calls) == 0 {
+		return cmds, nil
+	}
+	pipe := s.client.Pipeline()
+	for i, c := range calls {
+		cmds[i] = script.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) == 0 {
+		return cmds, ctx.Err()
+	}
+	pipe = s.client.Pipeline()
+	for _, i := range retry {
+		cmds[i] = script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	return cmds, ctx.Err()
 }
 
 // Revoke stores every item and deletes the lease of its key: SET PX and DEL
