@@ -28,6 +28,7 @@
 // namespaces spared) and [l2.Leaser] (one holder per key, grants only
 // while the key holds what the caller read, SetLeased refused after a
 // write or a takeover, Revoke ending every lease, lease lifetimes, one
-// winner among concurrent callers). The tests of views need an
+// winner among concurrent callers; LeaseMany, SetLeasedMany and Release of
+// many keys answer as their single-key forms do, in order). The tests of views need an
 // [l2.Namespacer].
 package l2test

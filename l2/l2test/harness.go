@@ -70,6 +70,13 @@ func Run(t *testing.T, h Harness) {
 		{"LeaseTTL", testLeaseTTL, true},
 		{"LeaseConcurrent", testLeaseConcurrent, false},
 		{"LeaseCanceledContext", testLeaseCanceledContext, false},
+		{"LeaseMany", testLeaseMany, false},
+		{"SetLeasedMany", testSetLeasedMany, false},
+		{"ReleaseMany", testReleaseMany, false},
+		{"LeaseManyThenSet", testLeaseManyThenSet, false},
+		{"LeaseManyTTL", testLeaseManyTTL, true},
+		{"LeaseManyConcurrent", testLeaseManyConcurrent, false},
+		{"LeaseManyCanceledContext", testLeaseManyCanceledContext, false},
 		{"OptionalArgs", testOptionalArgs, false},
 		{"OptionalCanceledContext", testOptionalCanceledContext, false},
 	}
