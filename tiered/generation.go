@@ -21,7 +21,10 @@ type generations struct {
 	seed maphash.Seed
 	// epoch is added to every slot: a flush of L1 bumps it, which moves
 	// the generation of every key at once.
-	epoch  atomic.Uint64
+	epoch atomic.Uint64
+	// live turns 1 when the Bus's first subscription is in place (see
+	// markLive). It is the lowest bit of every generation.
+	live   atomic.Uint64
 	slots  [genSlots]atomic.Uint64
 	writes [writeLocks]sync.Mutex
 }
@@ -35,9 +38,25 @@ func newGenerations() *generations { return &generations{seed: maphash.MakeSeed(
 
 func (g *generations) hash(key string) uint64 { return maphash.String(g.seed, key) }
 
-// load returns the current generation of the key with hash h.
-// Slot and epoch only grow, so their sum moves whenever either does.
-func (g *generations) load(h uint64) uint64 { return g.slots[h%genSlots].Load() + g.epoch.Load() }
+// load returns the current generation of the key with hash h. Slot and
+// epoch only grow, so their sum moves whenever either does; the lowest bit
+// is live.
+func (g *generations) load(h uint64) uint64 {
+	return (g.slots[h%genSlots].Load()+g.epoch.Load())<<1 | g.live.Load()
+}
+
+// dataMoved reports whether the key with hash h was written, deleted or
+// flushed since its generation was gen: whether a value read or loaded
+// since may be older than what L2 holds or should hold. Unlike a change of
+// load, it ignores the first subscription (markLive), which empties L1 but
+// says nothing about the data.
+func (g *generations) dataMoved(h, gen uint64) bool { return g.load(h)>>1 != gen>>1 }
+
+// markLive moves the generation of every key, as bumpAll, but only for L1:
+// the Bus's first subscription is in place, and what was read before it
+// must not enter L1 (messages sent before it were not heard), while a load
+// that began before it may still store its value in L2.
+func (g *generations) markLive() { g.live.Store(1) }
 
 // bump advances the generation of the key with hash h.
 func (g *generations) bump(h uint64) { g.slots[h%genSlots].Add(1) }

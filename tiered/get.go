@@ -463,7 +463,7 @@ func (c *Cache[K, V]) load(ctx context.Context, key K, k string, h, gen uint64, 
 		c.release(ctx, k, token)
 		return nil, err
 	}
-	if c.gens.load(h) != gen {
+	if c.gens.dataMoved(h, gen) {
 		c.release(ctx, k, token)
 		return e, nil // written or deleted meanwhile: hand the value to the waiters only
 	}

@@ -287,9 +287,9 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, misses []lookup[K, V], en
 		}
 		sizes[i], frames[i] = size, frame
 	}
-	keep := make([]bool, len(entries)) // whether L1 may take the entry
+	keep := make([]bool, len(entries)) // whether the entry may be stored (fillL1 checks again)
 	for i, e := range entries {
-		keep[i] = e != nil && c.gens.load(misses[i].h) == misses[i].gen
+		keep[i] = e != nil && !c.gens.dataMoved(misses[i].h, misses[i].gen)
 	}
 	// Under leases, the keys whose values go to L2 (SetLeasedMany ends
 	// their leases) and the others, whose leases are released.

@@ -40,11 +40,16 @@ func (r receiver[K, V]) Receive(m *invalidate.Message) {
 // Lost flushes L1: messages of the namespace may have been missed.
 func (r receiver[K, V]) Lost(reason invalidate.LostReason) {
 	c := r.c
-	c.flushL1()
-	switch reason {
-	case invalidate.Subscribed:
+	if reason == invalidate.Subscribed {
+		// Nothing was missed since the subscription, but L1 may hold what
+		// was read before it: flush L1, not the loads on their way to L2.
+		c.gens.markLive()
+		c.l1.Clear()
 		c.cfg.Stats.Add(stats.Subscribed, 1)
 		return
+	}
+	c.flushL1()
+	switch reason {
 	case invalidate.Resubscribed:
 		c.cfg.Stats.Add(stats.FlushResubscribed, 1)
 	default:
