@@ -4,8 +4,14 @@
 #             gofmt, staticcheck and every test with -race, integration
 #             tests on real Redis (one node and a 3+3 Cluster) included,
 #             over every module.
-# make bench  runs the benchmarks beside their baselines on a real
-#             redis-server and writes bench/results/foundation.txt.
+# make bench  runs every scenario of the bench module (tiercache beside
+#             go-redis/cache, rueidis, go-redis's client-side cache, raw
+#             ristretto and raw go-redis) on its own redis-server, writes
+#             bench/results/peers.txt and draws bench/results/peers.md and
+#             bench/results/peers.png from it.
+# make bench-foundation
+#             runs the foundation benchmarks of package tiered beside their
+#             baselines and writes bench/results/foundation.txt.
 # make bench-invalidation
 #             runs the invalidation benchmarks (latency over 10,000 deletes,
 #             deletes/s with and without batching, InvalidateTags over
@@ -29,7 +35,7 @@ BENCHCOUNT ?= 10
 # The linter, pinned; `go run` fetches it through the module proxy once.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test deps vet lint fuzz bench bench-invalidation bench-stampede
+.PHONY: test deps vet lint fuzz bench bench-foundation bench-invalidation bench-stampede
 
 deps:
 	@command -v redis-server >/dev/null || { \
@@ -55,7 +61,7 @@ lint:
 test: deps vet lint
 	@for m in $(MODULES); do \
 		echo "== allocation tests of $$m without -race (the race detector changes allocation counts)"; \
-		(cd $$m && set -o pipefail && $(GO) test -count=1 -run 'Alloc' ./... | grep -v 'no test') || exit 1; \
+		(cd $$m && set -o pipefail && $(GO) test -count=1 -run 'Alloc' ./... | { grep -v 'no test' || true; }) || exit 1; \
 		echo "== every test of $$m with -race"; \
 		(cd $$m && TIERCACHE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 10m ./...) || exit 1; \
 	done
@@ -76,12 +82,40 @@ fuzz:
 		fi; \
 	done
 
-# Benchmarks run on one CPU (less noise from the VM's second core and the
-# concurrent GC), except the RunParallel ones, which need both. The test
-# binary runs BENCHCOUNT times with -count=1 so that each benchmark and its
-# baseline alternate: with -count=N, go test runs one sub-benchmark N times
-# before the next, and a noisy minute of the VM lands on one side only.
+# The peer benchmarks. One test binary runs PEERSCOUNT rounds of the short
+# scenarios (each library after the other, so that a noisy minute of the VM
+# does not land on one library only), ZIPFCOUNT rounds of the mixed Zipf
+# workload and one of the stampede and staleness scenarios; benchreport
+# takes the median of the rounds. Nothing else should run on the machine
+# meanwhile: loopback latency here depends on how busy the cores are.
+PEERSCOUNT ?= 5
+PEERSTIME ?= 300ms
+ZIPFCOUNT ?= 2
 bench: deps
+	@mkdir -p bench/results bin
+	cd bench && $(GO) test -c -o ../bin/peers.test .
+	@: > bench/results/peers.txt
+	@set -o pipefail; for i in $$(seq $(PEERSCOUNT)); do \
+		echo "== round $$i of $(PEERSCOUNT): hits, misses, GetMany"; \
+		(cd bench && ../bin/peers.test -test.run='^$$' -test.bench='^Benchmark(Get_|GetMany)' -test.benchmem -test.benchtime=$(PEERSTIME)) | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)' | tee -a bench/results/peers.txt || exit 1; \
+	done
+	@set -o pipefail; for i in $$(seq $(ZIPFCOUNT)); do \
+		echo "== round $$i of $(ZIPFCOUNT): mixed Zipf workload"; \
+		(cd bench && ../bin/peers.test -test.run='^$$' -test.bench='^BenchmarkMixed_Zipf' -test.benchmem -test.benchtime=200000x) | grep -E '^(Benchmark|--- FAIL|FAIL)' | tee -a bench/results/peers.txt || exit 1; \
+	done
+	@echo "== stampede and cross-instance staleness"
+	@set -o pipefail; (cd bench && ../bin/peers.test -test.run='^$$' -test.bench='^BenchmarkStampede' -test.benchmem -test.benchtime=5x) | grep -E '^(Benchmark|--- FAIL|FAIL)' | tee -a bench/results/peers.txt
+	@set -o pipefail; (cd bench && ../bin/peers.test -test.run='^$$' -test.bench='^BenchmarkStaleness' -test.benchmem -test.benchtime=100x) | grep -E '^(Benchmark|--- FAIL|FAIL)' | tee -a bench/results/peers.txt
+	cd bench && $(GO) run ./cmd/benchreport -in results/peers.txt -md results/peers.md -png results/peers.png
+	@cat bench/results/peers.md
+
+# The foundation benchmarks run on one CPU (less noise from the VM's second
+# core and the concurrent GC), except the RunParallel ones, which need both.
+# The test binary runs BENCHCOUNT times with -count=1 so that each benchmark
+# and its baseline alternate: with -count=N, go test runs one sub-benchmark
+# N times before the next, and a noisy minute of the VM lands on one side
+# only.
+bench-foundation: deps
 	@mkdir -p bench/results bin
 	$(GO) test -c -o bin/tiered.test ./tiered/
 	@: > bench/results/foundation.txt

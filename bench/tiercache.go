@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/invalidate/redisbus"
+	"github.com/tiercache/tiercache/l1"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// tiercachePeer is a tiered.Cache with a ristretto L1 of LocalEntries
+// entries, Redis as L2 and invalidation over Redis pub/sub; everything
+// else at its defaults (XFetch, leases, msgpack).
+type tiercachePeer struct {
+	c      *tiered.Cache[string, Value]
+	bus    *redisbus.Bus
+	rdb    *redis.Client
+	events *events
+}
+
+var (
+	_ Peer       = (*tiercachePeer)(nil)
+	_ ManyGetter = (*tiercachePeer)(nil)
+	_ Readier    = (*tiercachePeer)(nil)
+)
+
+// NewTiercache returns an instance of tiercache.
+func NewTiercache(cfg Config) (Peer, error) { return newTiercache(cfg, nil) }
+
+// TiercacheVariant returns tiercache under another name, with tune
+// applied to its Options: a row that shows what one option costs or buys.
+func TiercacheVariant(name string, tune func(*tiered.Options[string, Value])) Library {
+	return Library{Name: name, Remote: true, Local: true, New: func(cfg Config) (Peer, error) {
+		return newTiercache(cfg, tune)
+	}}
+}
+
+func newTiercache(cfg Config, tune func(*tiered.Options[string, Value])) (Peer, error) {
+	cfg = cfg.withDefaults()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr})
+	p := &tiercachePeer{rdb: rdb, events: &events{countHits: cfg.CountLocalHits, subscribed: make(chan struct{})}}
+	bus, err := redisbus.New(rdb, nil)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	p.bus = bus
+	opts := &tiered.Options[string, Value]{
+		Name:  "bench",
+		L2:    redisstore.New(rdb, nil),
+		Bus:   bus,
+		TTL:   cfg.TTL,
+		L1TTL: cfg.LocalTTL,
+		// Entries count 1 each, as in the other libraries' local tiers.
+		Cost:  func(Value) int64 { return 1 },
+		Stats: p.events,
+	}
+	if cfg.Loader != nil {
+		opts.Loader = loader.Func[string, Value](cfg.Loader)
+	}
+	if cfg.LocalOff {
+		opts.L1 = noL1{}
+	} else {
+		store, err := l1.NewRistretto(l1.Options{MaxCost: int64(cfg.LocalEntries), AverageCost: 1})
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		opts.L1 = store
+	}
+	if tune != nil {
+		tune(opts)
+	}
+	c, err := tiered.New(opts)
+	if err != nil {
+		opts.L1.Close()
+		p.Close()
+		return nil, err
+	}
+	p.c = c
+	return p, nil
+}
+
+func (p *tiercachePeer) Get(ctx context.Context, key string) (Value, error) {
+	return p.c.Get(ctx, key)
+}
+
+func (p *tiercachePeer) Set(ctx context.Context, key string, v Value) error {
+	return p.c.Set(ctx, key, v)
+}
+
+func (p *tiercachePeer) GetMany(ctx context.Context, keys []string) (map[string]Value, error) {
+	return p.c.GetMany(ctx, keys)
+}
+
+func (p *tiercachePeer) LocalHits() int64 { return p.events.hits.Load() }
+
+// Ready waits for the instance's first subscription to the invalidation
+// channel: until then it hears no other instance's writes.
+func (p *tiercachePeer) Ready(ctx context.Context) error {
+	select {
+	case <-p.events.subscribed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Invalidations returns how many invalidation messages of other instances
+// this instance applied to its L1 so far.
+func (p *tiercachePeer) Invalidations() int64 { return p.events.received.Load() }
+
+func (p *tiercachePeer) Close() error {
+	if p.c != nil {
+		p.c.Close()
+	}
+	if p.bus != nil {
+		p.bus.Close()
+	}
+	return p.rdb.Close()
+}
+
+// events is the stats.Recorder of a tiercache instance: it watches the
+// few events the scenarios need and ignores the rest, so that it costs a
+// hit no more than the default no-op recorder (no shared counter is
+// written unless Config.CountLocalHits).
+type events struct {
+	countHits  bool
+	hits       atomic.Int64
+	received   atomic.Int64
+	once       sync.Once
+	subscribed chan struct{}
+}
+
+func (e *events) Add(ev stats.Event, n int) {
+	switch ev {
+	case stats.L1Hit:
+		if e.countHits {
+			e.hits.Add(int64(n))
+		}
+	case stats.Received:
+		e.received.Add(int64(n))
+	case stats.Subscribed:
+		e.once.Do(func() { close(e.subscribed) })
+	}
+}
+
+func (e *events) Observe(stats.Event, time.Duration) {}
+
+// noL1 is an L1 that keeps nothing (Config.LocalOff).
+type noL1 struct{}
+
+func (noL1) Get(string) (any, bool)                     { return nil, false }
+func (noL1) Set(string, any, int64, time.Duration) bool { return false }
+func (noL1) Wait()                                      {}
+func (noL1) Delete(string)                              {}
+func (noL1) Clear()                                     {}
+func (noL1) Close()                                     {}
