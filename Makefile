@@ -88,9 +88,9 @@ fuzz:
 # workload and one of the stampede and staleness scenarios; benchreport
 # takes the median of the rounds. Nothing else should run on the machine
 # meanwhile: loopback latency here depends on how busy the cores are.
-PEERSCOUNT ?= 5
+PEERSCOUNT ?= 7
 PEERSTIME ?= 300ms
-ZIPFCOUNT ?= 2
+ZIPFCOUNT ?= 3
 bench: deps
 	@mkdir -p bench/results bin
 	cd bench && $(GO) test -c -o ../bin/peers.test .

@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/image/font"
@@ -54,15 +55,40 @@ func defaultChartStyle() chartStyle {
 // face is the font all text is drawn in; it covers printable ASCII.
 func face() font.Face { return basicfont.Face7x13 }
 
-// plotUnit returns the unit a scenario's panel plots: ops/s if reported,
-// else loads/op, else stale-first, else ns/op.
-func plotUnit(sc scenario) string {
-	for _, u := range []string{"ops/s", "loads/op", "stale-first"} {
-		if sc.hasUnit(u) {
-			return u
+// plotUnits returns the units a scenario's panels plot, one panel each:
+// ops/s and the local hit ratio for a throughput workload, stale reads
+// for a staleness scenario, loader calls for a stampede, ns/op otherwise.
+func plotUnits(sc scenario) []string {
+	switch {
+	case sc.hasUnit("ops/s"):
+		units := []string{"ops/s"}
+		if sc.hasUnit("l1-hit-%") {
+			units = append(units, "l1-hit-%")
+		}
+		return units
+	case sc.hasUnit("stale-reads/op"):
+		return []string{"stale-reads/op"}
+	case strings.HasPrefix(sc.Name, "Stampede") && sc.hasUnit("loads/op"):
+		return []string{"loads/op"}
+	}
+	return []string{unitNs}
+}
+
+// A panel is one scenario's bars of one unit.
+type panel struct {
+	sc   scenario
+	unit string
+}
+
+// panelsOf returns the panels of rep, in order.
+func panelsOf(rep report) []panel {
+	var ps []panel
+	for _, sc := range rep.Scenarios {
+		for _, u := range plotUnits(sc) {
+			ps = append(ps, panel{sc: sc, unit: u})
 		}
 	}
-	return unitNs
+	return ps
 }
 
 // panelHeight returns the height of the panel of sc.
@@ -70,24 +96,25 @@ func (st chartStyle) panelHeight(sc scenario) int {
 	return st.TitleH + len(sc.Rows)*st.RowPitch
 }
 
-// renderChart draws one panel per scenario of rep, stacked vertically, each
-// with a horizontal bar per library.
+// renderChart draws the panels of rep (see plotUnits), stacked
+// vertically, each with a horizontal bar per library.
 func renderChart(rep report, st chartStyle) *image.RGBA {
+	panels := panelsOf(rep)
 	height := 2 * st.Margin
-	for i, sc := range rep.Scenarios {
+	for i, p := range panels {
 		if i > 0 {
 			height += st.PanelGap
 		}
-		height += st.panelHeight(sc)
+		height += st.panelHeight(p.sc)
 	}
 	img := image.NewRGBA(image.Rect(0, 0, st.Width, height))
 	fill(img, img.Bounds(), st.Background)
 
 	labelW := labelColumnWidth(rep, st)
 	top := st.Margin
-	for _, sc := range rep.Scenarios {
-		drawPanel(img, sc, st, top, labelW)
-		top += st.panelHeight(sc) + st.PanelGap
+	for _, p := range panels {
+		drawPanel(img, p.sc, p.unit, st, top, labelW)
+		top += st.panelHeight(p.sc) + st.PanelGap
 	}
 	return img
 }
@@ -105,17 +132,13 @@ func labelColumnWidth(rep report, st chartStyle) int {
 }
 
 // drawPanel draws the panel of sc with its top edge at y = top.
-func drawPanel(img *image.RGBA, sc scenario, st chartStyle, top, labelW int) {
-	unit := plotUnit(sc)
+func drawPanel(img *image.RGBA, sc scenario, unit string, st chartStyle, top, labelW int) {
 	drawText(img, st.Margin, top+st.TitleH-10, ascii(fmt.Sprintf("%s  (%s)", sc.Name, unit)), st.Text)
 
 	x0 := st.Margin + labelW + st.Margin
 	barsTop := top + st.TitleH
 	maxW := st.Width - st.Margin - x0 - st.ValueSpace
-	peak := 0.0
-	for _, rw := range sc.Rows {
-		peak = max(peak, rw.Metrics[unit].Median)
-	}
+	peak := scalePeak(sc, unit)
 	fill(img, image.Rect(x0-1, barsTop-3, x0, barsTop+len(sc.Rows)*st.RowPitch-3), st.Axis)
 
 	for i, rw := range sc.Rows {
@@ -129,7 +152,7 @@ func drawPanel(img *image.RGBA, sc scenario, st chartStyle, top, labelW int) {
 			drawText(img, x0+6, baselineY, "n/a", st.Text)
 			continue
 		}
-		w := barWidth(s.Median, peak, maxW)
+		w := barWidth(min(s.Median, peak), peak, maxW)
 		if w > 0 {
 			col := st.Bar
 			if rw.Library == baseline {
@@ -137,8 +160,39 @@ func drawPanel(img *image.RGBA, sc scenario, st chartStyle, top, labelW int) {
 			}
 			fill(img, image.Rect(x0, y, x0+w, y+st.BarH), col)
 		}
-		drawText(img, x0+w+6, baselineY, ascii(formatValue(unit, s.Median)), st.Text)
+		text := formatValue(unit, s.Median)
+		if s.Median > peak {
+			text = ">> " + text // cut: the bar would be longer
+		}
+		drawText(img, x0+w+6, baselineY, ascii(text), st.Text)
 	}
+}
+
+// offScale is how many times the median of a panel's values a bar may
+// reach before it is cut at that length and marked: one library far ahead
+// (a cache without Redis in a workload that needs Redis) would otherwise
+// flatten every other bar.
+const offScale = 4
+
+// scalePeak returns the value a full-length bar of the panel stands for:
+// the largest value, or offScale times the median of the positive values
+// when that is smaller.
+func scalePeak(sc scenario, unit string) float64 {
+	var vals []float64
+	for _, rw := range sc.Rows {
+		if s, ok := rw.Metrics[unit]; ok && s.Median > 0 {
+			vals = append(vals, s.Median)
+		}
+	}
+	if len(vals) == 0 {
+		return 0
+	}
+	slices.Sort(vals)
+	peak := vals[len(vals)-1]
+	if len(vals) >= 3 {
+		peak = min(peak, offScale*vals[len(vals)/2])
+	}
+	return peak
 }
 
 // barWidth scales v linearly from 0 to peak onto 0 to maxW pixels. A

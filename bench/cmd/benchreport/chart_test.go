@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,19 +73,35 @@ func TestChartPNG(t *testing.T) {
 	}
 }
 
-func TestPlotUnit(t *testing.T) {
+func TestPlotUnits(t *testing.T) {
 	rep := mustParse(t, sampleInput+
-		"BenchmarkStaleness/tiercache-2   100   1234 ns/op   0 stale-after-delivery   3 stale-first\n")
-	want := map[string]string{
-		"Get_L1Hit":            "ns/op",
-		"Mixed_Zipf":           "ops/s",
-		"Stampede/4-instances": "loads/op",
-		"Staleness":            "stale-first",
+		"BenchmarkStaleness/tiercache-2   100   1234 ns/op   0 stale-after-delivery/100   3 stale-first/100   0.5 stale-reads/op\n"+
+		"BenchmarkGet_MissLoad/tiercache-2   100   1234 ns/op   1 loads/op\n")
+	want := map[string][]string{
+		"Get_L1Hit":            {"ns/op"},
+		"Mixed_Zipf":           {"ops/s", "l1-hit-%"},
+		"Stampede/4-instances": {"loads/op"},
+		"Staleness":            {"stale-reads/op"},
+		"Get_MissLoad":         {"ns/op"},
 	}
 	for _, sc := range rep.Scenarios {
-		if got := plotUnit(sc); got != want[sc.Name] {
-			t.Errorf("plotUnit(%s) = %q, want %q", sc.Name, got, want[sc.Name])
+		if got := plotUnits(sc); !slices.Equal(got, want[sc.Name]) {
+			t.Errorf("plotUnits(%s) = %q, want %q", sc.Name, got, want[sc.Name])
 		}
+	}
+}
+
+func TestScalePeak_CutsAnOutlier(t *testing.T) {
+	rep := mustParse(t, "BenchmarkZ/a-2 1 10 ns/op 30000 ops/s\n"+
+		"BenchmarkZ/b-2 1 10 ns/op 60000 ops/s\n"+
+		"BenchmarkZ/c-2 1 10 ns/op 32000 ops/s\n"+
+		"BenchmarkZ/d-2 1 10 ns/op 1200000 ops/s\n")
+	if got, want := scalePeak(rep.Scenarios[0], "ops/s"), 4*60000.0; got != want {
+		t.Errorf("scalePeak = %v, want %v (4 times the median)", got, want)
+	}
+	rep = mustParse(t, "BenchmarkZ/a-2 1 10 ns/op\nBenchmarkZ/b-2 1 20 ns/op\nBenchmarkZ/c-2 1 30 ns/op\n")
+	if got := scalePeak(rep.Scenarios[0], "ns/op"); got != 30 {
+		t.Errorf("scalePeak = %v, want the largest value 30", got)
 	}
 }
 

@@ -11,9 +11,11 @@
 //
 // The Markdown has a table per scenario, one row per library, a column per
 // unit and, where the scenario has a tiercache row, the ns/op of each
-// library relative to tiercache. The chart has a panel per scenario with a
-// bar per library, plotting ops/s, loads/op, stale-first or ns/op, the
-// first of these the scenario reports.
+// library relative to tiercache. The chart has a bar per library in a
+// panel per scenario and unit: ops/s and the local hit ratio of a
+// throughput workload, stale reads per write of a staleness scenario,
+// loader calls of a stampede, ns/op of the others. A bar more than four
+// times the panel's median is cut there and its value marked ">>".
 //
 // Usage, from the bench module:
 //
