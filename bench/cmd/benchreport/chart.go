@@ -56,8 +56,9 @@ func defaultChartStyle() chartStyle {
 func face() font.Face { return basicfont.Face7x13 }
 
 // plotUnits returns the units a scenario's panels plot, one panel each:
-// ops/s and the local hit ratio for a throughput workload, stale reads
-// for a staleness scenario, loader calls for a stampede, ns/op otherwise.
+// ops/s and the local hit ratio for a throughput workload, the 90th
+// percentile of the staleness window for a staleness scenario, loader calls for a stampede,
+// ns/op otherwise.
 func plotUnits(sc scenario) []string {
 	switch {
 	case sc.hasUnit("ops/s"):
@@ -66,8 +67,8 @@ func plotUnits(sc scenario) []string {
 			units = append(units, "l1-hit-%")
 		}
 		return units
-	case sc.hasUnit("stale-reads/op"):
-		return []string{"stale-reads/op"}
+	case sc.hasUnit("window-p90-ms"):
+		return []string{"window-p90-ms"}
 	case strings.HasPrefix(sc.Name, "Stampede") && sc.hasUnit("loads/op"):
 		return []string{"loads/op"}
 	}

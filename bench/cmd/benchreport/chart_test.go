@@ -75,13 +75,13 @@ func TestChartPNG(t *testing.T) {
 
 func TestPlotUnits(t *testing.T) {
 	rep := mustParse(t, sampleInput+
-		"BenchmarkStaleness/tiercache-2   100   1234 ns/op   0 stale-after-delivery/100   3 stale-first/100   0.5 stale-reads/op\n"+
+		"BenchmarkStaleness/tiercache-2   100   1234 ns/op   0 stale-after-delivery/100   3 stale-first/100   0.5 stale-reads/op   0.1 window-p50-ms   0.2 window-p90-ms\n"+
 		"BenchmarkGet_MissLoad/tiercache-2   100   1234 ns/op   1 loads/op\n")
 	want := map[string][]string{
 		"Get_L1Hit":            {"ns/op"},
 		"Mixed_Zipf":           {"ops/s", "l1-hit-%"},
 		"Stampede/4-instances": {"loads/op"},
-		"Staleness":            {"stale-reads/op"},
+		"Staleness":            {"window-p90-ms"},
 		"Get_MissLoad":         {"ns/op"},
 	}
 	for _, sc := range rep.Scenarios {

@@ -13,7 +13,7 @@
 // unit and, where the scenario has a tiercache row, the ns/op of each
 // library relative to tiercache. The chart has a bar per library in a
 // panel per scenario and unit: ops/s and the local hit ratio of a
-// throughput workload, stale reads per write of a staleness scenario,
+// throughput workload, the 90th percentile of the staleness window,
 // loader calls of a stampede, ns/op of the others. A bar more than four
 // times the panel's median is cut there and its value marked ">>".
 //
