@@ -28,6 +28,7 @@ type stats struct {
 	Min    float64
 	Max    float64
 	Rounds int
+	Values []float64 // one per round, in the order of the input
 }
 
 // row is the results of one library in one scenario, keyed by unit.
@@ -265,5 +266,5 @@ func summarize(vs []float64) stats {
 	if n%2 == 0 {
 		med = (sorted[n/2-1] + sorted[n/2]) / 2
 	}
-	return stats{Median: med, Min: sorted[0], Max: sorted[n-1], Rounds: n}
+	return stats{Median: med, Min: sorted[0], Max: sorted[n-1], Rounds: n, Values: slices.Clone(vs)}
 }

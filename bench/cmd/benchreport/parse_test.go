@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -118,7 +119,7 @@ func near(a, b float64) bool {
 
 func TestSummarizeOddRounds(t *testing.T) {
 	got := summarize([]float64{9, 1, 5})
-	if want := (stats{Median: 5, Min: 1, Max: 9, Rounds: 3}); got != want {
+	if want := (stats{Median: 5, Min: 1, Max: 9, Rounds: 3, Values: []float64{9, 1, 5}}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("summarize = %+v, want %+v", got, want)
 	}
 }
@@ -250,5 +251,19 @@ func TestWriteMarkdownWithoutTiercache(t *testing.T) {
 	}
 	if md := b.String(); strings.Contains(md, "| vs tiercache |") || !strings.Contains(md, "medians over 1 round ") {
 		t.Errorf("unexpected markdown:\n%s", md)
+	}
+}
+
+func TestRatio_PerRound(t *testing.T) {
+	// Round 2 is slow for both: the per-round ratios are 2, 2 and 4
+	// (median 2), while the ratio of the medians is 60/15 = 4.
+	lib := summarize([]float64{20, 400, 60})
+	base := summarize([]float64{10, 200, 15})
+	if got := ratio(lib, base); !near(got, 2) {
+		t.Errorf("ratio = %v, want 2 (median of per-round ratios)", got)
+	}
+	// Different round counts: the ratio of the medians, 30/15.
+	if got := ratio(summarize([]float64{30}), base); !near(got, 2) {
+		t.Errorf("ratio = %v, want 2 (ratio of medians)", got)
 	}
 }

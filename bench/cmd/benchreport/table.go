@@ -41,7 +41,7 @@ func summaryLine(rep report, source string) string {
 	if most > 1 {
 		line += "; ns/op shows [min–max] across rounds"
 	}
-	return line + ". `vs tiercache` is ns/op relative to tiercache (below 1.00x is faster).\n"
+	return line + ". `vs tiercache` is ns/op relative to tiercache, the median of the per-round ratios (below 1.00x is faster).\n"
 }
 
 // writeTable writes the heading and table of one scenario.
@@ -90,27 +90,45 @@ func libraryLabel(lib string) string {
 	return lib
 }
 
-// baselineNs returns tiercache's median ns/op in sc, and whether the
-// scenario can be compared with it at all.
-func baselineNs(sc scenario) (float64, bool) {
+// baselineNs returns tiercache's ns/op in sc, and whether the scenario can
+// be compared with it at all.
+func baselineNs(sc scenario) (stats, bool) {
 	rw, ok := sc.row(baseline)
 	if !ok {
-		return 0, false
+		return stats{}, false
 	}
 	s, ok := rw.Metrics[unitNs]
 	if !ok || s.Median <= 0 {
-		return 0, false
+		return stats{}, false
 	}
-	return s.Median, true
+	return s, true
 }
 
-// formatRatio formats rw's median ns/op divided by base, like "1.26x".
-func formatRatio(rw row, base float64) string {
+// formatRatio formats rw's ns/op relative to base's, like "1.26x": the
+// median of the per-round ratios when both ran the same rounds (a library
+// and tiercache run in the same round, minutes apart at most, so a noisy
+// round weighs on both), else the ratio of the medians.
+func formatRatio(rw row, base stats) string {
 	s, ok := rw.Metrics[unitNs]
 	if !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.2fx", s.Median/base)
+	return fmt.Sprintf("%.2fx", ratio(s, base))
+}
+
+// ratio returns s relative to base, as formatRatio describes.
+func ratio(s, base stats) float64 {
+	if len(s.Values) != len(base.Values) || len(s.Values) == 0 {
+		return s.Median / base.Median
+	}
+	rs := make([]float64, 0, len(s.Values))
+	for i, v := range s.Values {
+		if base.Values[i] <= 0 {
+			return s.Median / base.Median
+		}
+		rs = append(rs, v/base.Values[i])
+	}
+	return summarize(rs).Median
 }
 
 // formatCell formats the median of one metric, with the range across rounds
