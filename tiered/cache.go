@@ -31,7 +31,7 @@ type Cache[K comparable, V any] struct {
 	gens     *generations
 	breaker  breaker
 	flights  loader.Group[string, *entry[V]]
-	reads    loader.Group[string, l2read] // L2 reads shared by the readers that miss L1 at once
+	reads    readGroup // L2 reads shared by the readers that miss L1 at once
 
 	// lifetime ends at Close; every load runs under it.
 	lifetime context.Context
@@ -131,7 +131,6 @@ func (c *Cache[K, V]) Close() error {
 	c.bgMu.Unlock()
 	c.stop()
 	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
-	_ = c.reads.Wait(context.Background())
 	c.passes.Wait()
 	c.l1.Close()
 	return nil

@@ -177,41 +177,6 @@ func (c *Cache[K, V]) readL2(ctx context.Context, key K, k string, h, gen uint64
 	return nil, seen, nil
 }
 
-// l2read is one read of a key in L2, shared by the readers that missed L1
-// while it ran.
-type l2read struct {
-	frame []byte
-	ok    bool
-	gen   uint64 // the key's generation before the read
-}
-
-// sharedGetL2 is getL2 for a reader whose generation of k is gen: the
-// readers of a key that miss L1 at the same time share one read, so that a
-// hot key missing from L1 costs one round trip rather than one per reader
-// (1,000 goroutines on a cold key sent 1,000 GETs before they joined the
-// one load). A reader takes the shared result only when the key's
-// generation had not moved between the read's start and gen: then the
-// read saw everything written before the reader began. Otherwise it reads
-// on its own. The read is detached from the caller's cancellation (others
-// may wait for it); a caller whose ctx ends gets ctx.Err() at once.
-func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) ([]byte, bool, error) {
-	if c.cfg.L2 == nil {
-		return nil, false, nil
-	}
-	r, err, _ := c.reads.Do(ctx, k, func() (l2read, error) {
-		rgen := c.gens.load(h)
-		frame, ok, err := c.getL2(context.WithoutCancel(ctx), k, true)
-		return l2read{frame: frame, ok: ok, gen: rgen}, err
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	if r.gen != gen {
-		return c.getL2(ctx, k, true)
-	}
-	return r.frame, r.ok, nil
-}
-
 // getL2 reads k from L2. ok reports whether L2 answered (frame nil: it
 // holds nothing); L2 is skipped while the breaker is open, and its failures
 // are counted, not returned. It fails only when ctx ends. count says
