@@ -7,7 +7,7 @@ import (
 
 // ErrNotFound is what a loader returns when the key does not exist in the
 // source of truth. The tiered cache re-exports it as tiered.ErrNotFound.
-var ErrNotFound = errors.New("tiercache: not found")
+var ErrNotFound = errors.New("loader: not found")
 
 // Loader loads the value of one key from the source of truth.
 type Loader[K comparable, V any] interface {

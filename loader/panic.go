@@ -21,9 +21,10 @@ type PanicError struct {
 	Stack []byte
 }
 
-// Error describes the panic and includes the stack trace.
+// Error describes the panic in one line; the stack trace is in Stack, for
+// a log that wants it.
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("loader: panic: %v\n\n%s", e.Value, e.Stack)
+	return fmt.Sprintf("loader: panic: %v", e.Value)
 }
 
 // Is reports whether target is ErrPanicked.
