@@ -6,8 +6,9 @@ import (
 )
 
 // Decode checks frame and splits it into its header and payload. The
-// payload aliases frame. Decode does not allocate; any failure is an error
-// wrapping [ErrCorrupt], and no input makes it panic.
+// payload aliases frame. Decode does not allocate, and no input makes it
+// panic. A frame of another format version is [ErrOtherVersion]; any other
+// failure is an error wrapping [ErrCorrupt].
 //
 // A frame with FlagNotFound set decodes like any other; by convention its
 // payload is empty.
@@ -19,9 +20,9 @@ func Decode(frame []byte) (Header, []byte, error) {
 		return Header{}, nil, errForeign
 	}
 	if frame[2] != Version {
-		return Header{}, nil, errVersion
+		return Header{}, nil, ErrOtherVersion
 	}
-	if binary.BigEndian.Uint32(frame[24:28]) != checksum(frame) {
+	if binary.BigEndian.Uint32(frame[checksumAt:HeaderSize]) != checksum(frame) {
 		return Header{}, nil, errChecksum
 	}
 	flags := Flags(frame[3])
@@ -29,10 +30,12 @@ func Decode(frame []byte) (Header, []byte, error) {
 		return Header{}, nil, errFlags
 	}
 	h := Header{
-		Flags:   flags,
-		Created: int64(binary.BigEndian.Uint64(frame[4:12])),
-		Expiry:  int64(binary.BigEndian.Uint64(frame[12:20])),
-		Delta:   time.Duration(binary.BigEndian.Uint32(frame[20:24])) * time.Microsecond,
+		Flags:      flags,
+		Compressor: frame[4],
+		Schema:     binary.BigEndian.Uint32(frame[5:9]),
+		Created:    int64(binary.BigEndian.Uint64(frame[9:17])),
+		Expiry:     int64(binary.BigEndian.Uint64(frame[17:25])),
+		Delta:      time.Duration(binary.BigEndian.Uint32(frame[25:29])) * time.Microsecond,
 	}
 	return h, frame[HeaderSize:], nil
 }

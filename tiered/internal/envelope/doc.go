@@ -1,5 +1,5 @@
 // Package envelope frames every value the tiered cache stores in the remote
-// tier: a fixed 28-byte [Header] followed by the encoded (and possibly
+// tier: a fixed 33-byte [Header] followed by the encoded (and possibly
 // compressed) payload.
 //
 // # Layout
@@ -7,20 +7,27 @@
 // All integers are big-endian.
 //
 //	[0:2]   magic 0xC7 0x7C
-//	[2]     version (1)
+//	[2]     version (2)
 //	[3]     flags: FlagNotFound (a cached "absent" answer, empty payload),
-//	        FlagCompressed (the payload is compressed); other bits reserved
-//	[4:12]  created: when the value was loaded, unix milliseconds (int64)
-//	[12:20] expiry: logical expiry, unix milliseconds (int64)
-//	[20:24] delta: how long the load took, microseconds (uint32, clamped)
-//	[24:28] CRC-32C (Castagnoli) of bytes [0:24] followed by the payload
-//	[28:]   payload
+//	        FlagCompressed (the payload is compressed), FlagTombstone (a
+//	        deleted key); other bits reserved
+//	[4]     compressor: which compressor made a compressed payload (0: none)
+//	[5:9]   schema: fingerprint of the codec and the value's schema (uint32)
+//	[9:17]  created: when the value was loaded, unix milliseconds (int64)
+//	[17:25] expiry: logical expiry, unix milliseconds (int64)
+//	[25:29] delta: how long the load took, microseconds (uint32, clamped)
+//	[29:33] CRC-32C (Castagnoli) of bytes [0:29] followed by the payload
+//	[33:]   payload
 //
 // # Why
 //
 // The magic and the version let a reader tell its own values from anything
-// else under the same key and let the format change later: a value from a
-// newer writer is refused, not misread. Created and expiry make expiry a
+// else under the same key and let the format change later: a value from
+// another release is left alone ([ErrOtherVersion]), not misread. The
+// compressor and the schema fingerprint say what made the payload: a reader
+// whose codec, value type or compressor differs (two caches that share a
+// name by mistake, or two versions of a service during a rolling deploy)
+// treats the value as one it cannot read instead of decoding garbage. Created and expiry make expiry a
 // property of the value rather than of the remote TTL, so every reader
 // agrees on freshness and can refresh a value early; delta, the load time,
 // lets it refresh early in proportion to how long a reload takes.

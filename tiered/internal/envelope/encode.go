@@ -29,10 +29,12 @@ func Finish(frame []byte, h Header) {
 	hdr[0], hdr[1] = magic0, magic1
 	hdr[2] = Version
 	hdr[3] = byte(h.Flags)
-	binary.BigEndian.PutUint64(hdr[4:12], uint64(h.Created))
-	binary.BigEndian.PutUint64(hdr[12:20], uint64(h.Expiry))
-	binary.BigEndian.PutUint32(hdr[20:24], deltaMicros(h.Delta))
-	binary.BigEndian.PutUint32(hdr[24:28], checksum(frame))
+	hdr[4] = h.Compressor
+	binary.BigEndian.PutUint32(hdr[5:9], h.Schema)
+	binary.BigEndian.PutUint64(hdr[9:17], uint64(h.Created))
+	binary.BigEndian.PutUint64(hdr[17:25], uint64(h.Expiry))
+	binary.BigEndian.PutUint32(hdr[25:29], deltaMicros(h.Delta))
+	binary.BigEndian.PutUint32(hdr[29:33], checksum(frame))
 }
 
 // Append appends a whole frame, h followed by payload, to dst and returns
@@ -56,9 +58,12 @@ func deltaMicros(d time.Duration) uint32 {
 	return uint32(us)
 }
 
-// checksum is the CRC-32C of frame[0:24] followed by the payload
-// frame[28:], the bytes the header's checksum field covers.
+// checksum is the CRC-32C of frame[0:29] followed by the payload
+// frame[33:], the bytes the header's checksum field covers.
 func checksum(frame []byte) uint32 {
-	crc := crc32.Update(0, castagnoli, frame[:24])
+	crc := crc32.Update(0, castagnoli, frame[:checksumAt])
 	return crc32.Update(crc, castagnoli, frame[HeaderSize:])
 }
+
+// checksumAt is the offset of the checksum field.
+const checksumAt = HeaderSize - 4

@@ -68,25 +68,29 @@ func TestAppendDecode_RoundTrip(t *testing.T) {
 func TestAppend_Layout(t *testing.T) {
 	t.Parallel()
 	h := envelope.Header{
-		Flags:   envelope.FlagCompressed,
-		Created: 0x0102030405060708,
-		Expiry:  0x1112131415161718,
-		Delta:   0x21222324 * time.Microsecond,
+		Flags:      envelope.FlagCompressed,
+		Compressor: 0x7e,
+		Schema:     0x31323334,
+		Created:    0x0102030405060708,
+		Expiry:     0x1112131415161718,
+		Delta:      0x21222324 * time.Microsecond,
 	}
 	payload := []byte("hello")
 	got := envelope.Append(nil, h, payload)
 
 	want := []byte{
 		0xC7, 0x7C, // magic
-		1,                                              // version
-		0x02,                                           // flags
+		2,                      // version
+		0x02,                   // flags
+		0x7e,                   // compressor
+		0x31, 0x32, 0x33, 0x34, // schema
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, // created
 		0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, // expiry
 		0x21, 0x22, 0x23, 0x24, // delta
 		0, 0, 0, 0, // checksum, below
 	}
-	crc := crc32.Checksum(append(append([]byte{}, want[:24]...), payload...), crc32.MakeTable(crc32.Castagnoli))
-	binary.BigEndian.PutUint32(want[24:], crc)
+	crc := crc32.Checksum(append(append([]byte{}, want[:29]...), payload...), crc32.MakeTable(crc32.Castagnoli))
+	binary.BigEndian.PutUint32(want[29:], crc)
 	want = append(want, payload...)
 	if !bytes.Equal(got, want) {
 		t.Errorf("layout:\n got %x\nwant %x", got, want)
@@ -128,9 +132,9 @@ func TestFinish_ShortFramePanics(t *testing.T) {
 
 // refinish recomputes the checksum of a frame edited in place.
 func refinish(frame []byte) []byte {
-	crc := crc32.Update(0, crc32.MakeTable(crc32.Castagnoli), frame[:24])
+	crc := crc32.Update(0, crc32.MakeTable(crc32.Castagnoli), frame[:29])
 	crc = crc32.Update(crc, crc32.MakeTable(crc32.Castagnoli), frame[envelope.HeaderSize:])
-	binary.BigEndian.PutUint32(frame[24:28], crc)
+	binary.BigEndian.PutUint32(frame[29:33], crc)
 	return frame
 }
 
@@ -148,17 +152,15 @@ func TestDecode_Corrupt(t *testing.T) {
 		{"empty", nil, "truncated"},
 		{"one byte", []byte{0xC7}, "truncated"},
 		{"header minus one", valid()[:envelope.HeaderSize-1], "truncated"},
-		{"foreign: msgpack", []byte("\x82\xa2id\x01\xa4name\xa3bob\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), "foreign"},
+		{"foreign: msgpack", []byte("\x82\xa2id\x01\xa4name\xa3bob\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), "foreign"},
 		{"foreign: json", []byte(`{"id":1,"name":"a long enough json value"}`), "foreign"},
 		{"foreign: zeros", make([]byte, 64), "foreign"},
 		{"foreign: half magic", edit(func(b []byte) []byte { b[1] = 0x7D; return b }), "foreign"},
-		{"version 0", edit(func(b []byte) []byte { b[2] = 0; return refinish(b) }), "unsupported version"},
-		{"version 2", edit(func(b []byte) []byte { b[2] = 2; return refinish(b) }), "unsupported version"},
 		{"payload cut short", edit(func(b []byte) []byte { return b[:len(b)-1] }), "checksum mismatch"},
 		{"payload extended", edit(func(b []byte) []byte { return append(b, 0) }), "checksum mismatch"},
 		{"header only", edit(func(b []byte) []byte { return b[:envelope.HeaderSize] }), "checksum mismatch"},
 		{"flipped payload bit", edit(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), "checksum mismatch"},
-		{"flipped checksum bit", edit(func(b []byte) []byte { b[27] ^= 0x80; return b }), "checksum mismatch"},
+		{"flipped checksum bit", edit(func(b []byte) []byte { b[32] ^= 0x80; return b }), "checksum mismatch"},
 		{"reserved flag bit, bad checksum", edit(func(b []byte) []byte { b[3] |= 0x08; return b }), "checksum mismatch"},
 		{"reserved flag bit", edit(func(b []byte) []byte { b[3] |= 0x08; return refinish(b) }), "reserved flag bits"},
 		{"all flag bits", edit(func(b []byte) []byte { b[3] = 0xff; return refinish(b) }), "reserved flag bits"},
@@ -180,6 +182,28 @@ func TestDecode_Corrupt(t *testing.T) {
 	}
 }
 
+// A frame of another format version is not damage: Decode says so with
+// ErrOtherVersion, which does not wrap ErrCorrupt.
+func TestDecode_OtherVersion(t *testing.T) {
+	t.Parallel()
+	for _, v := range []byte{0, 1, 3, 0xff} {
+		frame := envelope.Append(nil, envelope.Header{Created: 1, Expiry: 2}, []byte("some payload"))
+		frame[2] = v
+		h, payload, err := envelope.Decode(frame)
+		if !errors.Is(err, envelope.ErrOtherVersion) || errors.Is(err, envelope.ErrCorrupt) {
+			t.Errorf("version %d: got %v, want ErrOtherVersion only", v, err)
+		}
+		if h != (envelope.Header{}) || payload != nil {
+			t.Errorf("version %d: Decode returned %+v, %q; want zero values", v, h, payload)
+		}
+	}
+	// A version 1 frame as the previous release wrote it: 28 bytes of header.
+	v1 := append([]byte{0xC7, 0x7C, 1, 0}, make([]byte, 24)...)
+	if _, _, err := envelope.Decode(append(v1, "payload"...)); !errors.Is(err, envelope.ErrOtherVersion) {
+		t.Errorf("a version 1 frame: got %v, want ErrOtherVersion", err)
+	}
+}
+
 // TestDecode_EveryBitFlip checks the checksum catches any single flipped
 // bit outside the magic and version, which fail earlier.
 func TestDecode_EveryBitFlip(t *testing.T) {
@@ -188,8 +212,9 @@ func TestDecode_EveryBitFlip(t *testing.T) {
 	for i := range frame {
 		for bit := range 8 {
 			frame[i] ^= 1 << bit
-			if _, _, err := envelope.Decode(frame); !errors.Is(err, envelope.ErrCorrupt) {
-				t.Errorf("byte %d bit %d flipped: got %v, want ErrCorrupt", i, bit, err)
+			_, _, err := envelope.Decode(frame)
+			if want := envelope.ErrCorrupt; i == 2 && !errors.Is(err, envelope.ErrOtherVersion) || i != 2 && !errors.Is(err, want) {
+				t.Errorf("byte %d bit %d flipped: got %v, want ErrCorrupt (ErrOtherVersion for the version byte)", i, bit, err)
 			}
 			frame[i] ^= 1 << bit
 		}

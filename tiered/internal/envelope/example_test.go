@@ -23,7 +23,7 @@ func Example() {
 	}
 	fmt.Println(got.Expiry-got.Created, got.Delta, string(payload))
 	// Output:
-	// 33 bytes
+	// 38 bytes
 	// 60000 2.5ms value
 }
 

@@ -3,10 +3,13 @@ package envelope
 import "time"
 
 // HeaderSize is the length of the header that starts every frame.
-const HeaderSize = 28
+const HeaderSize = 33
 
 // Version is the frame format version this package writes and reads.
-const Version = 1
+// Version 1 (a 28-byte header without compressor and schema) was written by
+// releases before the schema fingerprint; [Decode] answers [ErrOtherVersion]
+// for it, as for any version but this one.
+const Version = 2
 
 // magic starts every frame.
 const magic0, magic1 = 0xC7, 0x7C
@@ -34,6 +37,14 @@ const (
 type Header struct {
 	// Flags describe the payload.
 	Flags Flags
+	// Compressor identifies the compressor of a payload with
+	// FlagCompressed (0 otherwise): a reader with another one must not
+	// try to decompress it.
+	Compressor uint8
+	// Schema fingerprints what wrote the payload: the codec and the
+	// value's schema. A reader of another schema treats the frame as a
+	// value it cannot read, not as a damaged one. Tombstones carry 0.
+	Schema uint32
 	// Created is when the value was loaded, in unix milliseconds.
 	Created int64
 	// Expiry is the value's logical expiry, in unix milliseconds.
