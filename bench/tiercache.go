@@ -133,6 +133,7 @@ func (p *tiercachePeer) Close() error {
 // hit no more than the default no-op recorder (no shared counter is
 // written unless Config.CountLocalHits).
 type events struct {
+	stats.Noop // the events it does not count
 	countHits  bool
 	hits       atomic.Int64
 	received   atomic.Int64
@@ -152,8 +153,6 @@ func (e *events) Add(ev stats.Event, n int) {
 		e.once.Do(func() { close(e.subscribed) })
 	}
 }
-
-func (e *events) Observe(stats.Event, time.Duration) {}
 
 // noL1 is an L1 that keeps nothing (Config.LocalOff).
 type noL1 struct{}

@@ -10,6 +10,8 @@ import (
 type Counter struct {
 	counts [numEvents]atomic.Int64
 	nanos  [numEvents]atomic.Int64
+	calls  [numOps][numOutcomes]atomic.Int64
+	l2ns   [numOps]atomic.Int64
 }
 
 var _ Recorder = (*Counter)(nil)
@@ -29,6 +31,15 @@ func (c *Counter) Observe(ev Event, d time.Duration) {
 	}
 }
 
+// ObserveL2 counts one call of op that ended with outcome and adds d to the
+// op's total duration.
+func (c *Counter) ObserveL2(op Op, outcome Outcome, d time.Duration) {
+	if op < numOps && outcome < numOutcomes {
+		c.calls[op][outcome].Add(1)
+		c.l2ns[op].Add(int64(d))
+	}
+}
+
 // Snapshot returns the totals at this moment. Each total is read atomically;
 // the set as a whole is not a single instant.
 func (c *Counter) Snapshot() Snapshot {
@@ -37,13 +48,37 @@ func (c *Counter) Snapshot() Snapshot {
 		s.counts[i] = c.counts[i].Load()
 		s.durations[i] = time.Duration(c.nanos[i].Load())
 	}
+	for op := range c.calls {
+		for o := range c.calls[op] {
+			s.calls[op][o] = c.calls[op][o].Load()
+		}
+		s.l2durations[op] = time.Duration(c.l2ns[op].Load())
+	}
 	return s
 }
 
 // Snapshot is a copy of a Counter's totals.
 type Snapshot struct {
-	counts    [numEvents]int64
-	durations [numEvents]time.Duration
+	counts      [numEvents]int64
+	durations   [numEvents]time.Duration
+	calls       [numOps][numOutcomes]int64
+	l2durations [numOps]time.Duration
+}
+
+// L2Calls returns how many calls of op ended with outcome.
+func (s Snapshot) L2Calls(op Op, outcome Outcome) int64 {
+	if op < numOps && outcome < numOutcomes {
+		return s.calls[op][outcome]
+	}
+	return 0
+}
+
+// L2Duration returns the total time spent in calls of op.
+func (s Snapshot) L2Duration(op Op) time.Duration {
+	if op < numOps {
+		return s.l2durations[op]
+	}
+	return 0
 }
 
 // Get returns how many times ev occurred.

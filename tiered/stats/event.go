@@ -83,6 +83,41 @@ const (
 	// (the callers still get the value).
 	LeaseLost
 
+	// L2Foreign: a value in the remote tier was written by a cache with
+	// another schema (another value type or SchemaVersion, codec or
+	// compressor): it was treated as a miss and left alone.
+	L2Foreign
+	// ValueTooLarge: a value larger than Options.MaxValueSize was served
+	// but not cached (a load), or not stored (a Set, which deleted the
+	// key instead).
+	ValueTooLarge
+	// BatchLoadKeys: keys passed to the BatchLoader (added with the number
+	// of keys of each call; the calls are LoadSuccess and LoadFailure).
+	BatchLoadKeys
+	// Unsettled: keys whose write or delete did not reach the remote tier;
+	// the cache retries them until they land (added with the number of
+	// keys).
+	Unsettled
+	// Settled: keys whose retried invalidation reached the remote tier
+	// (added with the number of keys).
+	Settled
+	// L2Doubted: a read did not use the remote tier's value of a key
+	// whose invalidation has not reached it yet (this instance's, or
+	// another's announced as unsettled), and loaded it instead.
+	L2Doubted
+	// Interrupted: the bus's subscription broke; L1 was flushed and takes
+	// nothing until the subscription is back (FlushResubscribed).
+	Interrupted
+	// BusSent: a message of the cache's namespace left this instance's
+	// bus (the bus's retries included; several writes may share one).
+	BusSent
+	// BusSendFailed: a message of the namespace could not be sent; the
+	// bus keeps it and sends it again.
+	BusSendFailed
+	// LeaseWoken: a wait for another instance's lease ended on a message
+	// (the holder stored its value or gave up) rather than on a poll.
+	LeaseWoken
+
 	numEvents // keep last
 )
 
@@ -114,6 +149,17 @@ var eventNames = [numEvents]string{
 	LeaseGranted: "lease_granted",
 	LeaseWaited:  "lease_waited",
 	LeaseLost:    "lease_lost",
+
+	L2Foreign:     "l2_foreign",
+	ValueTooLarge: "value_too_large",
+	BatchLoadKeys: "batch_load_keys",
+	Unsettled:     "unsettled",
+	Settled:       "settled",
+	L2Doubted:     "l2_doubted",
+	Interrupted:   "interrupted",
+	BusSent:       "bus_sent",
+	BusSendFailed: "bus_send_failed",
+	LeaseWoken:    "lease_woken",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

@@ -13,6 +13,32 @@ type Recorder interface {
 	Add(ev Event, n int)
 	// Observe records one occurrence of ev that took d (loads).
 	Observe(ev Event, d time.Duration)
+	// ObserveL2 records one call of the remote tier: which operation, how
+	// it ended, and how long it took.
+	ObserveL2(op Op, outcome Outcome, d time.Duration)
+}
+
+// PerCache is implemented by a Recorder that several caches share and that
+// tells them apart (a metrics adapter labelling by cache name): the cache
+// calls ForCache once, when it is created, with its name, and records
+// through the Recorder it returns from then on.
+type PerCache interface {
+	ForCache(name string) Recorder
+}
+
+// ForCache returns the Recorder that the cache called name uses: r's
+// ForCache(name) when r is a [PerCache], r itself otherwise, and [Noop]
+// for nil.
+func ForCache(r Recorder, name string) Recorder {
+	switch r := r.(type) {
+	case nil:
+		return Noop{}
+	case PerCache:
+		if scoped := r.ForCache(name); scoped != nil {
+			return scoped
+		}
+	}
+	return r
 }
 
 // Noop is a Recorder that records nothing. It is the cache's default.
@@ -23,5 +49,8 @@ func (Noop) Add(Event, int) {}
 
 // Observe does nothing.
 func (Noop) Observe(Event, time.Duration) {}
+
+// ObserveL2 does nothing.
+func (Noop) ObserveL2(Op, Outcome, time.Duration) {}
 
 var _ Recorder = Noop{}
