@@ -36,10 +36,11 @@ type Bus interface {
 	// Subscribe registers h for the messages of namespace and returns at
 	// once: the bus subscribes in the background, and again after every
 	// disconnect, and calls h.Lost(Subscribed) when the first subscription
-	// is in place, h.Lost(Resubscribed) after each later one. Whatever h
-	// cached before a subscription was in place may have missed messages,
-	// hence the first call. The returned function ends the subscription;
-	// it is idempotent.
+	// is in place, h.Lost(Interrupted) at the first sign that it broke
+	// (an error, an unrequested unsubscription, a silent connection), and
+	// h.Lost(Resubscribed) once it is back. Whatever h cached before a
+	// subscription was in place may have missed messages, hence the first
+	// call. The returned function ends the subscription; it is idempotent.
 	Subscribe(namespace string, h Handler) (unsubscribe func(), err error)
 
 	// Close ends every subscription, sends what is queued (best effort) and
@@ -55,8 +56,42 @@ type Handler interface {
 	// bus's own. m is only valid during the call.
 	Receive(m *Message)
 	// Lost is called when messages of the namespace may have been missed:
-	// the handler must drop every entry it holds for the namespace.
+	// the handler must drop every entry it holds for the namespace. After
+	// Lost(Interrupted) messages are being missed until the next
+	// Lost(Resubscribed): the handler must not trust what it caches in
+	// between either.
 	Lost(reason LostReason)
+}
+
+// Observer is implemented by a Handler that also wants to hear how the
+// namespace's messages fared on their way out, including the bus's own
+// retries, which no Publish caller waits for. The bus calls Observe from
+// its own goroutines; it must be fast.
+type Observer interface {
+	Observe(ev Event, keys int)
+}
+
+// Event is what a bus reports to an [Observer].
+type Event uint8
+
+const (
+	// Sent: a message of the namespace left for the subscribers (keys:
+	// how many keys it named; several Publish calls may share it).
+	Sent Event = iota + 1
+	// SendFailed: a message could not be sent; the bus keeps it and sends
+	// it again (keys: how many keys it named).
+	SendFailed
+)
+
+// String returns the event's lower-case name.
+func (e Event) String() string {
+	switch e {
+	case Sent:
+		return "sent"
+	case SendFailed:
+		return "send_failed"
+	}
+	return "unknown"
 }
 
 // LostReason says why messages may have been missed.
@@ -74,6 +109,9 @@ const (
 	// Malformed: a message on the namespace's channel could not be
 	// decoded; it may have been an invalidation.
 	Malformed
+	// Interrupted: the subscription broke (its connection failed, or the
+	// server ended it); messages are missed until Resubscribed.
+	Interrupted
 )
 
 // String returns the reason's lower-case name.
@@ -87,6 +125,8 @@ func (r LostReason) String() string {
 		return "gap"
 	case Malformed:
 		return "malformed"
+	case Interrupted:
+		return "interrupted"
 	}
 	return "unknown"
 }

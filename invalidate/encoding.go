@@ -27,12 +27,18 @@ var (
 //
 // version, seq and flags are unsigned integers, sent a signed one, and the
 // other elements msgpack strings (str, never bin or nil). Bit 0 of flags is
-// Flush; the other bits must be zero. A change of the layout takes a new
-// version, which receivers of this one refuse.
+// Flush, bit 1 Unsettled, bit 2 Wake; the other bits must be zero. A
+// receiver refuses a flag it does not know (and, being a cache, flushes its
+// L1 for the message it could not read), so new flags need no new version.
+// A change of the layout takes a new version, which receivers of this one
+// refuse.
 const (
-	wireVersion = 1
-	wireFields  = 9
-	flagFlush   = 1 << 0
+	wireVersion   = 1
+	wireFields    = 9
+	flagFlush     = 1 << 0
+	flagUnsettled = 1 << 1
+	flagWake      = 1 << 2
+	knownFlags    = flagFlush | flagUnsettled | flagWake
 )
 
 // msgpack format codes (github.com/msgpack/msgpack/blob/master/spec.md).
@@ -71,7 +77,8 @@ func (m *Message) MarshalBinary() ([]byte, error) {
 //
 //	[1, origin, seq, sent, namespace, flags, [keys...], [tags...], prefix]
 //
-// The leading 1 is the format version; bit 0 of flags is Flush. Each
+// The leading 1 is the format version; bits 0, 1 and 2 of flags are Flush,
+// Unsettled and Wake. Each
 // integer, string and array takes its shortest msgpack form.
 //
 // The only error is a string or a list too long for msgpack (4 GiB, or
@@ -94,6 +101,12 @@ func (m *Message) appendTo(dst []byte) []byte {
 	var flags uint64
 	if m.Flush {
 		flags |= flagFlush
+	}
+	if m.Unsettled {
+		flags |= flagUnsettled
+	}
+	if m.Wake {
+		flags |= flagWake
 	}
 	dst = appendUint(dst, flags)
 	dst = appendStrs(dst, m.Keys)
@@ -350,10 +363,12 @@ func (d *decoder) message(m *Message) error {
 	if err != nil {
 		return d.fail(err)
 	}
-	if flags&^flagFlush != 0 {
-		return d.fail(fmt.Errorf("unknown flag bits %#x", flags&^flagFlush))
+	if flags&^knownFlags != 0 {
+		return d.fail(fmt.Errorf("unknown flag bits %#x", flags&^knownFlags))
 	}
 	m.Flush = flags&flagFlush != 0
+	m.Unsettled = flags&flagUnsettled != 0
+	m.Wake = flags&flagWake != 0
 
 	d.base = d.off
 	d.begin("keys")

@@ -57,6 +57,9 @@ func messages() []struct {
 			Keys: []string{"user:1", "", "user:3"}, Tags: []string{"team:9", "plan"}, Prefix: "user:", Flush: true,
 		}},
 		{"flush only", invalidate.Message{Origin: "a", Seq: 1, Namespace: "users", Flush: true}},
+		{"unsettled", invalidate.Message{Origin: "a", Seq: 2, Namespace: "users", Keys: []string{"1"}, Unsettled: true}},
+		{"wake", invalidate.Message{Origin: "a", Seq: 3, Namespace: "users", Keys: []string{"1", "2"}, Wake: true}},
+		{"every flag", invalidate.Message{Namespace: "users", Keys: []string{"1"}, Flush: true, Unsettled: true, Wake: true}},
 		{"tags only", invalidate.Message{Namespace: "users", Tags: []string{"t"}}},
 		{"prefix only", invalidate.Message{Namespace: "users", Prefix: "user:"}},
 		{"unicode", invalidate.Message{Origin: "ünïcødé", Namespace: "名前", Keys: []string{"🔑", "\x00\xff"}}},
@@ -143,7 +146,13 @@ func libEncode(t *testing.T, m *invalidate.Message) []byte {
 	e := msgpack.NewEncoder(&buf)
 	var flags uint64
 	if m.Flush {
-		flags = 1
+		flags |= 1
+	}
+	if m.Unsettled {
+		flags |= 2
+	}
+	if m.Wake {
+		flags |= 4
 	}
 	errs := []error{
 		e.EncodeArrayLen(9), e.EncodeUint(1), e.EncodeString(m.Origin), e.EncodeUint(m.Seq),
@@ -180,7 +189,7 @@ func libDecode(data []byte) (invalidate.Message, error) {
 	m.Sent, err4 = d.DecodeInt64()
 	m.Namespace, err5 = d.DecodeString()
 	flags, err6 := d.DecodeUint64()
-	m.Flush = flags&1 != 0
+	m.Flush, m.Unsettled, m.Wake = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	errs := []error{err1, err2, err3, err4, err5, err6}
 	for _, ss := range []*[]string{&m.Keys, &m.Tags} {
 		n, err := d.DecodeArrayLen()
@@ -315,7 +324,7 @@ func TestMessage_UnmarshalBinary_Malformed(t *testing.T) {
 		{"seq never used code", wire(fSeq, 0xc1), "unused code (0xc1)"},
 		{"sent overflows int64", wire(fSent, 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0), "sent at byte 5: 9223372036854775808 overflows int64"},
 		{"namespace as array", wire(fNamespace, 0x90), "namespace at byte 6: array (0x90) where a string is expected"},
-		{"unknown flag", wire(fFlags, 0x03), "unknown flag bits 0x2"},
+		{"unknown flag", wire(fFlags, 0x09), "unknown flag bits 0x8"},
 		{"flags bool", wire(fFlags, 0xc3), "flags at byte 9: bool"},
 		{"keys nil", wire(fKeys, 0xc0), "keys at byte 10: nil (0xc0) where an array is expected"},
 		{"keys map", wire(fKeys, 0x81, 0xa1, 'a', 0xa1, 'b'), "keys at byte 10: map"},

@@ -85,7 +85,8 @@ func (h *Hub) subscribers(namespace string) []*memSub {
 // Each subscription checks the sequence numbers it receives with a
 // [Tracker] and calls [Handler.Lost] with [Gap] before the message that
 // follows a skipped one. [MemBus.DropNext], [MemBus.SetPublishError] and
-// [MemBus.Reconnect] inject the faults that make a real bus lose messages.
+// [MemBus.Reconnect] and [MemBus.Disconnect] inject the faults that make a
+// real bus lose messages.
 //
 // The methods of MemBus are safe for concurrent use. A subscription's
 // handler is called with that subscription's lock held, one call at a time,
@@ -133,13 +134,32 @@ func (b *MemBus) Publish(ctx context.Context, m *Message) error {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	data, err := b.stamp(ctx, m)
-	if err != nil || data == nil {
+	if err != nil {
+		b.observe(m.Namespace, SendFailed, len(m.Keys))
 		return err
+	}
+	b.observe(m.Namespace, Sent, len(m.Keys))
+	if data == nil {
+		return nil
 	}
 	for _, s := range b.hub.subscribers(m.Namespace) {
 		s.deliver(data)
 	}
 	return nil
+}
+
+// observe reports ev to b's handler of namespace ns, when it has one that
+// is an [Observer].
+func (b *MemBus) observe(ns string, ev Event, keys int) {
+	b.mu.Lock()
+	s := b.subs[ns]
+	b.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if o, ok := s.h.(Observer); ok {
+		o.Observe(ev, keys)
+	}
 }
 
 // stamp gives m its origin, number and time, and returns its encoding, or
@@ -255,17 +275,31 @@ func (b *MemBus) SetPublishError(err error) {
 }
 
 // Reconnect is for tests: it simulates a lost and re-established
-// connection of b. The handler of every subscription of b gets
-// Lost([Resubscribed]) before Reconnect returns; the sequence numbers heard
-// are kept, as redisbus keeps them. Messages published
-// during the call may arrive before or after the Lost.
+// connection of b (or ends a [MemBus.Disconnect]). The handler of every
+// subscription of b gets Lost([Resubscribed]) before Reconnect returns; the
+// sequence numbers heard are kept, as redisbus keeps them. Messages
+// published during the call may arrive before or after the Lost.
 func (b *MemBus) Reconnect() {
-	b.mu.Lock()
-	subs := slices.Collect(maps.Values(b.subs))
-	b.mu.Unlock()
-	for _, s := range subs {
+	for _, s := range b.subscriptions() {
 		s.resubscribed()
 	}
+}
+
+// Disconnect is for tests: it simulates a subscription connection of b
+// that broke. The handler of every subscription of b gets
+// Lost([Interrupted]) before Disconnect returns, and no message until
+// [MemBus.Reconnect]: the messages published in between are lost to it.
+// Publish on b is not affected.
+func (b *MemBus) Disconnect() {
+	for _, s := range b.subscriptions() {
+		s.interrupted()
+	}
+}
+
+func (b *MemBus) subscriptions() []*memSub {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Collect(maps.Values(b.subs))
 }
 
 // memSub is one namespace's subscription on one MemBus.
@@ -276,6 +310,7 @@ type memSub struct {
 	// mu is held while h is called, so that calls never overlap.
 	mu      sync.Mutex
 	ended   bool
+	down    bool // between Disconnect and Reconnect: deliveries are lost
 	tracker Tracker
 }
 
@@ -284,7 +319,7 @@ type memSub struct {
 func (s *memSub) deliver(data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.ended || s.down {
 		return
 	}
 	var m Message
@@ -303,7 +338,18 @@ func (s *memSub) resubscribed() {
 	if s.ended {
 		return
 	}
+	s.down = false
 	s.h.Lost(Resubscribed)
+}
+
+func (s *memSub) interrupted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.down {
+		return
+	}
+	s.down = true
+	s.h.Lost(Interrupted)
 }
 
 // end stops deliveries, after the one in progress.

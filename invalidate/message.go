@@ -30,4 +30,15 @@ type Message struct {
 	Prefix string
 	// Flush: drop every entry of the namespace.
 	Flush bool
+
+	// Unsettled: the publisher could not apply the change to L2 (a failed
+	// write or delete); it retries until it lands, then publishes Keys
+	// again without the flag. Until then receivers must not serve the
+	// values L2 holds for Keys, which may be older than the change.
+	Unsettled bool
+	// Wake marks a message that invalidates nothing: the leases of Keys
+	// ended (their values were stored, or their loads failed), and the
+	// instances waiting for those values look at L2 again instead of
+	// waiting for their next poll.
+	Wake bool
 }

@@ -85,6 +85,20 @@ func (b *Bus) Close() error {
 	return nil
 }
 
+// observe reports ev to the handler of namespace ns, when it has one that
+// is an [invalidate.Observer].
+func (b *Bus) observe(ns string, ev invalidate.Event, keys int) {
+	b.mu.Lock()
+	s := b.subs[ns]
+	b.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if o, ok := s.h.(invalidate.Observer); ok {
+		o.Observe(ev, keys)
+	}
+}
+
 // publish sends one encoded message on channel.
 func (b *Bus) publish(ctx context.Context, channel string, payload []byte) error {
 	if b.cluster != nil {

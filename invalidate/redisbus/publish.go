@@ -212,9 +212,12 @@ func (p *publisher) sendNext(ctx context.Context) (ok, more bool) {
 	if err != nil {
 		p.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: publishing an invalidation failed, will retry",
 			slog.String("channel", p.channel), slog.Int("keys", len(batch.Keys)), slog.Any("error", err))
+		p.b.observe(p.ns, invalidate.SendFailed, len(batch.Keys))
 		p.keep(batch)
 		p.b.reloadState(ctx) // a failed master: do not wait for the client's own reload
 		err = fmt.Errorf("redisbus: publish: %w", err)
+	} else {
+		p.b.observe(p.ns, invalidate.Sent, len(batch.Keys))
 	}
 	for _, w := range waiters {
 		w <- err
@@ -244,7 +247,7 @@ func (p *publisher) next() (*invalidate.Message, []chan<- error) {
 	}
 	max := p.b.cfg.MaxBatch
 	if max > 1 && keysOnly(batch) {
-		for len(p.queue) > 0 && keysOnly(&p.queue[0].m) && len(batch.Keys)+len(p.queue[0].m.Keys) <= max {
+		for len(p.queue) > 0 && mergeable(batch, &p.queue[0].m) && len(batch.Keys)+len(p.queue[0].m.Keys) <= max {
 			batch.Keys = append(batch.Keys, p.queue[0].m.Keys...)
 			take(p.queue[0])
 			p.queue = p.queue[1:]
@@ -260,13 +263,20 @@ func (p *publisher) next() (*invalidate.Message, []chan<- error) {
 // grown past MaxPending keys becomes a flush of the namespace.
 func (p *publisher) keep(batch *invalidate.Message) {
 	if len(batch.Keys) > p.b.cfg.MaxPending {
-		batch.Keys, batch.Tags, batch.Prefix, batch.Flush = nil, nil, "", true
+		batch.Keys, batch.Tags, batch.Prefix, batch.Flush, batch.Wake = nil, nil, "", true, false
 	}
 	p.mu.Lock()
 	p.retry = batch
 	p.mu.Unlock()
 }
 
+// keysOnly reports whether m names keys only: no tags, prefix or flush.
 func keysOnly(m *invalidate.Message) bool {
 	return len(m.Tags) == 0 && m.Prefix == "" && !m.Flush
+}
+
+// mergeable reports whether the keys of m may join batch, a keys-only
+// message: m names keys only and means the same of them (Unsettled, Wake).
+func mergeable(batch, m *invalidate.Message) bool {
+	return keysOnly(m) && m.Unsettled == batch.Unsettled && m.Wake == batch.Wake
 }

@@ -53,6 +53,9 @@ type subscription struct {
 	ns, channel string
 	h           invalidate.Handler
 	tracker     invalidate.Tracker // read goroutine only
+	// interrupted: Lost(Interrupted) was called and Lost(Resubscribed)
+	// not yet (read goroutine only).
+	interrupted bool
 
 	quit     chan struct{}
 	stopOnce sync.Once
@@ -116,6 +119,7 @@ func (s *subscription) run(ctx context.Context) {
 		if s.stopped() {
 			break
 		}
+		s.interrupt(subscribed)
 		s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: invalidation subscription lost, subscribing again",
 			slog.String("channel", s.channel), slog.Any("error", err))
 		s.b.reloadState(ctx)
@@ -127,6 +131,18 @@ func (s *subscription) run(ctx context.Context) {
 	s.mu.Lock()
 	s.ps = nil
 	s.mu.Unlock()
+}
+
+// interrupt tells the handler, once per break, that the subscription is
+// broken: messages are missed until it is restored (Lost(Resubscribed)).
+// Before the first subscription there is nothing to interrupt: the handler
+// has not heard Lost(Subscribed) yet.
+func (s *subscription) interrupt(subscribed bool) {
+	if !subscribed || s.interrupted || s.stopped() {
+		return
+	}
+	s.interrupted = true
+	s.h.Lost(invalidate.Interrupted)
 }
 
 // errUnsubscribed: the server ended the subscription without being asked.
@@ -158,6 +174,10 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 				pinged = true
 				continue
 			}
+			// Every other error means the subscription is broken, at
+			// least until go-redis has dialled and subscribed again:
+			// from now on messages are missed.
+			s.interrupt(*subscribed)
 			var rerr redis.Error
 			if errors.As(err, &rerr) {
 				// The server refused the subscription (MOVED while a
@@ -190,6 +210,7 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 				if *subscribed {
 					s.b.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "tiercache: invalidation subscription restored",
 						slog.String("channel", s.channel))
+					s.interrupted = false
 					s.h.Lost(invalidate.Resubscribed)
 				} else {
 					*subscribed = true
@@ -199,6 +220,7 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 				if s.stopped() {
 					return nil
 				}
+				s.interrupt(*subscribed)
 				return errUnsubscribed
 			}
 		case *redis.Message:
