@@ -43,7 +43,11 @@ func redisAddr(tb testing.TB) string {
 	if _, ok := tb.(*testing.T); ok {
 		redistest.Require(tb)
 	}
-	shared.once.Do(func() { shared.srv, shared.err = redistest.StartServer() })
+	shared.once.Do(func() {
+		if shared.srv, shared.err = redistest.StartServer(); shared.err == nil {
+			shared.err = allowOtherLibraries(shared.srv.Addr())
+		}
+	})
 	if shared.err != nil {
 		tb.Fatalf("start redis-server (apt-get install redis-server, or make bench): %v", shared.err)
 	}
@@ -51,11 +55,29 @@ func redisAddr(tb testing.TB) string {
 	return shared.srv.Addr()
 }
 
+// otherLibrariesACL is what the libraries tiercache is compared with send
+// beyond redistest.ACL, which the server gives its default user: every
+// Peer connects as that user (Config has no credentials). The client-side
+// caches of go-redis and rueidis turn on CLIENT TRACKING, and rueidis
+// (OPTIN) sends each cached read in MULTI, after CLIENT CACHING YES.
+const otherLibrariesACL = "+client|tracking +client|caching +multi +exec"
+
+// allowOtherLibraries adds otherLibrariesACL to the rights of the default
+// user of the server at addr.
+func allowOtherLibraries(addr string) error {
+	rdb := redis.NewClient(redistest.AdminOptions(addr))
+	defer rdb.Close()
+	if err := rdb.ACLSetUser(context.Background(), "default", strings.Fields(otherLibrariesACL)...).Err(); err != nil {
+		return fmt.Errorf("ACL SETUSER default %s: %w", otherLibrariesACL, err)
+	}
+	return nil
+}
+
 // flush empties the server, so that each library starts from the same
 // state and Redis's memory stays bounded.
 func flush(tb testing.TB, addr string) {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(redistest.AdminOptions(addr))
 	defer rdb.Close()
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		tb.Fatalf("FLUSHALL: %v", err)
@@ -101,7 +123,7 @@ func ready(tb testing.TB, p Peer) {
 // (INFO stats total_commands_processed), including this one.
 func commands(tb testing.TB, addr string) int64 {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(redistest.AdminOptions(addr))
 	defer rdb.Close()
 	info, err := rdb.Info(context.Background(), "stats").Result()
 	if err != nil {
@@ -171,7 +193,7 @@ func withNoLeases(libs []Library) []Library {
 // user + system).
 func redisCPU(tb testing.TB, addr string) time.Duration {
 	tb.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(redistest.AdminOptions(addr))
 	defer rdb.Close()
 	info, err := rdb.Info(context.Background(), "cpu").Result()
 	if err != nil {

@@ -1,8 +1,8 @@
 // Package l2 defines the shared, remote tier of a tiered cache: a [Store] of
 // opaque byte values under string keys, with per-key TTLs.
 //
-// The package speaks bytes only; typed values, codecs and envelopes live in
-// the caller ([github.com/tiercache/tiercache/tiered]). Implementations:
+// The package speaks bytes only; typed values, codecs and frames live in the
+// caller ([github.com/tiercache/tiercache/tiered]). Implementations:
 //
 //   - [github.com/tiercache/tiercache/l2/redisstore]: Redis (one node,
 //     Sentinel or Cluster) through go-redis v9, the production store.
@@ -12,12 +12,28 @@
 // Every implementation passes the conformance suite in
 // [github.com/tiercache/tiercache/l2/l2test].
 //
-// Beyond Store, a backend may offer optional abilities, each an interface the
-// cache looks for with a type assertion: [Namespacer] (key framing in one
-// allocation), [Conditional] (compare-and-set writes, which keep a slow load
-// from overwriting a newer write or a delete), [Tagger] (tag indexes for
-// InvalidateTags) and [PrefixDeleter] (InvalidatePrefix and Flush). Both
-// implementations offer all four.
+// # Optional abilities
+//
+// Beyond Store, a backend may offer optional abilities, each an interface,
+// and declares which through [Store.Abilities]:
+//
+//   - [Namespacer] ([Namespaces]): key framing with the namespace in one
+//     allocation.
+//   - [Conditional] ([ConditionalWrites]): compare-and-set writes, which keep
+//     a slow load from writing its older value over a newer write or a
+//     delete (the tiered cache's tombstones rely on it).
+//   - [Leaser] ([Leases]): per-key leases, so that of the instances that miss
+//     a key at once one loads it; it embeds Conditional.
+//   - [Tagger] ([Tags]): tag indexes for InvalidateTags.
+//   - [PrefixDeleter] ([Prefixes]): InvalidatePrefix and Flush.
+//
+// The tiered cache calls [Check] once, when it is created: a Store that
+// declares an ability it does not implement (typically a wrapper that
+// embeds another Store, and so inherits its Abilities method but not its
+// optional methods) is refused with an error, instead of silently losing
+// tombstones and leases. Both implementations offer every ability.
+//
+// # Errors
 //
 // A Store translates its backend's errors at the boundary: a missing key is
 // always [ErrMiss] (test it with errors.Is), any other error means the tier

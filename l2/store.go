@@ -51,6 +51,13 @@ type Store interface {
 
 	// Delete removes the keys. Deleting an absent key is not an error.
 	Delete(ctx context.Context, keys ...string) error
+
+	// Abilities declares the optional interfaces the Store implements
+	// (see [Ability]); [Check] verifies the declaration. A Store that
+	// wraps another one must declare only what it implements itself: by
+	// embedding the inner Store it inherits its Abilities but not its
+	// optional methods, and Check reports that.
+	Abilities() Ability
 }
 
 // Namespacer is implemented by a Store that can put a namespace in front of
@@ -60,6 +67,7 @@ type Store interface {
 type Namespacer interface {
 	// Namespace returns a view of the store in which key k is the key
 	// ns + ":" + k of the store. The view shares the store's connections
-	// and state. ns must not contain '{' or '}'.
+	// and state, and has the store's abilities. ns must not contain '{'
+	// or '}'.
 	Namespace(ns string) Store
 }

@@ -407,7 +407,7 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 			total := int64(consInstances * (consReaders*consReads + consWriters*consWrites))
 			waitFor(t, "a third of the run", func() bool { return progress.Load() > total/3 })
 			ctx := context.Background()
-			admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+			admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
 			defer admin.Close()
 			slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"cons").Val()
 			//lint:ignore SA1019 the slot map is what go-redis itself reads
@@ -418,7 +418,7 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 			}
 			for _, s := range slots {
 				if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
-					replica := redis.NewClient(&redis.Options{Addr: s.Nodes[1].Addr})
+					replica := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
 					defer replica.Close()
 					if err := replica.ClusterFailover(ctx).Err(); err != nil {
 						t.Error(err)

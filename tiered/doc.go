@@ -28,6 +28,14 @@
 // corrupt bytes) is counted (stats.L2Corrupt), deleted, and treated as a
 // miss, so the load that follows repairs it.
 //
+// Every value in L2 carries a fingerprint of its schema: the codec, and V's
+// type (or Options.SchemaVersion). A cache that meets a value of another
+// schema (a Name shared by two caches of different types, or two versions
+// of a service during a rolling deploy) counts it (stats.L2Foreign),
+// loads the key and serves its own value without writing it over the other
+// one, so that the two versions never overwrite each other in a loop;
+// Delete and Set of either reach both.
+//
 // # Stampedes and freshness
 //
 // With an L2 store that keeps leases (l2.Leaser; redisstore does), the
@@ -49,17 +57,44 @@
 // tombstone, and a load writes only if L2 still holds what it saw before it
 // called the loader.
 //
+// A write or delete whose L2 part failed (a master died) is not forgotten,
+// whatever the caller does with the error: the key becomes unsettled. The
+// cache writes its tombstone again until L2 takes it, and until then no
+// instance reads the key from L2 (which may still hold the older value):
+// the message of the write says so (invalidate.Message.Unsettled), and
+// they load the key instead. Health reports the keys still unsettled.
+//
+// With several instances, Set after a write to the source of truth can
+// leave the older value when two instances write one key at once (their
+// Sets may reach L2 in either order). Delete after the source write
+// (cache-aside) is the safe pattern: the next read loads the current value.
+//
+// A process without a typed cache of a namespace (a CDC consumer, an admin
+// tool) removes its keys, tags and prefixes with an Invalidator, with the
+// same guarantees as Delete.
+//
 // # Invalidation across instances
 //
 // With a Bus (invalidate/redisbus), every instance drops from its L1 the
 // keys that another instance wrote or deleted. Whenever messages may have
 // been lost (a reconnection, a Cluster failover, a gap in a publisher's
-// sequence numbers) the instance flushes its L1. Options.L1TTL bounds how
-// long a value can outlive its replacement when everything else failed.
+// sequence numbers) the instance flushes its L1; from the first sign that
+// its subscription broke until it is back, L1 is off (reads go to L2), as
+// it is before the first subscription. Options.L1TTL bounds how long a
+// value can outlive its replacement when everything else failed.
 //
 // InvalidateTags removes every value written with a tag (Options.Tags,
 // SetTagged) from L2 and from every L1; InvalidatePrefix removes the keys
 // that start with a prefix; Flush empties the namespace.
+//
+// # Operations
+//
+// Health reports whether L2 answers, whether the bus's subscription is in
+// place and how many invalidations wait for L2, for readiness probes.
+// Options.Stats receives every hit, miss, load, L2 call (operation,
+// outcome, duration) and bus event; a Recorder shared by several caches
+// learns each one's name (stats.PerCache). Close the caches before the Bus
+// and the Redis client they use.
 //
 // # Values are shared
 //

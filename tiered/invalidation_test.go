@@ -226,6 +226,9 @@ func TestInvalidation_StaleLoadAfterRemoteDelete(t *testing.T) {
 // plainStore hides every optional ability of the store it wraps.
 type plainStore struct{ l2.Store }
 
+// Abilities declares none of the optional interfaces: a plain store.
+func (plainStore) Abilities() l2.Ability { return 0 }
+
 func testStaleLoadAfterRemoteDelete(t *testing.T, plain bool) {
 	ctx := context.Background()
 	var version atomic.Int64 // the source of truth: Name is "v<version>"

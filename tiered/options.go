@@ -40,6 +40,15 @@ const (
 	// DefaultLeaseTTL is how long an instance's lease on a missing key
 	// lives, at most: see Options.LeaseTTL.
 	DefaultLeaseTTL = 2 * time.Second
+	// DefaultMaxValueSize is the largest encoded value (bytes, before
+	// compression) the cache stores: see Options.MaxValueSize.
+	DefaultMaxValueSize = 1 << 20
+	// MaxKeySize is the longest key (bytes, in the form Options.Key gives)
+	// the cache accepts; longer keys are refused with ErrInvalidKey.
+	MaxKeySize = 1024
+	// DefaultMaxUnsettled bounds how many keys whose invalidation did not
+	// reach L2 an instance retries at once: see Options.MaxUnsettled.
+	DefaultMaxUnsettled = 100_000
 )
 
 // Options configures a [Cache]. Only Name is required; the zero value of
@@ -59,6 +68,16 @@ type Options[K comparable, V any] struct {
 
 	// Codec encodes values for L2. Default codec.Msgpack[V].
 	Codec codec.Codec[V]
+	// SchemaVersion names the version of V's encoded form. Every value in
+	// L2 carries a fingerprint of the codec and of V's schema, and a cache
+	// treats a value of another fingerprint as a miss (stats.L2Foreign):
+	// it loads the key and serves the result without writing it over the
+	// other version's value. Default "": the fingerprint is derived from
+	// V's type (its fields, their names, types and tags, recursively), so
+	// that a changed struct is a new schema. Set it to decide yourself:
+	// change it when V's encoding changes, keep it across changes the codec
+	// reads compatibly. See the README on rolling deploys.
+	SchemaVersion string
 
 	// Compressor, when set, compresses payloads larger than CompressAbove
 	// bytes (when that makes them smaller). Values are readable whatever
@@ -73,12 +92,20 @@ type Options[K comparable, V any] struct {
 	// here belongs to this cache alone (keys carry no namespace in L1) and
 	// is closed by Close too.
 	L1 l1.Store
-	// L1TTL bounds how long an entry stays in L1 (never longer than its L2
-	// lifetime). Default DefaultL1TTL.
+	// L1TTL bounds how long an entry stays in L1. An entry never stays past
+	// its own expiry (plus the stale-serving windows) either, so an L1TTL
+	// longer than TTL acts as TTL. Default DefaultL1TTL.
 	L1TTL time.Duration
 	// Cost returns an entry's cost in L1. Default: the size in bytes of the
 	// encoded value plus its key, plus a fixed overhead.
 	Cost func(V) int64
+	// MaxValueSize is the largest value, in bytes as the codec encodes it
+	// (before compression), that the cache stores. A larger value that a
+	// loader returns is served but cached in neither tier; Set of one
+	// deletes the key instead and returns ErrValueTooLarge. Both count
+	// stats.ValueTooLarge. Default DefaultMaxValueSize (1 MiB); negative:
+	// no limit.
+	MaxValueSize int
 
 	// L2 is the shared tier. Nil: no L2, the cache is L1 only.
 	L2 l2.Store
@@ -111,11 +138,21 @@ type Options[K comparable, V any] struct {
 	// Bus carries invalidations between the instances that share L2. Every
 	// Set, SetMany, Delete and invalidation is published on it once L2 and
 	// this instance's L1 have changed, and messages from other instances
-	// drop their keys from this L1. Nil: no cross-instance invalidation
-	// (another instance's L1 keeps a replaced value for up to L1TTL). The
-	// cache subscribes in New and unsubscribes in Close; it does not close
-	// the Bus, which caches of other namespaces may share.
+	// drop their keys from this L1. L1 is used only while the cache's
+	// subscription is in place: from New until the first subscription, and
+	// from the first sign that it broke until it is back, L1 serves and
+	// takes nothing (reads go to L2), since no invalidation could reach
+	// it. Nil: no cross-instance invalidation (another instance's L1 keeps
+	// a replaced value for up to L1TTL). The cache subscribes in New and
+	// unsubscribes in Close; it does not close the Bus, which caches of
+	// other namespaces may share.
 	Bus invalidate.Bus
+	// MaxUnsettled bounds how many keys whose write or delete failed in L2
+	// this instance keeps retrying at once (see the Writes section of the
+	// package documentation). Beyond it a failed write's keys are not
+	// retried and its error wraps ErrUnsettled. Default
+	// DefaultMaxUnsettled.
+	MaxUnsettled int
 	// Tags returns the tags of a value (nil for none). Every value stored
 	// by Set, SetMany or a load is indexed under its tags in L2, so that
 	// InvalidateTags finds it; SetTagged adds tags of its own. Tags need an
@@ -124,7 +161,8 @@ type Options[K comparable, V any] struct {
 	Tags func(K, V) []string
 
 	// Loader loads a key that is in neither tier (read-through). Nil: Get
-	// returns ErrMiss on a miss (cache-aside).
+	// loads through BatchLoader (one key per call), or, without one
+	// either, returns ErrMiss on a miss (cache-aside).
 	Loader loader.Loader[K, V]
 	// BatchLoader loads the misses of GetMany in one call. Nil: GetMany
 	// loads them one by one through Loader.
@@ -168,9 +206,14 @@ type Options[K comparable, V any] struct {
 	// wins). Default DefaultLeaseTTL; negative turns leases off.
 	LeaseTTL time.Duration
 
-	// Stats receives every hit, miss, load and L2 error. Default: none.
+	// Stats receives every hit, miss, load, L2 call and bus event. A
+	// Recorder shared by several caches that implements stats.PerCache is
+	// asked once, in New, for the Recorder of this cache's Name. Default:
+	// none.
 	Stats stats.Recorder
-	// Logger receives L2 outages and recoveries. Default: discards.
+	// Logger receives L2 outages and recoveries, broken and restored
+	// subscriptions, failed background refreshes and undecodable values.
+	// Default: discards.
 	Logger *slog.Logger
 	// Now is the clock. Default: a wall clock derived from the monotonic
 	// clock and re-read once a second (internal/clock.Mono), which costs a
@@ -189,17 +232,22 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 		return c, err
 	}
 	for _, d := range []struct {
-		name string
-		v    time.Duration
+		name     string
+		v        time.Duration
+		negative bool // a negative value has a meaning
 	}{
-		{"TTL", c.TTL}, {"L1TTL", c.L1TTL}, {"NotFoundTTL", c.NotFoundTTL},
-		{"L2Timeout", c.L2Timeout}, {"L2Cooldown", c.L2Cooldown}, {"LoadTimeout", c.LoadTimeout},
-		{"TombstoneTTL", c.TombstoneTTL},
-		{"StaleWhileRevalidate", c.StaleWhileRevalidate}, {"StaleIfError", c.StaleIfError},
+		{"TTL", c.TTL, false}, {"L1TTL", c.L1TTL, false}, {"NotFoundTTL", c.NotFoundTTL, false},
+		{"L2Timeout", c.L2Timeout, false}, {"L2Cooldown", c.L2Cooldown, false}, {"LoadTimeout", c.LoadTimeout, false},
+		{"TombstoneTTL", c.TombstoneTTL, false},
+		{"StaleWhileRevalidate", c.StaleWhileRevalidate, false}, {"StaleIfError", c.StaleIfError, false},
+		{"LeaseTTL", c.LeaseTTL, true},
 	} {
-		if d.v < 0 {
-			return c, fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidOptions, d.name, d.v)
+		if err := checkDuration(d.name, d.v, d.negative); err != nil {
+			return c, err
 		}
+	}
+	if c.MaxUnsettled < 0 {
+		return c, fmt.Errorf("%w: MaxUnsettled must not be negative, got %d", ErrInvalidOptions, c.MaxUnsettled)
 	}
 	if c.Jitter < 0 || c.Jitter > 1 || c.Jitter != c.Jitter {
 		return c, fmt.Errorf("%w: Jitter must be within [0, 1], got %v", ErrInvalidOptions, c.Jitter)
@@ -228,15 +276,15 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	c.LoadTimeout = cmp.Or(c.LoadTimeout, DefaultLoadTimeout)
 	c.Beta = cmp.Or(c.Beta, DefaultBeta)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
+	c.MaxValueSize = cmp.Or(c.MaxValueSize, DefaultMaxValueSize)
+	c.MaxUnsettled = cmp.Or(c.MaxUnsettled, DefaultMaxUnsettled)
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = max(DefaultTombstoneTTL, 2*c.LoadTimeout)
 	} else if c.TombstoneTTL < c.LoadTimeout {
 		return c, fmt.Errorf("%w: TombstoneTTL (%v) must not be shorter than LoadTimeout (%v)",
 			ErrInvalidOptions, c.TombstoneTTL, c.LoadTimeout)
 	}
-	if c.Stats == nil {
-		c.Stats = stats.Noop{}
-	}
+	c.Stats = stats.ForCache(c.Stats, c.Name)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -247,6 +295,21 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 		c.Rand = rand.Float64
 	}
 	return c, nil
+}
+
+// checkDuration refuses a negative d (unless negative is allowed) and a
+// positive d under a millisecond: a duration is a time.Duration in
+// nanoseconds, and "TTL: 10" means 10 ns, which no cache wants (it was
+// meant as 10 * time.Second).
+func checkDuration(name string, d time.Duration, negative bool) error {
+	switch {
+	case d < 0 && !negative:
+		return fmt.Errorf("%w: %s must not be negative, got %v", ErrInvalidOptions, name, d)
+	case d > 0 && d < time.Millisecond:
+		return fmt.Errorf("%w: %s is %v, under a millisecond: durations are time.Duration values in nanoseconds (write %d * time.Second, not %d)",
+			ErrInvalidOptions, name, d, int64(d), int64(d))
+	}
+	return nil
 }
 
 func validName(name string) error {

@@ -2,91 +2,91 @@ package tiered
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
-// receiver applies the Bus's messages to a cache's L1. It is a type of its
-// own so that Receive and Lost do not join the Cache's API.
+// receiver applies the Bus's messages and state to a cache. It is a type of
+// its own so that Receive, Lost and Observe do not join the Cache's API.
 type receiver[K comparable, V any] struct{ c *Cache[K, V] }
 
-var _ invalidate.Handler = receiver[string, int]{}
+var (
+	_ invalidate.Handler  = receiver[string, int]{}
+	_ invalidate.Observer = receiver[string, int]{}
+)
 
-// Receive drops the keys of another instance's message from L1. Each key's
-// generation moves first, so that a read of the old value that is still on
-// its way to L1 does not land there after the message.
+// Receive applies another instance's message: the keys leave L1 (each
+// key's generation moves first, so that a read of the old value that is
+// still on its way to L1 does not land there after the message), the loads
+// that wait for their leases look again, and the keys' unsettled state is
+// noted. A Wake message only wakes.
 func (r receiver[K, V]) Receive(m *invalidate.Message) {
 	c := r.c
 	if m.Origin == c.busID {
-		c.cfg.Stats.Add(stats.Skipped, 1)
+		c.stats.Add(stats.Skipped, 1)
 		return
 	}
+	c.stats.Add(stats.Received, 1)
+	if m.Sent > 0 {
+		c.stats.Observe(stats.InvalidationLag, time.Duration(time.Now().UnixNano()-m.Sent))
+	}
+	if m.Wake {
+		c.waiters.wake(m.Keys)
+		return
+	}
+	c.unsettled.heard(m.Origin, m.Keys, m.Unsettled)
 	if m.Flush || m.Prefix != "" || len(m.Tags) > 0 {
 		// L1 cannot list its entries by prefix or tag.
 		c.flushL1()
-		c.cfg.Stats.Add(stats.FlushRemote, 1)
+		c.stats.Add(stats.FlushRemote, 1)
 	}
 	c.dropL1(m.Keys)
-	c.cfg.Stats.Add(stats.Received, 1)
-	c.cfg.Stats.Add(stats.ReceivedKeys, len(m.Keys))
-	if m.Sent > 0 {
-		c.cfg.Stats.Observe(stats.InvalidationLag, time.Duration(time.Now().UnixNano()-m.Sent))
-	}
+	c.waiters.wake(m.Keys)
+	c.stats.Add(stats.ReceivedKeys, len(m.Keys))
 }
 
-// Lost flushes L1: messages of the namespace may have been missed.
+// Lost applies the bus's news that messages may have been missed: L1 is
+// flushed, and while the subscription is broken (from Interrupted to
+// Resubscribed) L1 takes and serves nothing, since no invalidation could
+// reach it.
 func (r receiver[K, V]) Lost(reason invalidate.LostReason) {
 	c := r.c
-	if reason == invalidate.Subscribed {
+	switch reason {
+	case invalidate.Subscribed:
 		// Nothing was missed since the subscription, but L1 may hold what
 		// was read before it: flush L1, not the loads on their way to L2.
 		c.gens.markLive()
 		c.l1.Clear()
-		c.cfg.Stats.Add(stats.Subscribed, 1)
+		c.l1off.Store(false)
+		c.stats.Add(stats.Subscribed, 1)
 		return
-	}
-	c.flushL1()
-	switch reason {
+	case invalidate.Interrupted:
+		c.l1off.Store(true)
+		c.flushL1()
+		c.stats.Add(stats.Interrupted, 1)
+		c.cfg.Logger.LogAttrs(context.Background(), slogWarn, "tiercache: invalidation subscription broken, L1 off until it is back",
+			attrCache(c.cfg.Name))
+		return
 	case invalidate.Resubscribed:
-		c.cfg.Stats.Add(stats.FlushResubscribed, 1)
+		c.flushL1()
+		c.l1off.Store(false)
+		c.stats.Add(stats.FlushResubscribed, 1)
 	default:
-		c.cfg.Stats.Add(stats.FlushGap, 1)
+		c.flushL1()
+		c.stats.Add(stats.FlushGap, 1)
 	}
 	c.cfg.Logger.LogAttrs(context.Background(), slogInfo, "tiercache: L1 flushed, invalidations may have been missed",
 		attrCache(c.cfg.Name), attrReason(reason.String()))
 }
 
-// dropL1 removes keys from L1 after moving their generations, and forgets
-// their running loads (later Gets must not join a load of the old value).
-func (c *Cache[K, V]) dropL1(keys []string) {
-	for _, k := range keys {
-		c.gens.bump(c.gens.hash(k))
-		c.flights.Forget(k)
-		c.l1.Delete(k)
+// Observe counts how the namespace's messages fared on their way out.
+func (r receiver[K, V]) Observe(ev invalidate.Event, _ int) {
+	switch ev {
+	case invalidate.Sent:
+		r.c.stats.Add(stats.BusSent, 1)
+	case invalidate.SendFailed:
+		r.c.stats.Add(stats.BusSendFailed, 1)
 	}
-}
-
-// flushL1 empties L1. The generation of every key moves first, so that no
-// value read before the flush lands in L1 after it.
-func (c *Cache[K, V]) flushL1() {
-	c.gens.bumpAll()
-	c.l1.Clear()
-}
-
-// publish tells the other instances to drop keys from their L1. It returns
-// nil without a Bus.
-func (c *Cache[K, V]) publish(ctx context.Context, m *invalidate.Message) error {
-	if c.cfg.Bus == nil {
-		return nil
-	}
-	m.Namespace = c.cfg.Name
-	if err := c.cfg.Bus.Publish(ctx, m); err != nil {
-		c.cfg.Stats.Add(stats.PublishError, 1)
-		return fmt.Errorf("tiered: %s: publish invalidation: %w", c.cfg.Name, err)
-	}
-	c.cfg.Stats.Add(stats.Published, 1)
-	return nil
 }

@@ -22,7 +22,8 @@ import (
 // redisTarget is one kind of real Redis deployment the cache runs on.
 type redisTarget struct {
 	name   string
-	client func(t *testing.T) redis.UniversalClient
+	client func(t *testing.T) redis.UniversalClient // as the user tiercache connects as
+	admin  func(t *testing.T) redis.UniversalClient // for the test's own inspection
 }
 
 // redisTargets starts one real server and one 3+3 Cluster for the test and
@@ -36,9 +37,17 @@ func redisTargets(t *testing.T) []redisTarget {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 			t.Cleanup(func() { c.Close() })
 			return c
+		}, func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClient(redistest.AdminOptions(srv.Addr()))
+			t.Cleanup(func() { c.Close() })
+			return c
 		}},
 		{"cluster", func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		}, func(t *testing.T) redis.UniversalClient {
+			c := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
 			t.Cleanup(func() { c.Close() })
 			return c
 		}},
@@ -54,7 +63,7 @@ func TestRedisEndToEnd(t *testing.T) {
 	for _, target := range redisTargets(t) {
 		t.Run(target.name, func(t *testing.T) {
 			ctx := context.Background()
-			rdb := target.client(t)
+			rdb := target.admin(t) // the test's own inspection; the caches connect as the user
 			ld := &countingLoader{}
 			newInstance := func(st stats.Recorder) *tiered.Cache[int64, User] {
 				c, err := tiered.New(&tiered.Options[int64, User]{
@@ -188,6 +197,8 @@ func TestRedisStoppedMidTest(t *testing.T) {
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
 	})
 	defer rdb.Close()
+	admin := redis.NewClient(redistest.AdminOptions(srv.Addr())) // the test's own inspection
+	defer admin.Close()
 	ld := &countingLoader{}
 	var st stats.Counter
 	c, err := tiered.New(&tiered.Options[int64, User]{
@@ -231,7 +242,7 @@ func TestRedisStoppedMidTest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := rdb.Exists(ctx, "{tc:outage:42}").Result()
+		n, err := admin.Exists(ctx, "{tc:outage:42}").Result()
 		return err == nil && n == 1
 	})
 	hits := st.Snapshot().Get(stats.L2Hit)

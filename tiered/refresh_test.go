@@ -515,15 +515,15 @@ func leaseFree(t *testing.T, store *memstore.Store, id int64) bool {
 		t.Fatal(err)
 	}
 	leaser := view.(l2.Leaser)
-	token := []byte("a-test-token")
-	state, _, err := leaser.Lease(ctx, key, old, token, time.Second)
+	token := l2.NewToken()
+	answers, err := leaser.Lease(ctx, token, time.Second, []l2.Expect{{Key: key, Old: old}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state != l2.LeaseGranted {
+	if answers[0].State != l2.LeaseGranted {
 		return false
 	}
-	if err := leaser.Release(ctx, token, key); err != nil {
+	if _, err := leaser.Release(ctx, token, key); err != nil {
 		t.Fatal(err)
 	}
 	return true

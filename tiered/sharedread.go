@@ -34,7 +34,7 @@ type l2read struct {
 	gen   uint64 // the key's generation before the read
 }
 
-// sharedGetL2 is getL2 for a reader whose generation of k (hash h) is gen,
+// sharedGetL2 is remote.get for a reader whose generation of k (hash h) is gen,
 // sharing the read with the readers of k that miss L1 at the same time. A
 // reader takes a shared result only when the key's generation had not
 // moved between the read's start and gen: then the read saw everything
@@ -42,9 +42,6 @@ type l2read struct {
 // left early (its context ended), it reads on its own. A joiner whose ctx
 // ends gets ctx.Err() at once.
 func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) ([]byte, bool, error) {
-	if c.cfg.L2 == nil {
-		return nil, false, nil
-	}
 	g := &c.reads
 	g.mu.Lock()
 	if call, ok := g.calls[k]; ok {
@@ -59,7 +56,7 @@ func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) 
 			return nil, false, ctx.Err()
 		}
 		if call.alone || call.res.gen != gen {
-			return c.getL2(ctx, k, true)
+			return c.remote.get(ctx, k, true)
 		}
 		return call.res.frame, call.res.ok, nil
 	}
@@ -74,7 +71,7 @@ func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) 
 	g.mu.Unlock()
 
 	rgen := c.gens.load(h)
-	frame, ok, err := c.getL2(ctx, k, true)
+	frame, ok, err := c.remote.get(ctx, k, true)
 
 	g.mu.Lock()
 	delete(g.calls, k)

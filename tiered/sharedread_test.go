@@ -32,6 +32,10 @@ func newGatedStore() *gatedStore {
 
 func (s *gatedStore) Close() { s.mem.Close() }
 
+// Abilities declares none of the optional interfaces, which gatedStore does
+// not forward.
+func (s *gatedStore) Abilities() l2.Ability { return 0 }
+
 func (s *gatedStore) Get(ctx context.Context, key string) ([]byte, error) {
 	s.gets.Add(1)
 	gate := s.gate

@@ -203,7 +203,7 @@ func zipfReplay(b *testing.B, addr string, mode zipfMode, seqs [][]string) zipfR
 	})
 	defer closeAll() // when setup fails
 
-	admin := redis.NewClient(&redis.Options{Addr: addr})
+	admin := redis.NewClient(redistest.AdminOptions(addr))
 	closers = append(closers, func() { admin.Close() })
 	if err := admin.FlushAll(ctx).Err(); err != nil {
 		b.Fatal(err)

@@ -76,6 +76,7 @@ func NewCluster(t testing.TB) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		checkDenied(t, c.nodes...)
 		if err := c.Close(); err != nil {
 			t.Errorf("close redis cluster: %v", err)
 		}
@@ -120,6 +121,9 @@ func clusterArgs(dir string) []string {
 		// CLUSTER SLOTS lists a replica only once its replication offset is not 0, and without writes
 		// the offset moves only when the master pings its replicas (every 10 s by default).
 		"--repl-ping-replica-period", "1",
+		// Replicas sync as the admin user: the default user may not.
+		"--masteruser", adminUser,
+		"--masterauth", adminPassword,
 	}
 }
 
@@ -129,6 +133,8 @@ func (c *Cluster) setup(ctx context.Context) error {
 	for i, n := range c.nodes {
 		clients[i] = redis.NewClient(&redis.Options{
 			Addr:            n.Addr(),
+			Username:        adminUser,
+			Password:        adminPassword,
 			Protocol:        2,
 			DisableIdentity: true,
 			MaxRetries:      -1,

@@ -133,10 +133,15 @@ func probe(addr string, pid int) error {
 	if err := conn.SetDeadline(time.Now().Add(probeTimeout)); err != nil {
 		return err
 	}
-	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
+	if _, err := conn.Write([]byte("AUTH " + adminUser + " " + adminPassword + "\r\nINFO server\r\n")); err != nil {
 		return err
 	}
 	r := bufio.NewReader(conn)
+	if ok, err := r.ReadString('\n'); err != nil {
+		return err
+	} else if strings.TrimSpace(ok) != "+OK" {
+		return fmt.Errorf("AUTH answered %q", strings.TrimSpace(ok))
+	}
 	header, err := r.ReadString('\n')
 	if err != nil {
 		return err

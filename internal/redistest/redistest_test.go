@@ -109,7 +109,7 @@ func TestCluster(t *testing.T) {
 	}
 	roles := map[string]int{}
 	for i, addr := range addrs {
-		client := redis.NewClient(&redis.Options{Addr: addr})
+		client := redis.NewClient(redistest.AdminOptions(addr))
 		info, err := client.ClusterInfo(ctx).Result()
 		if err != nil || !strings.Contains(info, "cluster_state:ok") {
 			t.Errorf("%s: CLUSTER INFO = %q, %v; want cluster_state:ok", addr, info, err)
@@ -129,7 +129,7 @@ func TestCluster(t *testing.T) {
 		t.Errorf("roles = %v, want 3 masters and 3 slaves", roles)
 	}
 
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	cc := redis.NewClusterClient(redistest.AdminClusterOptions(addrs))
 	defer cc.Close()
 	for i := range 100 {
 		if err := cc.Set(ctx, fmt.Sprintf("key:%d", i), i, 0).Err(); err != nil {

@@ -27,6 +27,9 @@ func Require(t testing.TB) {
 	}
 }
 
+// Enabled reports whether [EnvVar] turns integration tests on.
+func Enabled() bool { return enabled() }
+
 func enabled() bool {
 	switch strings.ToLower(os.Getenv(EnvVar)) {
 	case "", "0", "false":

@@ -67,11 +67,19 @@ func NewServer(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		checkDenied(t, s)
 		if err := s.Close(); err != nil {
 			t.Errorf("close redis-server %s: %v", s.Addr(), err)
 		}
 	})
 	return s
+}
+
+// running reports whether the server's process runs (it was not stopped).
+func (s *Server) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
 }
 
 // Addr returns the server's address, "127.0.0.1:PORT". It does not change across Stop and Restart.
@@ -157,6 +165,7 @@ func (s *Server) startLocked() error {
 		"--save", "",
 		"--appendonly", "no",
 	}
+	args = append(args, aclArgs()...)
 	p, err := startProcess(s.bin, s.dir, filepath.Join(s.dir, "redis.log"), append(args, s.extra...))
 	if err != nil {
 		return err

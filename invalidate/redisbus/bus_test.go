@@ -42,6 +42,13 @@ func TestBus_RoundTrip(t *testing.T) {
 	if len(rb.keys) != 2 || len(rb.lost) != 1 {
 		t.Errorf("b got keys %v and lost %v, want 2 keys and one Subscribed", rb.keys, rb.lost)
 	}
+	// The publishing bus reports its sends to its own handler of the
+	// namespace (an invalidate.Observer): one for "user"; "other" has none.
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if ra.events[invalidate.Sent] != 1 || rb.events[invalidate.Sent] != 0 {
+		t.Errorf("Sent events: a %d, b %d; want 1 and 0", ra.events[invalidate.Sent], rb.events[invalidate.Sent])
+	}
 }
 
 func TestBus_SubscribeErrors(t *testing.T) {

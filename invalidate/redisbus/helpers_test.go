@@ -24,7 +24,8 @@ type recorder struct {
 	keys   []string
 	msgs   []invalidate.Message
 	lost   []invalidate.LostReason
-	change chan struct{} // signalled after every call
+	events map[invalidate.Event]int // Observe: events
+	change chan struct{}            // signalled after every call
 }
 
 func newRecorder() *recorder { return &recorder{change: make(chan struct{}, 1)} }
@@ -44,6 +45,23 @@ func (r *recorder) Lost(reason invalidate.LostReason) {
 	r.lost = append(r.lost, reason)
 	r.mu.Unlock()
 	r.signal()
+}
+
+func (r *recorder) Observe(ev invalidate.Event, _ int) {
+	r.mu.Lock()
+	if r.events == nil {
+		r.events = make(map[invalidate.Event]int)
+	}
+	r.events[ev]++
+	r.mu.Unlock()
+	r.signal()
+}
+
+// lostSequence returns the reasons of the Lost calls so far, in order.
+func (r *recorder) lostSequence() []invalidate.LostReason {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.lost)
 }
 
 func (r *recorder) signal() {

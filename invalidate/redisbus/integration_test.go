@@ -3,6 +3,7 @@ package redisbus_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ func TestIntegration_StandaloneResubscribe(t *testing.T) {
 	srv := redistest.NewServer(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { client.Close() })
+	admin := redis.NewClient(redistest.AdminOptions(srv.Addr()))
+	t.Cleanup(func() { admin.Close() })
 	pub := newBus(t, client, nil)
 	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
 	r := newRecorder()
@@ -31,7 +34,7 @@ func TestIntegration_StandaloneResubscribe(t *testing.T) {
 	r.wait(t, "the first key", r.hasKeys("before"))
 
 	ctx := context.Background()
-	if err := client.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
 	r.wait(t, "the resubscription after CLIENT KILL", func(r *recorder) bool { return r.count(invalidate.Resubscribed) == 1 })
@@ -51,10 +54,12 @@ func TestIntegration_StandaloneResubscribe(t *testing.T) {
 		return pub.Publish(ctx, &invalidate.Message{Namespace: "user", Keys: []string{"after-restart"}}) == nil
 	})
 	r.wait(t, "a key after the restart", r.hasKeys("after-restart"))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if n := r.count(invalidate.Resubscribed); n != 2 {
-		t.Errorf("%d resubscriptions reported, want 2", n)
+	// Each break is reported at its first sign (Interrupted), and its end
+	// (Resubscribed): the cache keeps L1 off in between.
+	want := []invalidate.LostReason{invalidate.Subscribed,
+		invalidate.Interrupted, invalidate.Resubscribed, invalidate.Interrupted, invalidate.Resubscribed}
+	if got := r.lostSequence(); !slices.Equal(got, want) {
+		t.Errorf("Lost calls %v, want %v", got, want)
 	}
 }
 
@@ -82,7 +87,7 @@ func TestIntegration_ClusterShardedFailover(t *testing.T) {
 	}
 
 	// The channel is a shard channel of its master only.
-	master, replica := owners(t, client, sub.Channel("user"))
+	master, replica := owners(t, cl, sub.Channel("user"))
 	chans, err := master.PubSubShardChannels(ctx, "*").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -108,24 +113,26 @@ func TestIntegration_ClusterShardedFailover(t *testing.T) {
 	rs["order"].wait(t, "the other namespace", rs["order"].hasKeys("order-2"))
 }
 
-// owners returns clients of the master that serves channel's slot and of
-// its replica.
-func owners(t *testing.T, client *redis.ClusterClient, channel string) (*redis.Client, *redis.Client) {
+// owners returns admin clients of the master of cl that serves channel's
+// slot and of its replica.
+func owners(t *testing.T, cl *redistest.Cluster, channel string) (*redis.Client, *redis.Client) {
 	t.Helper()
 	ctx := context.Background()
-	slot, err := client.ClusterKeySlot(ctx, channel).Result()
+	admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
+	defer admin.Close()
+	slot, err := admin.ClusterKeySlot(ctx, channel).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	//lint:ignore SA1019 CLUSTER SLOTS is what go-redis itself reads; Redis 7.0 has both
-	slots, err := client.ClusterSlots(ctx).Result()
+	slots, err := admin.ClusterSlots(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range slots {
 		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
-			m := redis.NewClient(&redis.Options{Addr: s.Nodes[0].Addr})
-			r := redis.NewClient(&redis.Options{Addr: s.Nodes[1].Addr})
+			m := redis.NewClient(redistest.AdminOptions(s.Nodes[0].Addr))
+			r := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
 			t.Cleanup(func() { m.Close(); r.Close() })
 			return m, r
 		}
@@ -151,7 +158,7 @@ func TestIntegration_ClusterMasterKilled(t *testing.T) {
 	publish(t, pub, "user", "before")
 	r.wait(t, "the first key", r.hasKeys("before"))
 
-	master, _ := owners(t, client, sub.Channel("user"))
+	master, _ := owners(t, cl, sub.Channel("user"))
 	var victim *redistest.Server
 	for _, n := range cl.Nodes() {
 		if n.Addr() == master.Options().Addr {
@@ -165,7 +172,13 @@ func TestIntegration_ClusterMasterKilled(t *testing.T) {
 	if err := victim.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	r.wait(t, "the first sign of the break", func(r *recorder) bool { return r.count(invalidate.Interrupted) >= 1 })
+	interrupted := time.Since(start)
 	r.wait(t, "the resubscription on the promoted replica", func(r *recorder) bool { return r.count(invalidate.Resubscribed) >= 1 })
+	if seq := r.lostSequence(); seq[1] != invalidate.Interrupted {
+		t.Errorf("Lost calls %v: the break was not reported before the resubscription", seq)
+	}
+	t.Logf("break reported %v after the kill", interrupted.Round(time.Millisecond))
 	waitFor(t, "a key published after the kill to arrive", func() bool {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()

@@ -18,17 +18,21 @@
 // use (run it with -race). Its subtests run in parallel, each on its own
 // store from [Harness].New, except those that call [Harness].Advance.
 //
-// For a store that implements the optional interfaces, Run also checks
-// their contracts, and skips those tests otherwise: [l2.Conditional] (SetIf
-// and SetManyIf on absent, present, different and expired values; one
-// winner among concurrent writers), [l2.Tagger] (popping in batches without duplicates,
-// tags apart from keys and from other views' tags, index lifetimes extended
-// and never shortened), [l2.PrefixDeleter] (glob characters in the
-// prefix, each key reported once, fn's error, tag indexes and other
+// For a store that declares optional abilities ([l2.Store.Abilities]), Run
+// checks the declaration ([l2.Check] accepts it, each view has the
+// abilities of its store) and the contract of each interface declared, and
+// skips the tests of the others: [l2.Conditional] (SetIf and SetManyIf on
+// absent, present, different and expired values; one winner among
+// concurrent writers), [l2.Tagger] (popping in batches without duplicates,
+// tags apart from keys and from other views' tags, index lifetimes
+// extended and never shortened), [l2.PrefixDeleter] (glob characters in
+// the prefix, each key reported once, fn's error, tag indexes and other
 // namespaces spared) and [l2.Leaser] (one holder per key, grants only
 // while the key holds what the caller read, SetLeased refused after a
 // write or a takeover, Revoke ending every lease, lease lifetimes, one
-// winner among concurrent callers; LeaseMany, SetLeasedMany and Release of
-// many keys answer as their single-key forms do, in order). The tests of views need an
+// winner among concurrent callers; calls of many keys answer as calls of
+// one key each do, in order; the waited mark, set by a LeaseHeld answer,
+// kept by a grant to the holder, reported by the holder's SetLeased and
+// Release, and ended with the lease). The tests of views need an
 // [l2.Namespacer].
 package l2test

@@ -12,6 +12,17 @@ import (
 // long is the TTL of values that must outlive every subtest.
 const long = time.Hour
 
+// shortTTL returns the TTL of the values and leases that the TTL tests let
+// expire: a fraction of a second on the real clock, where they poll until
+// it ran out, and with h.Advance a TTL that is not a whole number of
+// seconds, so that a store that rounds TTLs to seconds fails.
+func shortTTL(h Harness) time.Duration {
+	if h.Advance == nil {
+		return 150 * time.Millisecond
+	}
+	return 1500 * time.Millisecond
+}
+
 func mustSet(t *testing.T, s l2.Store, key string, value []byte, ttl time.Duration) {
 	t.Helper()
 	if err := s.Set(t.Context(), key, value, ttl); err != nil {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,23 +16,53 @@ import (
 	"github.com/tiercache/tiercache/l2"
 )
 
-// The tests of l2.Leaser (optional.go of l2).
+// The tests of l2.Leaser (lease.go of l2) with one key per call; those of
+// batches are in lease_batch.go, those of the waited mark in
+// lease_waited.go.
 
-// Tokens of three callers. Stores must not modify them.
+// tok returns the token that starts with the bytes of s (at most 16),
+// zeros after.
+func tok(s string) l2.Token {
+	var t l2.Token
+	copy(t[:], s)
+	return t
+}
+
+// Tokens of three callers.
 var (
-	tokA = []byte("token A")
-	tokB = []byte("token B")
-	tokC = []byte("token C")
+	tokA = tok("token A")
+	tokB = tok("token B")
+	tokC = tok("token C")
 )
 
-// leaseFor calls Lease and fails t on an error.
-func leaseFor(t *testing.T, ls l2.Leaser, key string, old, token []byte, ttl time.Duration) (l2.LeaseState, []byte) {
+// tokName returns a token for a failure message: its bytes before the
+// trailing zeros, quoted.
+func tokName(t l2.Token) string {
+	return strconv.Quote(strings.TrimRight(string(t[:]), "\x00"))
+}
+
+// leaseFor calls Lease for one key and fails t on an error, or when it
+// does not return one answer.
+func leaseFor(t *testing.T, ls l2.Leaser, key string, old []byte, token l2.Token, ttl time.Duration) (l2.LeaseState, []byte) {
 	t.Helper()
-	st, cur, err := ls.Lease(t.Context(), key, old, token, ttl)
+	a, err := leaseOne(t.Context(), ls, key, old, token, ttl)
 	if err != nil {
-		t.Fatalf("Lease(%q, old %q, token %q): %v", key, old, token, err)
+		t.Fatalf("Lease(%q, old %q, token %s): %v", key, old, tokName(token), err)
 	}
-	return st, cur
+	return a.State, a.Value
+}
+
+// leaseOne calls Lease for one key, and returns an error when Lease does
+// or when it does not return one answer.
+func leaseOne(ctx context.Context, ls l2.Leaser, key string, old []byte, token l2.Token, ttl time.Duration) (l2.LeaseAnswer, error) {
+	a, err := ls.Lease(ctx, token, ttl, []l2.Expect{{Key: key, Old: old}})
+	if err != nil {
+		return l2.LeaseAnswer{}, err
+	}
+	if len(a) != 1 {
+		return l2.LeaseAnswer{}, fmt.Errorf("%d answers for one key", len(a))
+	}
+	return a[0], nil
 }
 
 // checkLease checks an answer of Lease against want and, for LeaseChanged,
@@ -53,35 +86,73 @@ func checkLease(t *testing.T, what string, st l2.LeaseState, cur []byte, want l2
 	}
 }
 
-// wantLease calls Lease with TTL long and checks its answer (see
-// checkLease).
-func wantLease(t *testing.T, ls l2.Leaser, key string, old, token []byte, want l2.LeaseState, wantCur []byte) {
+// wantLease calls Lease for one key with TTL long and checks its answer
+// (see checkLease).
+func wantLease(t *testing.T, ls l2.Leaser, key string, old []byte, token l2.Token, want l2.LeaseState, wantCur []byte) {
 	t.Helper()
 	st, cur := leaseFor(t, ls, key, old, token, long)
-	checkLease(t, fmt.Sprintf("Lease(%q, old %q, token %q)", key, old, token), st, cur, want, wantCur)
+	checkLease(t, fmt.Sprintf("Lease(%q, old %q, token %s)", key, old, tokName(token)), st, cur, want, wantCur)
 }
 
-func mustSetLeased(t *testing.T, ls l2.Leaser, key string, token, old, value []byte, ttl time.Duration) bool {
+// setLeased calls SetLeased for one item and fails t on an error, or when
+// it does not return one result.
+func setLeased(t *testing.T, ls l2.Leaser, token l2.Token, it l2.CondItem) l2.LeaseResult {
 	t.Helper()
-	ok, err := ls.SetLeased(t.Context(), key, token, old, value, ttl)
+	res, err := setLeasedOne(t.Context(), ls, token, it)
 	if err != nil {
-		t.Fatalf("SetLeased(%q, token %q, old %q): %v", key, token, old, err)
+		t.Fatalf("SetLeased(%q, token %s, old %q): %v", it.Key, tokName(token), it.Old, err)
 	}
-	return ok
+	return res
 }
 
-// wantSetLeased calls SetLeased with TTL long and checks whether it stored.
-func wantSetLeased(t *testing.T, ls l2.Leaser, key string, token, old, value []byte, want bool) {
+// setLeasedOne calls SetLeased for one item, and returns an error when
+// SetLeased does or when it does not return one result.
+func setLeasedOne(ctx context.Context, ls l2.Leaser, token l2.Token, it l2.CondItem) (l2.LeaseResult, error) {
+	res, err := ls.SetLeased(ctx, token, []l2.CondItem{it})
+	if err != nil {
+		return l2.LeaseResult{}, err
+	}
+	if len(res) != 1 {
+		return l2.LeaseResult{}, fmt.Errorf("%d results for one item", len(res))
+	}
+	return res[0], nil
+}
+
+// mustSetLeased calls SetLeased for one item and reports whether it stored.
+func mustSetLeased(t *testing.T, ls l2.Leaser, key string, token l2.Token, old, value []byte, ttl time.Duration) bool {
+	t.Helper()
+	return setLeased(t, ls, token, condTTL(key, old, value, ttl)).Stored
+}
+
+// wantSetLeased calls SetLeased for one item with TTL long and checks
+// whether it stored.
+func wantSetLeased(t *testing.T, ls l2.Leaser, key string, token l2.Token, old, value []byte, want bool) {
 	t.Helper()
 	if got := mustSetLeased(t, ls, key, token, old, value, long); got != want {
-		t.Errorf("SetLeased(%q, token %q, old %q, %q) = %v, want %v", key, token, old, value, got, want)
+		t.Errorf("SetLeased(%q, token %s, old %q, %q) stored = %v, want %v", key, tokName(token), old, value, got, want)
 	}
 }
 
-func mustRelease(t *testing.T, ls l2.Leaser, key string, token []byte) {
+// mustRelease calls Release for one key and returns whether somebody
+// waited; it fails t on an error, or when it does not return one answer.
+func mustRelease(t *testing.T, ls l2.Leaser, key string, token l2.Token) bool {
 	t.Helper()
-	if err := ls.Release(t.Context(), token, key); err != nil {
-		t.Fatalf("Release(%q, token %q): %v", key, token, err)
+	waited, err := ls.Release(t.Context(), token, key)
+	if err != nil {
+		t.Fatalf("Release(%q, token %s): %v", key, tokName(token), err)
+	}
+	if len(waited) != 1 {
+		t.Fatalf("Release(%q, token %s) returned %d answers, want 1", key, tokName(token), len(waited))
+	}
+	return waited[0]
+}
+
+// wantReleased calls Release for one key and checks whether it says that
+// somebody waited.
+func wantReleased(t *testing.T, ls l2.Leaser, key string, token l2.Token, waited bool) {
+	t.Helper()
+	if got := mustRelease(t, ls, key, token); got != waited {
+		t.Errorf("Release(%q, token %s) waited = %v, want %v", key, tokName(token), got, waited)
 	}
 }
 
@@ -100,7 +171,7 @@ func item(key string, value []byte) l2.Item {
 // waitGranted polls Lease(key, old, token) until it is granted, for stores
 // on the real clock, and fails t after a deadline far beyond any TTL the
 // suite waits for.
-func waitGranted(t *testing.T, ls l2.Leaser, key string, old, token []byte) {
+func waitGranted(t *testing.T, ls l2.Leaser, key string, old []byte, token l2.Token) {
 	t.Helper()
 	const deadline = 10 * time.Second
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -114,12 +185,12 @@ func waitGranted(t *testing.T, ls l2.Leaser, key string, old, token []byte) {
 			return
 		case l2.LeaseHeld:
 		default:
-			t.Fatalf("Lease(%q, old %q, token %q) = %v, %q while waiting for the lease", key, old, token, st, cur)
+			t.Fatalf("Lease(%q, old %q, token %s) = %v, %q while waiting for the lease", key, old, tokName(token), st, cur)
 		}
 		select {
 		case <-tick.C:
 		case <-timeout.C:
-			t.Fatalf("Lease(%q, token %q) still held %v after its TTL", key, token, deadline)
+			t.Fatalf("Lease(%q, token %s) still held %v after its TTL", key, tokName(token), deadline)
 		}
 	}
 }
@@ -169,14 +240,34 @@ func testLease(t *testing.T, h Harness) {
 
 	t.Run("Binary", func(t *testing.T) {
 		v := []byte("\x00\xff\r\n{}")
-		tok := []byte("\x00tok\xff")
+		bin := tok("\x00tok\xff")
 		mustSet(t, s, "bin\x00{}", v, long)
-		wantLease(t, ls, "bin\x00{}", v[:3], tok, l2.LeaseChanged, v)
-		wantLease(t, ls, "bin\x00{}", v, tok, l2.LeaseGranted, nil)
-		wantLease(t, ls, "bin\x00{}", v, []byte("\x00tok"), l2.LeaseHeld, nil)
-		wantLease(t, ls, "bin\x00{}", v, []byte("\x00tok\xff\x00"), l2.LeaseHeld, nil)
-		wantSetLeased(t, ls, "bin\x00{}", tok, v, []byte("\x00w"), true)
+		wantLease(t, ls, "bin\x00{}", v[:3], bin, l2.LeaseChanged, v)
+		wantLease(t, ls, "bin\x00{}", v, bin, l2.LeaseGranted, nil)
+		wantLease(t, ls, "bin\x00{}", v, tok("\x00tok"), l2.LeaseHeld, nil)
+		wantLease(t, ls, "bin\x00{}", v, tok("\x00tok\xff\x01"), l2.LeaseHeld, nil)
+		wantSetLeased(t, ls, "bin\x00{}", bin, v, []byte("\x00w"), true)
 		wantValue(t, s, "bin\x00{}", []byte("\x00w"))
+
+		// Tokens are compared on all their 16 bytes, the last one too,
+		// whatever it holds.
+		full := [...]l2.Token{
+			tok("0123456789abcdef"), tok("0123456789abcdeg"), tok("0123456789abcdew"),
+			tok("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"), {},
+		}
+		for i, holder := range full {
+			key := fmt.Sprint("full:", i)
+			wantLease(t, ls, key, nil, holder, l2.LeaseGranted, nil)
+			for j, other := range full {
+				if j != i {
+					wantLease(t, ls, key, nil, other, l2.LeaseHeld, nil)
+					wantSetLeased(t, ls, key, other, nil, []byte("other"), false)
+				}
+			}
+			wantLease(t, ls, key, nil, holder, l2.LeaseGranted, nil)
+			wantSetLeased(t, ls, key, holder, nil, []byte("holder"), true)
+			wantValue(t, s, key, []byte("holder"))
+		}
 	})
 
 	t.Run("Copies", func(t *testing.T) {
@@ -188,18 +279,12 @@ func testLease(t *testing.T, h Harness) {
 		wantValue(t, s, "copy", []byte("original"))
 		wantLease(t, ls, "copy", nil, tokA, l2.LeaseChanged, []byte("original"))
 
-		// The token is copied: the caller may reuse its buffer.
-		tok := []byte("token 1")
-		wantLease(t, ls, "token-copy", nil, tok, l2.LeaseGranted, nil)
-		copy(tok, "token 2")
-		wantLease(t, ls, "token-copy", nil, []byte("token 2"), l2.LeaseHeld, nil)
-		wantLease(t, ls, "token-copy", nil, []byte("token 1"), l2.LeaseGranted, nil)
-
-		// So are the values of SetLeased and Revoke.
+		// The values of SetLeased and Revoke are copied.
+		wantLease(t, ls, "set-copy", nil, tokA, l2.LeaseGranted, nil)
 		buf := []byte("stored")
-		wantSetLeased(t, ls, "token-copy", []byte("token 1"), nil, buf, true)
+		wantSetLeased(t, ls, "set-copy", tokA, nil, buf, true)
 		copy(buf, "XXXXXX")
-		wantValue(t, s, "token-copy", []byte("stored"))
+		wantValue(t, s, "set-copy", []byte("stored"))
 		items := []l2.Item{item("revoke-copy", []byte("revoked"))}
 		mustRevoke(t, ls, items)
 		copy(items[0].Value, "XXXXXXX")
@@ -213,13 +298,13 @@ func testLease(t *testing.T, h Harness) {
 			"f", "f:lease", "f}:lease", "f}", "{f}", ":lease", "", "{}", "}",
 			"f:lease:lease", "{f}:lease", "f\x00", "F",
 		}
-		token := func(i int) []byte { return fmt.Appendf(nil, "framing %d", i) }
+		token := func(i int) l2.Token { return tok(fmt.Sprint("framing ", i)) }
 		for i, k := range keys {
 			wantLease(t, ls, k, nil, token(i), l2.LeaseGranted, nil)
 		}
 		for i, k := range keys {
 			wantMiss(t, s, k)
-			wantLease(t, ls, k, nil, []byte("intruder"), l2.LeaseHeld, nil)
+			wantLease(t, ls, k, nil, tok("intruder"), l2.LeaseHeld, nil)
 			wantLease(t, ls, k, nil, token(i), l2.LeaseGranted, nil)
 		}
 		for i, k := range keys {
@@ -231,9 +316,9 @@ func testLease(t *testing.T, h Harness) {
 	})
 
 	t.Run("LeasesAreNotKeys", func(t *testing.T) {
-		pd, ok := s.(l2.PrefixDeleter)
+		pd, ok := optional[l2.PrefixDeleter](t, s)
 		if !ok {
-			t.Skipf("%T does not implement l2.PrefixDeleter", s)
+			t.Skipf("%T does not declare %v", s, l2.Prefixes)
 		}
 		mustSet(t, s, "dp:1", []byte("v"), long)
 		wantLease(t, ls, "dp:1", []byte("v"), tokA, l2.LeaseGranted, nil)
@@ -275,11 +360,51 @@ func testLease(t *testing.T, h Harness) {
 
 		// Release through the store, or through another view.
 		wantLease(t, l1, "r", nil, tokA, l2.LeaseGranted, nil)
-		mustRelease(t, l2v, "r", tokA) // v2's r has no lease
+		wantReleased(t, l2v, "r", tokA, false) // v2's r has no lease
 		wantLease(t, l1, "r", nil, tokB, l2.LeaseHeld, nil)
-		mustRelease(t, ls, "v1:r", tokA)
+		wantReleased(t, ls, "v1:r", tokA, true) // B waited, through v1
 		wantLease(t, l1, "r", nil, tokB, l2.LeaseGranted, nil)
 	})
+}
+
+// testLeaseOneKey runs the tiered cache's protocol on one key, one key per
+// call, and checks that each call answers once; and that calls of no keys
+// answer nothing.
+func testLeaseOneKey(t *testing.T, h Harness) {
+	_, ls := newOptional[l2.Leaser](t, h)
+	ctx := t.Context()
+	v := []byte("v")
+	lease := func(token l2.Token, old []byte, want l2.LeaseAnswer) {
+		t.Helper()
+		a, err := ls.Lease(ctx, token, long, []l2.Expect{{Key: "k", Old: old}})
+		if err != nil || len(a) != 1 || !sameAnswer(a[0], want) {
+			t.Fatalf("Lease(k, old %q, token %s) = %+v, %v; want [%+v]", old, tokName(token), a, err, want)
+		}
+	}
+	lease(tokA, nil, l2.LeaseAnswer{State: l2.LeaseGranted})
+	lease(tokB, nil, l2.LeaseAnswer{State: l2.LeaseHeld})
+	res, err := ls.SetLeased(ctx, tokA, []l2.CondItem{cond("k", nil, v)})
+	if want := (l2.LeaseResult{Stored: true, Waited: true}); err != nil || len(res) != 1 || res[0] != want {
+		t.Fatalf("SetLeased(k, token A) = %+v, %v; want [%+v]", res, err, want)
+	}
+	lease(tokB, nil, l2.LeaseAnswer{State: l2.LeaseChanged, Value: v})
+	lease(tokB, v, l2.LeaseAnswer{State: l2.LeaseGranted})
+	waited, err := ls.Release(ctx, tokB, "k")
+	if err != nil || !slices.Equal(waited, []bool{false}) {
+		t.Fatalf("Release(k, token B) = %v, %v; want [false]", waited, err)
+	}
+	lease(tokC, v, l2.LeaseAnswer{State: l2.LeaseGranted})
+
+	// No keys: no answers, and no error.
+	if a, err := ls.Lease(ctx, tokA, long, nil); err != nil || len(a) != 0 {
+		t.Errorf("Lease(no keys) = %v, %v; want no answers", a, err)
+	}
+	if res, err := ls.SetLeased(ctx, tokA, nil); err != nil || len(res) != 0 {
+		t.Errorf("SetLeased(no items) = %v, %v; want no results", res, err)
+	}
+	if waited, err := ls.Release(ctx, tokA); err != nil || len(waited) != 0 {
+		t.Errorf("Release(no keys) = %v, %v; want no answers", waited, err)
+	}
 }
 
 func testSetLeased(t *testing.T, h Harness) {
@@ -392,14 +517,14 @@ func testSetLeased(t *testing.T, h Harness) {
 	t.Run("TTLNotPositive", func(t *testing.T) {
 		for _, ttl := range []time.Duration{0, -time.Second} {
 			key := fmt.Sprint("bad-lease:", ttl)
-			if st, _, err := ls.Lease(t.Context(), key, nil, tokA, ttl); err == nil {
-				t.Errorf("Lease with TTL %v = %v, no error", ttl, st)
+			if a, err := ls.Lease(t.Context(), tokA, ttl, []l2.Expect{{Key: key}}); err == nil {
+				t.Errorf("Lease with TTL %v = %v, no error", ttl, a)
 			}
 			wantLease(t, ls, key, nil, tokB, l2.LeaseGranted, nil) // A got nothing
 
 			key = fmt.Sprint("bad-set:", ttl)
 			wantLease(t, ls, key, nil, tokA, l2.LeaseGranted, nil)
-			if _, err := ls.SetLeased(t.Context(), key, tokA, nil, v1, ttl); err == nil {
+			if _, err := ls.SetLeased(t.Context(), tokA, []l2.CondItem{condTTL(key, nil, v1, ttl)}); err == nil {
 				t.Errorf("SetLeased with TTL %v: no error", ttl)
 			}
 			wantMiss(t, s, key)
@@ -412,26 +537,26 @@ func testLeaseRelease(t *testing.T, h Harness) {
 	v := []byte("v")
 
 	wantLease(t, ls, "k", nil, tokA, l2.LeaseGranted, nil)
-	mustRelease(t, ls, "k", tokB) // not B's lease
+	wantReleased(t, ls, "k", tokB, false) // not B's lease
 	wantLease(t, ls, "k", nil, tokC, l2.LeaseHeld, nil)
-	mustRelease(t, ls, "k", []byte("token"))    // a prefix of A's token
-	mustRelease(t, ls, "k", []byte("token A ")) // A's token and more
+	wantReleased(t, ls, "k", tok("token"), false)    // A's first bytes
+	wantReleased(t, ls, "k", tok("token A "), false) // A's bytes and one more
 	wantLease(t, ls, "k", nil, tokC, l2.LeaseHeld, nil)
-	mustRelease(t, ls, "k", tokA)
+	wantReleased(t, ls, "k", tokA, true) // C waited
 	wantLease(t, ls, "k", nil, tokC, l2.LeaseGranted, nil)
-	mustRelease(t, ls, "k", tokA) // A's again: C keeps it
+	wantReleased(t, ls, "k", tokA, false) // A's again: C keeps it
 	wantLease(t, ls, "k", nil, tokB, l2.LeaseHeld, nil)
 
 	// Release leaves the value alone.
 	mustSet(t, s, "value", v, long)
 	wantLease(t, ls, "value", v, tokA, l2.LeaseGranted, nil)
-	mustRelease(t, ls, "value", tokA)
+	wantReleased(t, ls, "value", tokA, false)
 	wantValue(t, s, "value", v)
 	wantLease(t, ls, "value", v, tokB, l2.LeaseGranted, nil)
 
 	// Releasing a lease that does not exist is no error.
-	mustRelease(t, ls, "never", tokA)
-	mustRelease(t, ls, "never", tokA)
+	wantReleased(t, ls, "never", tokA, false)
+	wantReleased(t, ls, "never", tokA, false)
 	wantMiss(t, s, "never")
 	wantLease(t, ls, "never", nil, tokB, l2.LeaseGranted, nil)
 }
@@ -448,7 +573,7 @@ func testLeaseRevoke(t *testing.T, h Harness) {
 		keys := make([]string, n)
 		olds := make([][]byte, n)
 		items := make([]l2.Item, n)
-		holder := func(i int) []byte { return fmt.Appendf(nil, "holder %d", i) }
+		holder := func(i int) l2.Token { return tok(fmt.Sprint("holder ", i)) }
 		for i := range n {
 			k := fmt.Sprint("revoke:", n-i)
 			keys[i] = k
@@ -531,11 +656,7 @@ func testLeaseRevoke(t *testing.T, h Harness) {
 func testLeaseTTL(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	v := []byte("v")
-	short := 150 * time.Millisecond
-	if h.Advance != nil {
-		// Not a whole number of seconds: a store that rounds to seconds fails.
-		short = 1500 * time.Millisecond
-	}
+	short := shortTTL(h)
 
 	start := time.Now()
 	// Everything short-lived is written before the lease of "probe", so
@@ -631,22 +752,22 @@ func testLeaseTTL(t *testing.T, h Harness) {
 func testLeaseConcurrent(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	const goroutines = 16
-	token := func(g int) []byte { return fmt.Appendf(nil, "token %d", g) }
+	token := func(g int) l2.Token { return tok(fmt.Sprint("token ", g)) }
 	value := func(g int) []byte { return fmt.Appendf(nil, "value %d", g) }
 	var wg sync.WaitGroup
 
 	states := make([]l2.LeaseState, goroutines)
 	for g := range goroutines {
 		wg.Go(func() {
-			st, cur, err := ls.Lease(t.Context(), "race", nil, token(g), long)
+			a, err := leaseOne(t.Context(), ls, "race", nil, token(g), long)
 			if err != nil {
 				t.Errorf("goroutine %d: Lease: %v", g, err)
 				return
 			}
-			if cur != nil {
-				t.Errorf("goroutine %d: Lease(race) = %v, %q; want no value", g, st, cur)
+			if a.Value != nil {
+				t.Errorf("goroutine %d: Lease(race) = %v, %q; want no value", g, a.State, a.Value)
 			}
-			states[g] = st
+			states[g] = a.State
 		})
 	}
 	wg.Wait()
@@ -667,32 +788,33 @@ func testLeaseConcurrent(t *testing.T, h Harness) {
 		t.Fatalf("none of %d goroutines got the lease", goroutines)
 	}
 
-	// All store at once: only the holder does.
-	stored := make([]bool, goroutines)
+	// All store at once: only the holder does, and it learns that the
+	// others waited.
+	results := make([]l2.LeaseResult, goroutines)
 	for g := range goroutines {
 		wg.Go(func() {
-			ok, err := ls.SetLeased(t.Context(), "race", token(g), nil, value(g), long)
+			res, err := setLeasedOne(t.Context(), ls, token(g), cond("race", nil, value(g)))
 			if err != nil {
 				t.Errorf("goroutine %d: SetLeased: %v", g, err)
 			}
-			stored[g] = ok
+			results[g] = res
 		})
 	}
 	wg.Wait()
-	for g, ok := range stored {
-		if ok != (g == winner) {
-			t.Errorf("goroutine %d: SetLeased = %v, want %v (the holder is %d)", g, ok, g == winner, winner)
+	for g, res := range results {
+		if want := (l2.LeaseResult{Stored: g == winner, Waited: g == winner}); res != want {
+			t.Errorf("goroutine %d: SetLeased = %+v, want %+v (the holder is %d)", g, res, want, winner)
 		}
 	}
 	wantValue(t, s, "race", value(winner))
 	for g := range goroutines {
 		wg.Go(func() {
-			st, cur, err := ls.Lease(t.Context(), "race", nil, token(g), long)
+			a, err := leaseOne(t.Context(), ls, "race", nil, token(g), long)
 			if err != nil {
 				t.Errorf("goroutine %d: Lease: %v", g, err)
 				return
 			}
-			checkLease(t, fmt.Sprintf("goroutine %d: Lease(race) after the store", g), st, cur, l2.LeaseChanged, value(winner))
+			checkLease(t, fmt.Sprintf("goroutine %d: Lease(race) after the store", g), a.State, a.Value, l2.LeaseChanged, value(winner))
 		})
 	}
 	wg.Wait()
@@ -735,9 +857,9 @@ func testLeaseConcurrent(t *testing.T, h Harness) {
 	for i := range keys {
 		key := fmt.Sprint("revoked:", i)
 		wg.Go(func() {
-			st, _, err := ls.Lease(t.Context(), key, nil, tokA, long)
-			if err == nil && st == l2.LeaseGranted {
-				_, err = ls.SetLeased(t.Context(), key, tokA, nil, []byte("stale"), long)
+			a, err := leaseOne(t.Context(), ls, key, nil, tokA, long)
+			if err == nil && a.State == l2.LeaseGranted {
+				_, err = setLeasedOne(t.Context(), ls, tokA, cond(key, nil, []byte("stale")))
 			}
 			if err != nil {
 				t.Errorf("holder of %s: %v", key, err)
@@ -760,34 +882,34 @@ func testLeaseConcurrent(t *testing.T, h Harness) {
 // leaseAndLoad asks for the lease of key until it gets the lease, and
 // then stores value, or gets the value another caller stored. It returns
 // the value stored.
-func leaseAndLoad(ctx context.Context, ls l2.Leaser, key string, token, value []byte, loads *atomic.Int32) ([]byte, error) {
+func leaseAndLoad(ctx context.Context, ls l2.Leaser, key string, token l2.Token, value []byte, loads *atomic.Int32) ([]byte, error) {
 	const deadline = 10 * time.Second
 	timeout := time.NewTimer(deadline)
 	defer timeout.Stop()
 	for {
-		st, cur, err := ls.Lease(ctx, key, nil, token, long)
+		a, err := leaseOne(ctx, ls, key, nil, token, long)
 		if err != nil {
 			return nil, fmt.Errorf("lease: %w", err)
 		}
-		switch st {
+		switch a.State {
 		case l2.LeaseGranted:
 			loads.Add(1)
-			ok, err := ls.SetLeased(ctx, key, token, nil, value, long)
+			res, err := setLeasedOne(ctx, ls, token, cond(key, nil, value))
 			if err != nil {
 				return nil, fmt.Errorf("setleased: %w", err)
 			}
-			if !ok {
+			if !res.Stored {
 				return nil, errors.New("setleased by the holder of the lease did not store")
 			}
 			return value, nil
 		case l2.LeaseChanged:
-			if cur == nil {
+			if a.Value == nil {
 				return nil, errors.New("lease(old nil) = changed, nil")
 			}
-			return cur, nil
+			return a.Value, nil
 		case l2.LeaseHeld:
 		default:
-			return nil, fmt.Errorf("lease = %v", st)
+			return nil, fmt.Errorf("lease = %v", a.State)
 		}
 		select {
 		case <-time.After(time.Millisecond):
@@ -807,19 +929,19 @@ func testLeaseCanceledContext(t *testing.T, h Harness) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 
-	if st, _, err := ls.Lease(ctx, "k2", nil, tokB, long); err == nil {
-		t.Errorf("Lease(k2) = %v, no error", st)
+	if a, err := leaseOne(ctx, ls, "k2", nil, tokB, long); err == nil {
+		t.Errorf("Lease(k2) = %v, no error", a.State)
 	}
-	if st, _, err := ls.Lease(ctx, "k", v, tokA, long); err == nil {
-		t.Errorf("Lease(k) by its holder = %v, no error", st)
+	if a, err := leaseOne(ctx, ls, "k", v, tokA, long); err == nil {
+		t.Errorf("Lease(k) by its holder = %v, no error", a.State)
 	}
-	if _, err := ls.SetLeased(ctx, "k", tokA, v, []byte("w"), long); err == nil {
+	if _, err := setLeasedOne(ctx, ls, tokA, cond("k", v, []byte("w"))); err == nil {
 		t.Error("SetLeased: no error")
 	}
-	if _, err := ls.SetLeased(ctx, "k3", tokA, nil, []byte("w"), long); err == nil {
+	if _, err := setLeasedOne(ctx, ls, tokA, cond("k3", nil, []byte("w"))); err == nil {
 		t.Error("SetLeased(old nil): no error")
 	}
-	if err := ls.Release(ctx, tokA, "k"); err == nil {
+	if _, err := ls.Release(ctx, tokA, "k"); err == nil {
 		t.Error("Release: no error")
 	}
 	if err := ls.Revoke(ctx, []l2.Item{item("k", []byte("tomb"))}); err == nil {

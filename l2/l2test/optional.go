@@ -15,45 +15,81 @@ import (
 	"github.com/tiercache/tiercache/l2"
 )
 
-// The tests of the optional interfaces of l2 (optional.go there).
+// The tests of the optional interfaces l2.Conditional, l2.Tagger and
+// l2.PrefixDeleter, and the helpers of every test of an optional interface.
+
+// abilityOf returns the ability that declares the interface I.
+func abilityOf[I any]() l2.Ability {
+	switch any((*I)(nil)).(type) {
+	case *l2.Namespacer:
+		return l2.Namespaces
+	case *l2.Conditional:
+		return l2.ConditionalWrites
+	case *l2.Leaser:
+		return l2.Leases
+	case *l2.Tagger:
+		return l2.Tags
+	case *l2.PrefixDeleter:
+		return l2.Prefixes
+	}
+	panic(fmt.Sprintf("l2test: %v is no optional interface of l2", reflect.TypeFor[I]()))
+}
+
+// optional returns s as an I, and whether s declares the ability of I: the
+// suite tests what a store declares, not what it happens to implement (a
+// wrapper may turn an ability off that way). A store that declares the
+// ability without implementing I fails t.
+func optional[I any](t *testing.T, s l2.Store) (I, bool) {
+	t.Helper()
+	var zero I
+	a := abilityOf[I]()
+	if !s.Abilities().Has(a) {
+		return zero, false
+	}
+	i, ok := s.(I)
+	if !ok {
+		t.Fatalf("%T declares %v but does not implement %v", s, a, reflect.TypeFor[I]())
+	}
+	return i, true
+}
 
 // newOptional returns a store from h and the same store as an I, or skips
-// t when the store does not implement I.
+// t when the store does not declare the ability of I.
 func newOptional[I any](t *testing.T, h Harness) (l2.Store, I) {
 	t.Helper()
 	s := h.New(t)
-	i, ok := s.(I)
+	i, ok := optional[I](t, s)
 	if !ok {
-		t.Skipf("%T does not implement %v", s, reflect.TypeFor[I]())
+		t.Skipf("%T does not declare %v", s, abilityOf[I]())
 	}
 	return s, i
 }
 
-// as returns s as an I, failing t when it is not one: a view must
-// implement the optional interfaces of its store.
+// as returns s as an I, failing t when it does not declare and implement
+// it: a view has the abilities of its store.
 func as[I any](t *testing.T, s l2.Store) I {
 	t.Helper()
-	i, ok := s.(I)
+	i, ok := optional[I](t, s)
 	if !ok {
-		t.Fatalf("%T does not implement %v", s, reflect.TypeFor[I]())
+		t.Fatalf("%T does not declare %v", s, abilityOf[I]())
 	}
 	return i
 }
 
-// views returns two views of s, v1 and v2, or skips t when s is not an
-// l2.Namespacer.
+// views returns two views of s, v1 and v2, or skips t when s does not
+// declare l2.Namespaces.
 func views(t *testing.T, s l2.Store) (v1, v2 l2.Store) {
 	t.Helper()
-	ns, ok := s.(l2.Namespacer)
+	ns, ok := optional[l2.Namespacer](t, s)
 	if !ok {
-		t.Skipf("%T does not implement l2.Namespacer", s)
+		t.Skipf("%T does not declare %v", s, l2.Namespaces)
 	}
 	return ns.Namespace("v1"), ns.Namespace("v2")
 }
 
 func mustSetIf(t *testing.T, c l2.Conditional, key string, old, value []byte, ttl time.Duration) bool {
 	t.Helper()
-	ok, err := c.SetIf(t.Context(), key, old, value, ttl)
+	ok, err := c.SetIf(t.Context(), condTTL(key, old, value, ttl))
 	if err != nil {
 		t.Fatalf("SetIf(%q, old %q): %v", key, old, err)
 	}
@@ -120,7 +156,7 @@ func testSetIf(t *testing.T, h Harness) {
 	wantValue(t, s, "copy", []byte("copied"))
 
 	for _, ttl := range []time.Duration{0, -time.Second} {
-		if _, err := c.SetIf(t.Context(), "bad", nil, []byte("v"), ttl); err == nil {
+		if _, err := c.SetIf(t.Context(), condTTL("bad", nil, []byte("v"), ttl)); err == nil {
 			t.Errorf("SetIf with TTL %v: no error", ttl)
 		}
 		wantMiss(t, s, "bad")
@@ -129,7 +165,12 @@ func testSetIf(t *testing.T, h Harness) {
 
 // cond returns a conditional write of value under key, for TTL long.
 func cond(key string, old, value []byte) l2.CondItem {
-	return l2.CondItem{Item: l2.Item{Key: key, Value: value, TTL: long}, Old: old}
+	return condTTL(key, old, value, long)
+}
+
+// condTTL returns a conditional write of value under key, for ttl.
+func condTTL(key string, old, value []byte, ttl time.Duration) l2.CondItem {
+	return l2.CondItem{Item: l2.Item{Key: key, Value: value, TTL: ttl}, Old: old}
 }
 
 func mustSetManyIf(t *testing.T, c l2.Conditional, items []l2.CondItem) []bool {
@@ -284,10 +325,7 @@ func testSetManyIf(t *testing.T, h Harness) {
 func testSetIfTTL(t *testing.T, h Harness) {
 	s, c := newOptional[l2.Conditional](t, h)
 	v := []byte("v")
-	short := 150 * time.Millisecond
-	if h.Advance != nil {
-		short = 1500 * time.Millisecond
-	}
+	short := shortTTL(h)
 	mustSet(t, s, "expired", v, short)
 	if !mustSetIf(t, c, "short", nil, v, short) {
 		t.Fatal("SetIf(short, old nil) did not store")
@@ -353,7 +391,7 @@ func testSetIfConcurrent(t *testing.T, h Harness) {
 	for g := range goroutines {
 		wg.Go(func() {
 			v := fmt.Appendf(nil, "writer %d", g)
-			ok, err := c.SetIf(t.Context(), "race", nil, v, long)
+			ok, err := c.SetIf(t.Context(), cond("race", nil, v))
 			if err != nil {
 				t.Errorf("goroutine %d: SetIf: %v", g, err)
 				return
@@ -415,7 +453,7 @@ func testSetIfConcurrent(t *testing.T, h Harness) {
 						t.Errorf("goroutine %d: counter holds %q", g, old)
 						return
 					}
-					ok, err := c.SetIf(ctx, "counter", old, strconv.AppendInt(nil, int64(n+1), 10), long)
+					ok, err := c.SetIf(ctx, cond("counter", old, strconv.AppendInt(nil, int64(n+1), 10)))
 					if err != nil {
 						t.Errorf("goroutine %d: SetIf: %v", g, err)
 						return
@@ -805,7 +843,7 @@ func testDeletePrefix(t *testing.T, h Harness) {
 	})
 
 	t.Run("EmptyPrefixSparesTags", func(t *testing.T) {
-		tg, tagger := s.(l2.Tagger)
+		tg, tagger := optional[l2.Tagger](t, s)
 		if tagger {
 			mustTag(t, tg, []string{"kept", ""}, []string{"x1", "x2"}, long)
 		}
@@ -832,8 +870,8 @@ func testDeletePrefix(t *testing.T, h Harness) {
 		setAll(t, v2, "k1", "k2")
 		setAll(t, s, "v1", "v1x", "v10:k1", "v:k1", "k1")
 		// Tag indexes of the view and of a namespace inside it survive.
-		sub := s.(l2.Namespacer).Namespace("v1:sub")
-		if tg, ok := v1.(l2.Tagger); ok {
+		sub := as[l2.Namespacer](t, s).Namespace("v1:sub")
+		if tg, ok := optional[l2.Tagger](t, v1); ok {
 			mustTag(t, tg, []string{"t"}, []string{"k1"}, long)
 			mustTag(t, as[l2.Tagger](t, sub), []string{"t"}, []string{"m"}, long)
 		}
@@ -849,7 +887,7 @@ func testDeletePrefix(t *testing.T, h Harness) {
 		wantGone(t, sub, "m")
 		wantPresent(t, v2, "k2")
 		wantPresent(t, s, "v1", "v1x", "v10:k1", "v:k1", "k1")
-		if tg, ok := v1.(l2.Tagger); ok {
+		if tg, ok := optional[l2.Tagger](t, v1); ok {
 			wantKeys(t, "popped v1's t", popAll(t, tg, "t", 10), []string{"k1"})
 			wantKeys(t, "popped v1:sub's t", popAll(t, as[l2.Tagger](t, sub), "t", 10), []string{"m"})
 		}
@@ -860,7 +898,7 @@ func testDeletePrefix(t *testing.T, h Harness) {
 func testOptionalArgs(t *testing.T, h Harness) {
 	s := h.New(t)
 	ctx := t.Context()
-	if tg, ok := s.(l2.Tagger); ok {
+	if tg, ok := optional[l2.Tagger](t, s); ok {
 		for _, ttl := range []time.Duration{0, -time.Second} {
 			if err := tg.Tag(ctx, []string{"t"}, []string{"k"}, ttl); err == nil {
 				t.Errorf("Tag with TTL %v: no error", ttl)
@@ -872,7 +910,7 @@ func testOptionalArgs(t *testing.T, h Harness) {
 			}
 		}
 	}
-	if pd, ok := s.(l2.PrefixDeleter); ok {
+	if pd, ok := optional[l2.PrefixDeleter](t, s); ok {
 		for _, n := range []int{0, -1} {
 			if err := pd.DeletePrefix(ctx, "", n, func([]string) error { return nil }); err == nil {
 				t.Errorf("DeletePrefix with count %d: no error", n)
@@ -888,11 +926,11 @@ func testOptionalCanceledContext(t *testing.T, h Harness) {
 	mustSet(t, s, "k", []byte("v"), long)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if c, ok := s.(l2.Conditional); ok {
-		if _, err := c.SetIf(ctx, "k2", nil, []byte("v"), long); err == nil {
+	if c, ok := optional[l2.Conditional](t, s); ok {
+		if _, err := c.SetIf(ctx, cond("k2", nil, []byte("v"))); err == nil {
 			t.Error("SetIf(old nil): no error")
 		}
-		if _, err := c.SetIf(ctx, "k", []byte("v"), []byte("w"), long); err == nil {
+		if _, err := c.SetIf(ctx, cond("k", []byte("v"), []byte("w"))); err == nil {
 			t.Error("SetIf(old v): no error")
 		}
 		items := []l2.CondItem{cond("k2", nil, []byte("v")), cond("k", []byte("v"), []byte("w"))}
@@ -900,7 +938,7 @@ func testOptionalCanceledContext(t *testing.T, h Harness) {
 			t.Error("SetManyIf: no error")
 		}
 	}
-	if tg, ok := s.(l2.Tagger); ok {
+	if tg, ok := optional[l2.Tagger](t, s); ok {
 		if err := tg.Tag(ctx, []string{"t"}, []string{"k"}, long); err == nil {
 			t.Error("Tag: no error")
 		}
@@ -911,7 +949,7 @@ func testOptionalCanceledContext(t *testing.T, h Harness) {
 			t.Error("PopTagged: no error")
 		}
 	}
-	if pd, ok := s.(l2.PrefixDeleter); ok {
+	if pd, ok := optional[l2.PrefixDeleter](t, s); ok {
 		err := pd.DeletePrefix(ctx, "", 10, func(keys []string) error {
 			t.Errorf("DeletePrefix reported %q", keys)
 			return nil

@@ -112,11 +112,7 @@ func testCopies(t *testing.T, h Harness) {
 func testTTL(t *testing.T, h Harness) {
 	s := h.New(t)
 	v := []byte("v")
-	short := 150 * time.Millisecond
-	if h.Advance != nil {
-		// Not a whole number of seconds: a store that rounds to seconds fails.
-		short = 1500 * time.Millisecond
-	}
+	short := shortTTL(h)
 
 	start := time.Now()
 	// "renewed" is written with the short TTL before "short", so once "short"

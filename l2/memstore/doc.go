@@ -7,8 +7,8 @@
 // the stored bytes nor see later changes to their own buffers.
 //
 // Time comes from [Options].Now, so tests can drive expiry with a fake clock.
-// [Store.FailWith] and [Store.SetDelay] inject faults: an unavailable or a
-// slow tier.
+// [Store.FailWith], [Store.FailWhen] and [Store.SetDelay] inject faults: an
+// unavailable tier, one that fails some operations only, or a slow one.
 //
 //	now := time.Unix(0, 0)
 //	s := memstore.New(&memstore.Options{Now: func() time.Time { return now }})
@@ -20,9 +20,13 @@
 // Expired entries are dropped lazily, when a read finds them or a write
 // touches their key; the store runs no goroutine.
 //
-// A Store and its views also implement the optional interfaces of l2, as
-// the Redis store does: [l2.Conditional] (SetIf compares bytes under the
-// lock, SetManyIf takes it once for the batch), [l2.Tagger] (tag indexes are sets kept apart from the entries, so
-// no key is reserved for them, and expire on the same clock) and
-// [l2.PrefixDeleter].
+// A Store and its views also implement every optional interface of l2, as
+// the Redis store does, and declare them all ([Store.Abilities] is
+// [l2.All]): [l2.Namespacer], [l2.Conditional] (SetIf compares bytes under
+// the lock, SetManyIf takes it once for the batch), [l2.Leaser] (leases are
+// kept beside the entries, with their holder's token, their expiry and
+// whether another token was refused them; each call takes the lock once
+// for its batch), [l2.Tagger] (tag indexes are sets kept apart from the
+// entries, so no key is reserved for them, and expire on the same clock)
+// and [l2.PrefixDeleter].
 package memstore

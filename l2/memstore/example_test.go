@@ -45,3 +45,27 @@ func ExampleStore_FailWith() {
 	// memstore: get: connection refused true
 	// l2: miss
 }
+
+func ExampleStore_Lease() {
+	ctx := context.Background()
+	s := memstore.New(nil)
+	defer s.Close()
+
+	loader, waiter := l2.NewToken(), l2.NewToken()
+	keys := []l2.Expect{{Key: "user:42"}} // both read it absent
+	a, _ := s.Lease(ctx, loader, time.Second, keys)
+	fmt.Println(a[0].State) // load the value
+	a, _ = s.Lease(ctx, waiter, time.Second, keys)
+	fmt.Println(a[0].State) // wait for it
+
+	item := l2.CondItem{Item: l2.Item{Key: "user:42", Value: []byte("Ada"), TTL: time.Minute}}
+	res, _ := s.SetLeased(ctx, loader, []l2.CondItem{item})
+	fmt.Printf("%+v\n", res[0]) // somebody waited: tell them
+	a, _ = s.Lease(ctx, waiter, time.Second, keys)
+	fmt.Printf("%v %s\n", a[0].State, a[0].Value)
+	// Output:
+	// granted
+	// held
+	// {Stored:true Waited:true}
+	// changed Ada
+}

@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -13,29 +12,22 @@ var _ l2.Leaser = (*Store)(nil)
 
 // lease is the holder of a key's lease.
 type lease struct {
-	token   []byte
+	token   l2.Token
 	expires time.Time
+	// waited: Lease answered LeaseHeld to another token while token held
+	// the lease.
+	waited bool
 }
 
-// Lease gives the lease of key to token for ttl (which must be positive) if
-// key holds old (nothing when old is nil) and no other token holds the
-// lease; see [l2.Leaser]. The checks and the grant happen under one lock.
-// A token that already holds the lease gets it again, for ttl from now.
-func (s *Store) Lease(ctx context.Context, key string, old, token []byte, ttl time.Duration) (l2.LeaseState, []byte, error) {
-	a, err := s.LeaseMany(ctx, token, ttl, []string{key}, [][]byte{old})
-	if err != nil {
-		return 0, nil, err
-	}
-	return a[0].State, a[0].Value, nil
-}
-
-// LeaseMany does Lease for every key, all under one lock.
-func (s *Store) LeaseMany(ctx context.Context, token []byte, ttl time.Duration, keys []string, olds [][]byte) ([]l2.LeaseAnswer, error) {
+// Lease asks for the lease of each key of keys for token, for ttl (which
+// must be positive), all under one lock; see [l2.Leaser]. A key is granted
+// when it holds Old (nothing when Old is nil) and no other token holds its
+// lease; a token that holds it gets it again, for ttl from now, and keeps
+// its waited mark. A key whose lease another token holds is answered
+// LeaseHeld, and that lease is marked waited.
+func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, keys []l2.Expect) ([]l2.LeaseAnswer, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("memstore: lease: ttl must be positive, got %v", ttl)
-	}
-	if len(olds) != len(keys) {
-		return nil, fmt.Errorf("memstore: lease: %d keys but %d old values", len(keys), len(olds))
 	}
 	if err := s.begin(ctx, "lease"); err != nil {
 		return nil, err
@@ -47,46 +39,45 @@ func (s *Store) LeaseMany(ctx context.Context, token []byte, ttl time.Duration, 
 	if s.m == nil {
 		return nil, fmt.Errorf("memstore: lease: %w", l2.ErrClosed)
 	}
-	for i, key := range keys {
-		k := s.key(key)
+	for i, e := range keys {
+		k := s.key(e.Key)
+		l, held := s.liveLease(k, now)
 		switch {
-		case !s.holds(k, olds[i], now):
+		case !s.holds(k, e.Old, now):
 			answers[i].State = l2.LeaseChanged
 			if e, ok := s.m[k]; ok && !e.expired(now) {
 				answers[i].Value = clone(e.value)
 			}
-		case s.heldByOther(k, token, now):
+		case held && l.token != token:
+			l.waited = true
+			s.leases[k] = l
 			answers[i].State = l2.LeaseHeld
 		default:
-			s.leases[k] = lease{token: clone(token), expires: now.Add(ttl)}
+			if !held {
+				l = lease{token: token} // an expired lease's mark ends with it
+			}
+			l.expires = now.Add(ttl)
+			s.leases[k] = l
 			answers[i].State = l2.LeaseGranted
 		}
 	}
 	return answers, nil
 }
 
-// heldByOther reports whether a token other than token holds the lease of
-// k at now. The caller holds mu.
-func (s *Store) heldByOther(k skey, token []byte, now time.Time) bool {
+// liveLease returns the lease of k, and whether somebody holds it at now
+// (it exists and has not expired). The caller holds mu.
+func (s *Store) liveLease(k skey, now time.Time) (lease, bool) {
 	l, ok := s.leases[k]
-	return ok && now.Before(l.expires) && !bytes.Equal(l.token, token)
+	return l, ok && now.Before(l.expires)
 }
 
-// SetLeased stores a copy of value under key for ttl (which must be
-// positive) if key holds old and its lease is held by token or by nobody,
-// and ends token's lease either way; see [l2.Leaser].
-func (s *Store) SetLeased(ctx context.Context, key string, token, old, value []byte, ttl time.Duration) (bool, error) {
-	stored, err := s.SetLeasedMany(ctx, token, []l2.CondItem{{Item: l2.Item{Key: key, Value: value, TTL: ttl}, Old: old}})
-	if err != nil {
-		return false, err
-	}
-	return stored[0], nil
-}
-
-// SetLeasedMany does SetLeased for every item, in the order of items, all
-// under one lock. It checks every TTL first: when one is not positive it
-// writes nothing.
-func (s *Store) SetLeasedMany(ctx context.Context, token []byte, items []l2.CondItem) ([]bool, error) {
+// SetLeased stores a copy of each item if its key holds item.Old and its
+// lease is held by token or by nobody, and ends token's lease either way,
+// all under one lock; see [l2.Leaser]. Each result says whether the item
+// was stored and whether another token was refused the lease while token
+// held it. It checks every TTL first: when one is not positive it writes
+// nothing.
+func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondItem) ([]l2.LeaseResult, error) {
 	for i := range items {
 		if items[i].TTL <= 0 {
 			return nil, fmt.Errorf("memstore: setleased: item %d: ttl must be positive, got %v", i, items[i].TTL)
@@ -100,7 +91,7 @@ func (s *Store) SetLeasedMany(ctx context.Context, token []byte, items []l2.Cond
 	for i, it := range items {
 		entries[i] = entry{value: clone(it.Value), expires: now.Add(it.TTL)}
 	}
-	stored := make([]bool, len(items))
+	results := make([]l2.LeaseResult, len(items))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
@@ -108,35 +99,42 @@ func (s *Store) SetLeasedMany(ctx context.Context, token []byte, items []l2.Cond
 	}
 	for i, it := range items {
 		k := s.key(it.Key)
-		if s.heldByOther(k, token, now) {
+		l, held := s.liveLease(k, now)
+		if held && l.token != token {
 			continue // that holder writes
 		}
+		results[i].Waited = held && l.waited
 		delete(s.leases, k) // the caller's, or an expired one
 		if s.holds(k, it.Old, now) {
 			s.m[k] = entries[i]
-			stored[i] = true
+			results[i].Stored = true
 		}
 	}
-	return stored, nil
+	return results, nil
 }
 
-// Release ends the lease of each key that token holds.
-func (s *Store) Release(ctx context.Context, token []byte, keys ...string) error {
+// Release ends the lease of each key of keys that token holds, and reports
+// for each whether another token was refused that lease while token held
+// it (false where token held none).
+func (s *Store) Release(ctx context.Context, token l2.Token, keys ...string) ([]bool, error) {
 	if err := s.begin(ctx, "release"); err != nil {
-		return err
+		return nil, err
 	}
+	now := s.now()
+	waited := make([]bool, len(keys))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
-		return fmt.Errorf("memstore: release: %w", l2.ErrClosed)
+		return nil, fmt.Errorf("memstore: release: %w", l2.ErrClosed)
 	}
-	for _, key := range keys {
+	for i, key := range keys {
 		k := s.key(key)
-		if l, ok := s.leases[k]; ok && bytes.Equal(l.token, token) {
+		if l, ok := s.leases[k]; ok && l.token == token {
+			waited[i] = l.waited && now.Before(l.expires)
 			delete(s.leases, k)
 		}
 	}
-	return nil
+	return waited, nil
 }
 
 // Revoke stores a copy of every item and ends the lease of its key, all

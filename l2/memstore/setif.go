@@ -11,27 +11,27 @@ import (
 
 var _ l2.Conditional = (*Store)(nil)
 
-// SetIf stores a copy of value under key for ttl (which must be positive)
-// only if key holds exactly old, or holds nothing (never written, expired or
-// deleted) when old is nil; an empty non-nil old matches an empty value. It
-// reports whether it stored. The comparison and the write happen under one
-// lock.
-func (s *Store) SetIf(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
-	if ttl <= 0 {
-		return false, fmt.Errorf("memstore: setif: ttl must be positive, got %v", ttl)
+// SetIf stores a copy of item.Value under item.Key for item.TTL (which must
+// be positive) only if the key holds exactly item.Old, or holds nothing
+// (never written, expired or deleted) when item.Old is nil; an empty
+// non-nil Old matches an empty value. It reports whether it stored. The
+// comparison and the write happen under one lock.
+func (s *Store) SetIf(ctx context.Context, item l2.CondItem) (bool, error) {
+	if item.TTL <= 0 {
+		return false, fmt.Errorf("memstore: setif: ttl must be positive, got %v", item.TTL)
 	}
 	if err := s.begin(ctx, "setif"); err != nil {
 		return false, err
 	}
 	now := s.now()
-	e := entry{value: clone(value), expires: now.Add(ttl)}
-	k := s.key(key)
+	e := entry{value: clone(item.Value), expires: now.Add(item.TTL)}
+	k := s.key(item.Key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		return false, fmt.Errorf("memstore: setif: %w", l2.ErrClosed)
 	}
-	if !s.holds(k, old, now) {
+	if !s.holds(k, item.Old, now) {
 		return false, nil
 	}
 	s.m[k] = e

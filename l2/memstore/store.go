@@ -32,7 +32,8 @@ type state struct {
 	// closed, fault and delay are read on every operation without taking mu.
 	closed atomic.Bool
 	fault  atomic.Pointer[error]
-	delay  atomic.Int64 // time.Duration
+	faults atomic.Pointer[func(op string) error] // see FailWhen
+	delay  atomic.Int64                          // time.Duration
 
 	mu   sync.RWMutex
 	m    map[skey]entry       // nil once closed
@@ -72,6 +73,10 @@ var _ l2.Namespacer = (*Store)(nil)
 func (s *Store) Namespace(ns string) l2.Store {
 	return &Store{state: s.state, prefix: s.prefix + ns + ":"}
 }
+
+// Abilities returns [l2.All]: a Store and each of its views implement
+// every optional interface of l2 (see the package documentation).
+func (s *Store) Abilities() l2.Ability { return l2.All }
 
 type entry struct {
 	value   []byte // never nil, never shared with a caller
@@ -245,6 +250,22 @@ func (s *Store) FailWith(err error) {
 	s.fault.Store(&err)
 }
 
+// FailWhen makes every later operation call f with its name ("get",
+// "getmany", "set", "setmany", "delete", "setif", "setmanyif", "lease",
+// "setleased", "release", "revoke", "tag", "poptagged", "deleteprefix")
+// and fail with the error f returns, unless it is nil (wrapped as FailWith
+// wraps it). FailWhen(nil) removes the hook. f runs after a fault set with
+// [Store.FailWith], on the operation's goroutine, and must be safe for
+// concurrent use. It models a tier that fails some operations only, in
+// tests of the code above it.
+func (s *Store) FailWhen(f func(op string) error) {
+	if f == nil {
+		s.faults.Store(nil)
+		return
+	}
+	s.faults.Store(&f)
+}
+
 // SetDelay makes every later operation wait d before it runs, as a slow
 // network would; d <= 0 removes the delay. The wait ends early when the
 // operation's ctx is done, and the operation then returns an error wrapping
@@ -275,6 +296,11 @@ func (s *Store) begin(ctx context.Context, op string) error {
 	}
 	if p := s.fault.Load(); p != nil {
 		return fmt.Errorf("memstore: %s: %w", op, *p)
+	}
+	if f := s.faults.Load(); f != nil {
+		if err := (*f)(op); err != nil {
+			return fmt.Errorf("memstore: %s: %w", op, err)
+		}
 	}
 	return nil
 }

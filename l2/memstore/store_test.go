@@ -3,6 +3,7 @@ package memstore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,8 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// checkAll checks that every operation fails with an error wrapping want.
+// checkAll checks that every operation fails with an error wrapping want,
+// or succeeds when want is nil.
 func checkAll(t *testing.T, s *memstore.Store, want error) {
 	t.Helper()
 	ctx := context.Background()
@@ -123,15 +125,28 @@ func checkAll(t *testing.T, s *memstore.Store, want error) {
 }
 
 // checkOptional checks that every operation of the optional interfaces
-// fails with an error wrapping want.
+// fails with an error wrapping want (nil: succeeds).
 func checkOptional(ctx context.Context, t *testing.T, s *memstore.Store, want error) {
 	t.Helper()
-	if _, err := s.SetIf(ctx, "k", nil, []byte("v"), time.Minute); !errors.Is(err, want) {
+	items := []l2.CondItem{{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}}}
+	if _, err := s.SetIf(ctx, items[0]); !errors.Is(err, want) {
 		t.Errorf("SetIf: %v, want %v", err, want)
 	}
-	items := []l2.CondItem{{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}}}
 	if _, err := s.SetManyIf(ctx, items); !errors.Is(err, want) {
 		t.Errorf("SetManyIf: %v, want %v", err, want)
+	}
+	token := l2.NewToken()
+	if _, err := s.Lease(ctx, token, time.Minute, []l2.Expect{{Key: "k"}}); !errors.Is(err, want) {
+		t.Errorf("Lease: %v, want %v", err, want)
+	}
+	if _, err := s.SetLeased(ctx, token, items); !errors.Is(err, want) {
+		t.Errorf("SetLeased: %v, want %v", err, want)
+	}
+	if _, err := s.Release(ctx, token, "k"); !errors.Is(err, want) {
+		t.Errorf("Release: %v, want %v", err, want)
+	}
+	if err := s.Revoke(ctx, []l2.Item{items[0].Item}); !errors.Is(err, want) {
+		t.Errorf("Revoke: %v, want %v", err, want)
 	}
 	if err := s.Tag(ctx, []string{"t"}, []string{"k"}, time.Minute); !errors.Is(err, want) {
 		t.Errorf("Tag: %v, want %v", err, want)
@@ -159,6 +174,61 @@ func TestFailWith(t *testing.T) {
 	v, err := s.Get(ctx, "k")
 	if err != nil || string(v) != "v" {
 		t.Fatalf("Get after FailWith(nil) = %q, %v; want the value written before the fault", v, err)
+	}
+}
+
+// FailWhen fails only the operations its function fails, and names each
+// operation as documented.
+func TestFailWhen(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newFakeClock())
+	ctx := t.Context()
+	boom := errors.New("boom")
+	s.FailWhen(func(op string) error {
+		if op == "set" {
+			return boom
+		}
+		return nil
+	})
+	if err := s.Set(ctx, "k", []byte("v"), time.Minute); !errors.Is(err, boom) {
+		t.Errorf("Set: %v, want boom", err)
+	}
+	if err := s.SetMany(ctx, []l2.Item{{Key: "k", Value: []byte("v"), TTL: time.Minute}}); err != nil {
+		t.Errorf("SetMany: %v, want no error", err)
+	}
+
+	var mu sync.Mutex
+	var ops []string
+	s.FailWhen(func(op string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ops = append(ops, op)
+		return nil
+	})
+	checkAll(t, s, nil)
+	want := []string{
+		"get", "getmany", "set", "setmany", "delete", "setif", "setmanyif",
+		"lease", "setleased", "release", "revoke", "tag", "poptagged", "deleteprefix",
+	}
+	mu.Lock()
+	if !slices.Equal(ops, want) {
+		t.Errorf("FailWhen saw %q, want %q", ops, want)
+	}
+	mu.Unlock()
+
+	s.FailWhen(nil)
+	if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Errorf("Set after FailWhen(nil): %v", err)
+	}
+}
+
+func TestAbilities(t *testing.T) {
+	t.Parallel()
+	s := newStore(t, newFakeClock())
+	for _, st := range []l2.Store{s, s.Namespace("ns"), s.Namespace("a").(l2.Namespacer).Namespace("b")} {
+		if a, err := l2.Check(st); a != l2.All || err != nil {
+			t.Errorf("l2.Check(%T) = %v, %v; want %v", st, a, err, l2.All)
+		}
 	}
 }
 

@@ -38,7 +38,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 	}
 	nodes, err := s.nodes(ctx)
 	if err != nil {
-		return wrap("deleteprefix", err)
+		return s.wrap(ctx, "deleteprefix", err)
 	}
 	frame := "{" + s.prefix
 	match := escapeGlob(frame+prefix) + "*"
@@ -47,7 +47,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 		for {
 			rkeys, next, err := node.Scan(ctx, cursor, match, int64(count)).Result()
 			if err != nil {
-				return wrap("deleteprefix", err)
+				return s.wrap(ctx, "deleteprefix", err)
 			}
 			for len(rkeys) > 0 {
 				batch := rkeys[:min(count, len(rkeys))]
@@ -84,7 +84,7 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 		return nil
 	}
 	if err := s.unlink(ctx, doomed); err != nil {
-		return wrap("deleteprefix", err)
+		return s.wrap(ctx, "deleteprefix", err)
 	}
 	if len(keys) > 0 && fn != nil {
 		return fn(keys)

@@ -37,16 +37,25 @@
 //
 // # Optional interfaces
 //
-// A Store and its views implement [l2.Conditional], [l2.Tagger] and
-// [l2.PrefixDeleter]. SetIf is SET NX PX when the key must be absent, and
-// otherwise a Lua script that compares and sets (EVALSHA, or EVAL when the
-// server lost its scripts); SetManyIf sends the same commands for a batch
-// in one pipeline, and EVAL in a second one for the items that need it.
-// The index of a tag is a Redis set under [Store.TagKey], filled and given
-// its lifetime by a Lua script (one call per tag, all in one pipeline) and
-// emptied by SPOP with a count.
+// A Store and its views implement every optional interface of l2 and
+// declare them all ([Store.Abilities] is [l2.All]). SetIf is SET NX PX when
+// the key must be absent, and otherwise a Lua script that compares and
+// sets; SetManyIf sends the same commands for a batch in one pipeline.
+// Leases live beside their values, under [Store.LeaseKey], which holds the
+// holder's token (and one byte more once another caller was refused the
+// lease: the waited mark); Lease, SetLeased and Release run one Lua script
+// call per key, and Revoke sends SET PX and DEL. The index of a tag is a
+// Redis set under [Store.TagKey], filled and given its lifetime by a Lua
+// script (one call per tag) and emptied by SPOP with a count.
 // DeletePrefix walks the keyspace of every master with SCAN MATCH, deletes
 // what it finds with UNLINK and leaves tag indexes alone.
+//
+// Every script call goes the same way. An operation on one key (or one
+// tag) sends one command, a batch one pipeline (one round trip per node):
+// EVALSHA for each script call, beside the plain commands of the batch
+// (SetManyIf's SET NX PX for items whose Old is nil). The script calls that
+// a server answers NOSCRIPT (it restarted, or is a replica promoted since
+// the script was loaded) go again as EVAL, in a second round trip.
 //
 // # Errors
 //
@@ -54,9 +63,26 @@
 // ("redisstore: get: ...") and wrap the go-redis error; once the client is
 // closed they also wrap [l2.ErrClosed].
 //
-// A go-redis ClusterClient refreshes its view of the cluster every
-// ClusterStateReloadInterval, 60 s by default, and a dial error does not
-// trigger a refresh: after a master dies, commands for its slots may fail
-// for up to a minute although a replica took over within seconds. Set a
-// shorter interval (1 s) where that matters.
+// # Cluster failover
+//
+// A go-redis ClusterClient refreshes its slot map only every
+// ClusterStateReloadInterval, 60 s by default, and on a MOVED reply; a dial
+// error does not trigger a refresh. After a master dies, commands for its
+// slots would fail against its address for up to a minute although a
+// replica took over within seconds. So the Store asks the ClusterClient to
+// reload its slot map (ReloadState, which runs in the background and which
+// go-redis rate-limits) whenever an operation fails with an error that says
+// a node may be gone or has changed role: a connection that fails, is
+// refused, reset or closed, a pool timeout, or the replies CLUSTERDOWN,
+// MASTERDOWN, READONLY, LOADING and TRYAGAIN. The errors of a caller's
+// canceled or expired context, redis.Nil and other replies (WRONGTYPE,
+// script errors) trigger no reload.
+//
+// With the default ClusterStateReloadInterval, then, the first operation
+// on the dead master's slots after the promotion fails (with go-redis's
+// default dial retries it takes a few seconds to), and the next ones reach
+// the promoted replica: in the tests, with a node timeout of 1 s, the
+// replica takes over about 2.5 s after a SIGKILL, and the Store serves its
+// slots again about 2.5 s later. ClusterStateReloadInterval need not be
+// shortened for the Store's sake.
 package redisstore

@@ -24,16 +24,21 @@ import (
 func TestRedisServer(t *testing.T) {
 	srv := redistest.NewServer(t)
 	client := closeLater(t, redis.NewClient(&redis.Options{Addr: srv.Addr()}))
+	admin := closeLater(t, redis.NewClient(redistest.AdminOptions(srv.Addr())))
 	t.Run("Conformance", func(t *testing.T) {
 		l2test.Run(t, sharedHarness(client))
 	})
 	t.Run("TagIndex", func(t *testing.T) {
 		t.Parallel()
-		testTagIndex(t, client, "tagindex:")
+		testTagIndex(t, client, admin, "tagindex:")
 	})
 	t.Run("DeletePrefixDerivedKeys", func(t *testing.T) {
 		t.Parallel()
-		testDeletePrefixDerivedKeys(t, client, "derived:")
+		testDeletePrefixDerivedKeys(t, client, admin, "derived:")
+	})
+	t.Run("LeaseKey", func(t *testing.T) {
+		t.Parallel()
+		testLeaseKey(t, client, admin, "leasekey:")
 	})
 }
 
@@ -43,13 +48,15 @@ func TestRedisCluster(t *testing.T) {
 	newClient := func(t *testing.T) *redis.ClusterClient {
 		return closeLater(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()}))
 	}
+	// The subtests' own inspection and administration of the cluster.
+	admin := closeLater(t, redis.NewClusterClient(redistest.AdminClusterOptions(c.Addrs())))
 
 	t.Run("Conformance", func(t *testing.T) {
 		l2test.Run(t, sharedHarness(newClient(t)))
 	})
 	t.Run("KeySlotMatchesServer", func(t *testing.T) {
 		t.Parallel()
-		testKeySlotMatchesServer(t, newClient(t))
+		testKeySlotMatchesServer(t, admin)
 	})
 	t.Run("CompanionKeySameSlot", func(t *testing.T) {
 		t.Parallel()
@@ -57,30 +64,192 @@ func TestRedisCluster(t *testing.T) {
 	})
 	t.Run("OneRoundTripPerNode", func(t *testing.T) {
 		t.Parallel()
-		testOneRoundTripPerNode(t, newClient(t))
+		testOneRoundTripPerNode(t, newClient(t), admin)
 	})
 	t.Run("SetManyIfRoundTrips", func(t *testing.T) {
 		t.Parallel()
-		testSetManyIfRoundTrips(t, newClient(t))
+		testSetManyIfRoundTrips(t, newClient(t), admin)
 	})
 	t.Run("TagIndex", func(t *testing.T) {
 		t.Parallel()
-		testTagIndex(t, newClient(t), "tagindex:")
+		testTagIndex(t, newClient(t), admin, "tagindex:")
 	})
 	t.Run("DeletePrefixDerivedKeys", func(t *testing.T) {
 		t.Parallel()
-		testDeletePrefixDerivedKeys(t, newClient(t), "derived:")
+		testDeletePrefixDerivedKeys(t, newClient(t), admin, "derived:")
+	})
+	t.Run("LeaseKey", func(t *testing.T) {
+		t.Parallel()
+		testLeaseKey(t, newClient(t), admin, "leasekey:")
 	})
 	t.Run("TenThousandKeys", func(t *testing.T) {
 		t.Parallel()
-		testTenThousandKeys(t, newClient(t))
+		testTenThousandKeys(t, newClient(t), admin)
 	})
+}
+
+// TestRedisClusterFailover kills a master (SIGKILL) under a Store whose
+// ClusterClient has go-redis's default options, and checks that the Store
+// serves the master's slots again within seconds of its replica's
+// promotion. go-redis alone would send their commands to the dead address
+// until its next periodic reload (ClusterStateReloadInterval, 60 s); the
+// Store asks for a reload on the first failures.
+func TestRedisClusterFailover(t *testing.T) {
+	c := redistest.NewCluster(t)
+	client := closeLater(t, redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()}))
+	s := redisstore.New(client, &redisstore.Options{Prefix: "failover:"})
+	ctx := t.Context()
+	victim := c.Addrs()[0]
+	// The test's own view of the slots: a master that survives, as admin.
+	survivor := closeLater(t, redis.NewClient(redistest.AdminOptions(c.Addrs()[1])))
+
+	// A key in the slots of each master, the victim's first.
+	slots := clusterSlots(ctx, t, survivor)
+	var keys []string
+	var victimSlot int
+	for _, r := range slots {
+		k := keyIn(s, r.Start, r.End)
+		if r.Nodes[0].Addr == victim {
+			keys = append([]string{k}, keys...)
+			victimSlot = r.Start
+		} else {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) != 3 || slotMaster(slots, victimSlot) != victim {
+		t.Fatalf("want 3 masters, %s first; CLUSTER SLOTS: %+v", victim, slots)
+	}
+	items := make([]l2.Item, len(keys))
+	for i, k := range keys {
+		items[i] = l2.Item{Key: k, Value: []byte("before " + k), TTL: time.Hour}
+	}
+	if err := s.SetMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+
+	killed := time.Now()
+	if err := c.Nodes()[0].Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The survivor's view: wait until another node serves the victim's
+	// slots.
+	var promotedTo string
+	poll(t, 15*time.Second, "the replica's promotion", func() error {
+		slots := clusterSlots(ctx, t, survivor)
+		if promotedTo = slotMaster(slots, victimSlot); promotedTo == victim {
+			return fmt.Errorf("%s still serves slot %d", victim, victimSlot)
+		}
+		return nil
+	})
+	promoted := time.Now()
+	t.Logf("%s took over the slots of %s %v after the kill", promotedTo, victim, promoted.Sub(killed).Round(time.Millisecond))
+
+	// The same Store, with no help: the first operations fail against the
+	// dead address, and ask for the reload.
+	key, v := keys[0], []byte("after")
+	var failures []error
+	poll(t, 10*time.Second, "Set and Get of "+key, func() error {
+		err := s.Set(ctx, key, v, time.Hour)
+		if err == nil {
+			var got []byte
+			if got, err = s.Get(ctx, key); err == nil && !bytes.Equal(got, v) {
+				t.Fatalf("Get(%s) = %q, want %q", key, got, v)
+			}
+		}
+		if err != nil {
+			failures = append(failures, err)
+		}
+		return err
+	})
+	served := time.Now()
+	t.Logf("Set and Get served %v after the promotion (%v after the kill), after %d failed attempts",
+		served.Sub(promoted).Round(time.Millisecond), served.Sub(killed).Round(time.Millisecond), len(failures))
+	if len(failures) > 0 {
+		t.Logf("first failure: %v", failures[0])
+	}
+
+	// The scripts, which the promoted replica has never run (NOSCRIPT),
+	// and the other masters.
+	token := l2.NewToken()
+	a, err := s.Lease(ctx, token, time.Minute, []l2.Expect{{Key: key, Old: v}})
+	if err != nil || len(a) != 1 || a[0].State != l2.LeaseGranted {
+		t.Fatalf("Lease(%s) after the failover = %+v, %v; want granted", key, a, err)
+	}
+	res, err := s.SetLeased(ctx, token, []l2.CondItem{{Item: l2.Item{Key: key, Value: []byte("leased"), TTL: time.Hour}, Old: v}})
+	if err != nil || len(res) != 1 || !res[0].Stored {
+		t.Fatalf("SetLeased(%s) after the failover = %+v, %v; want stored", key, res, err)
+	}
+	vals, err := s.GetMany(ctx, keys[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys[1:] {
+		if want := "before " + k; string(vals[i]) != want {
+			t.Errorf("GetMany: %s = %q, want %q", k, vals[i], want)
+		}
+	}
+}
+
+// clusterSlots returns the CLUSTER SLOTS of the node (or a node) behind
+// client, failing t on an error. CLUSTER SLOTS (deprecated since Redis 7
+// for CLUSTER SHARDS) is what go-redis loads its slot map from.
+func clusterSlots(ctx context.Context, t *testing.T, client redis.UniversalClient) []redis.ClusterSlot {
+	t.Helper()
+	res, err := client.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatalf("CLUSTER SLOTS: %v", err)
+	}
+	return res
+}
+
+// slotMaster returns the address of the master of slot in slots, or "".
+func slotMaster(slots []redis.ClusterSlot, slot int) string {
+	for _, r := range slots {
+		if r.Start <= slot && slot <= r.End && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr
+		}
+	}
+	return ""
+}
+
+// keyIn returns a logical key of s whose Redis key is in a slot of [start,
+// end].
+func keyIn(s *redisstore.Store, start, end int) string {
+	for i := 0; ; i++ {
+		k := fmt.Sprint("k", i)
+		if slot := int(redisstore.KeySlot(s.Key(k))); start <= slot && slot <= end {
+			return k
+		}
+	}
+}
+
+// poll calls try every 20 ms until it returns nil, and fails t with its
+// last error when that takes longer than timeout.
+func poll(t *testing.T, timeout time.Duration, what string, try func() error) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := try()
+		if err == nil {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("waiting for %s: still failing after %v: %v", what, timeout, err)
+		}
+	}
 }
 
 // testTenThousandKeys tags 10,000 keys spread over every master under one
 // tag, pops them back in batches of 1000, and deletes them with
-// DeletePrefix, which must walk every master.
-func testTenThousandKeys(t *testing.T, client *redis.ClusterClient) {
+// DeletePrefix, which must walk every master. It counts the keys of each
+// master through admin.
+func testTenThousandKeys(t *testing.T, client, admin *redis.ClusterClient) {
 	ctx := t.Context()
 	const n = 10_000
 	s := redisstore.New(client, &redisstore.Options{Prefix: "10k:"})
@@ -110,7 +279,7 @@ func testTenThousandKeys(t *testing.T, client *redis.ClusterClient) {
 		t.Helper()
 		var mu sync.Mutex
 		counts := make(map[string]int)
-		err := client.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		err := admin.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 			iter := node.Scan(ctx, 0, "{10k:big:*", 1000).Iterator()
 			c := 0
 			for iter.Next(ctx) {
@@ -208,8 +377,8 @@ func testTenThousandKeys(t *testing.T, client *redis.ClusterClient) {
 }
 
 // testKeySlotMatchesServer compares keySlot with CLUSTER KEYSLOT for random
-// keys full of braces.
-func testKeySlotMatchesServer(t *testing.T, client *redis.ClusterClient) {
+// keys full of braces; admin asks the server.
+func testKeySlotMatchesServer(t *testing.T, admin *redis.ClusterClient) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const alphabet = "{}{}ab:\x00\xff"
 	for range 300 {
@@ -218,7 +387,7 @@ func testKeySlotMatchesServer(t *testing.T, client *redis.ClusterClient) {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
 		}
 		key := string(b)
-		want, err := client.ClusterKeySlot(t.Context(), key).Result()
+		want, err := admin.ClusterKeySlot(t.Context(), key).Result()
 		if err != nil {
 			t.Fatalf("CLUSTER KEYSLOT %q: %v", key, err)
 		}
@@ -250,8 +419,8 @@ return redis.call("GET", KEYS[1])`)
 
 // testOneRoundTripPerNode checks that GetMany, SetMany and Delete of keys in
 // many slots make one cluster pipeline, which reaches each node once, with
-// one MGET (or UNLINK) per slot.
-func testOneRoundTripPerNode(t *testing.T, client *redis.ClusterClient) {
+// one MGET (or UNLINK) per slot. It checks Redis's side through admin.
+func testOneRoundTripPerNode(t *testing.T, client, admin *redis.ClusterClient) {
 	nodes := &nodeRecorder{}
 	client.OnNewNode(func(rdb *redis.Client) { rdb.AddHook(nodes.hook(rdb.Options().Addr)) })
 	hook := &counter{}
@@ -379,7 +548,7 @@ func testOneRoundTripPerNode(t *testing.T, client *redis.ClusterClient) {
 	}
 	// Redis agrees: no key of the deleted half is left.
 	for _, k := range deleted {
-		if n, err := client.Exists(ctx, s.Key(k)).Result(); err != nil || n != 0 {
+		if n, err := admin.Exists(ctx, s.Key(k)).Result(); err != nil || n != 0 {
 			t.Errorf("EXISTS %s = %d, %v after Delete", s.Key(k), n, err)
 		}
 	}
@@ -387,8 +556,9 @@ func testOneRoundTripPerNode(t *testing.T, client *redis.ClusterClient) {
 
 // testSetManyIfRoundTrips checks that SetManyIf of keys on every master
 // makes one cluster pipeline, which reaches each node once, and a second one
-// with EVAL only after the masters lost their scripts.
-func testSetManyIfRoundTrips(t *testing.T, client *redis.ClusterClient) {
+// with EVAL only after the masters lost their scripts (SCRIPT FLUSH, sent
+// through admin).
+func testSetManyIfRoundTrips(t *testing.T, client, admin *redis.ClusterClient) {
 	nodes := &nodeRecorder{}
 	client.OnNewNode(func(rdb *redis.Client) { rdb.AddHook(nodes.hook(rdb.Options().Addr)) })
 	hook := &counter{}
@@ -416,7 +586,7 @@ func testSetManyIfRoundTrips(t *testing.T, client *redis.ClusterClient) {
 		}
 		return items
 	}
-	err := client.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+	err := admin.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 		return node.ScriptFlush(ctx).Err()
 	})
 	if err != nil {

@@ -17,18 +17,23 @@ var _ l2.Leaser = (*Store)(nil)
 const leaseSuffix = ":lease"
 
 // LeaseKey returns the Redis key that holds the lease of the logical key:
-// Key(key) + ":lease", in the same hash slot as the value.
+// Key(key) + ":lease", in the same hash slot as the value. It holds the
+// holder's 16-byte token, followed by one more byte ("w") once Lease has
+// refused the lease to another token, and lives as long as the lease.
 func (s *Store) LeaseKey(key string) string {
 	return s.Key(key) + leaseSuffix
 }
 
 // The scripts below take the value's key as KEYS[1] and the lease's as
-// KEYS[2]. An expected old value is passed as a mode ("0": nothing, "1":
-// the value in the next argument), since Lua cannot tell a missing argument
-// from an empty one; GET of an absent key is false in Lua.
+// KEYS[2], and the token as ARGV[1]. A lease's holder is the first 16 bytes
+// of the lease key; a longer value carries the waited mark. An expected old
+// value is passed as a mode ("0": nothing, "1": the value in the next
+// argument), since Lua cannot tell a missing argument from an empty one;
+// GET of an absent key is false in Lua.
 
-// leaseScript answers {1} granted, {2} held by another token, {3, v}
-// changed (the key holds v), {4} changed (the key holds nothing).
+// leaseScript answers {1} granted, {2} held by another token (and marks
+// the lease waited, keeping its TTL), {3, v} changed (the key holds v), {4}
+// changed (the key holds nothing). A grant to the holder keeps the mark.
 // ARGV: token, ttl in ms, mode, old.
 var leaseScript = redis.NewScript(`
 local v = redis.call("GET", KEYS[1])
@@ -39,33 +44,43 @@ elseif v ~= ARGV[4] then
 	return {4}
 end
 local h = redis.call("GET", KEYS[2])
-if h and h ~= ARGV[1] then return {2} end
-redis.call("SET", KEYS[2], ARGV[1], "PX", ARGV[2])
+if h and string.sub(h, 1, 16) ~= ARGV[1] then
+	if #h == 16 then redis.call("SET", KEYS[2], h .. "w", "KEEPTTL") end
+	return {2}
+end
+redis.call("SET", KEYS[2], h or ARGV[1], "PX", ARGV[2])
 return {1}
 `)
 
-// setLeasedScript answers 1 when it stored, 0 otherwise, and drops the
-// lease when ARGV[1] holds it. ARGV: token, value, ttl in ms, mode, old.
+// setLeasedScript answers {stored, waited}: it stores when nobody else
+// holds the lease and the key holds the old value, and drops the lease
+// when ARGV[1] holds it, reporting its mark. ARGV: token, value, ttl in
+// ms, mode, old.
 var setLeasedScript = redis.NewScript(`
 local h = redis.call("GET", KEYS[2])
+local waited = 0
 if h then
-	if h ~= ARGV[1] then return 0 end
+	if string.sub(h, 1, 16) ~= ARGV[1] then return {0, 0} end
+	if #h > 16 then waited = 1 end
 	redis.call("DEL", KEYS[2])
 end
 local v = redis.call("GET", KEYS[1])
 if ARGV[4] == "0" then
-	if v then return 0 end
+	if v then return {0, waited} end
 elseif v ~= ARGV[5] then
-	return 0
+	return {0, waited}
 end
 redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-return 1
+return {1, waited}
 `)
 
-// releaseScript drops KEYS[1] if it holds ARGV[1].
+// releaseScript drops the lease KEYS[1] if ARGV[1] holds it, and answers 1
+// when it was marked waited, 0 otherwise.
 var releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
+local h = redis.call("GET", KEYS[1])
+if h and string.sub(h, 1, 16) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
+	if #h > 16 then return 1 end
 end
 return 0
 `)
@@ -78,52 +93,36 @@ func mode(old []byte) (string, []byte) {
 	return "1", old
 }
 
-// Lease gives the lease of key to token for ttl (which must be positive,
-// rounded up to whole milliseconds) if key holds old (nothing when old is
-// nil) and no other token holds the lease; see [l2.Leaser]. A token that
-// already holds the lease gets it again, for ttl from now.
-//
-// It runs one Lua script on the value's key and [Store.LeaseKey]: one round
-// trip (EVALSHA, or EVAL after NOSCRIPT).
-func (s *Store) Lease(ctx context.Context, key string, old, token []byte, ttl time.Duration) (l2.LeaseState, []byte, error) {
-	if ttl <= 0 {
-		return 0, nil, fmt.Errorf("redisstore: lease: ttl must be positive, got %v", ttl)
-	}
+// leaseKeys returns the keys of the scripts for the logical key.
+func (s *Store) leaseKeys(key string) []string {
 	rk := s.Key(key)
-	m, o := mode(old)
-	res, err := leaseScript.Run(ctx, s.client, []string{rk, rk + leaseSuffix}, token, millis(ttl), m, o).Slice()
-	if err != nil {
-		return 0, nil, wrap("lease", err)
-	}
-	a, err := leaseAnswer(res)
-	return a.State, a.Value, err
+	return []string{rk, rk + leaseSuffix}
 }
 
-// LeaseMany does Lease for every key: one script call per key, all in one
-// pipeline (one round trip per node), then a second pipeline with EVAL for
-// the calls a server answered NOSCRIPT. No keys, no round trip.
-func (s *Store) LeaseMany(ctx context.Context, token []byte, ttl time.Duration, keys []string, olds [][]byte) ([]l2.LeaseAnswer, error) {
+// Lease asks for the lease of each key of keys for token, for ttl (which
+// must be positive, rounded up to whole milliseconds); see [l2.Leaser]. A
+// token that already holds a lease gets it again, for ttl from now, and
+// keeps its waited mark.
+//
+// Each key takes one call of a Lua script on the value's key and
+// [Store.LeaseKey]: one command (EVALSHA) for one key, one pipeline for
+// several (one round trip per node), then EVAL for the calls a server
+// answered NOSCRIPT. No keys, no round trip.
+func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, keys []l2.Expect) ([]l2.LeaseAnswer, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("redisstore: lease: ttl must be positive, got %v", ttl)
 	}
-	if len(olds) != len(keys) {
-		return nil, fmt.Errorf("redisstore: lease: %d keys but %d old values", len(keys), len(olds))
+	calls := make([]call, len(keys))
+	for i, e := range keys {
+		m, o := mode(e.Old)
+		calls[i] = scriptCall(leaseScript, s.leaseKeys(e.Key), token[:], millis(ttl), m, o)
 	}
-	calls := make([]scriptCall, len(keys))
-	for i, key := range keys {
-		rk := s.Key(key)
-		m, o := mode(olds[i])
-		calls[i] = scriptCall{keys: []string{rk, rk + leaseSuffix}, args: []any{token, millis(ttl), m, o}}
-	}
-	cmds, err := s.runScripts(ctx, leaseScript, calls)
-	if err != nil {
-		return nil, wrap("lease", err)
-	}
+	s.send(ctx, calls)
 	answers := make([]l2.LeaseAnswer, len(keys))
-	for i, cmd := range cmds {
-		res, err := cmd.Slice()
+	for i := range calls {
+		res, err := calls[i].reply().Slice()
 		if err != nil {
-			return nil, wrap("lease", err)
+			return nil, s.wrap(ctx, "lease", err)
 		}
 		if answers[i], err = leaseAnswer(res); err != nil {
 			return nil, err
@@ -155,118 +154,63 @@ func leaseAnswer(res []any) (l2.LeaseAnswer, error) {
 	return l2.LeaseAnswer{}, fmt.Errorf("redisstore: lease: unexpected answer %v", res)
 }
 
-// SetLeased stores value under key for ttl (which must be positive) if key
-// holds old and its lease is held by token or by nobody, and ends token's
-// lease either way; see [l2.Leaser]. One Lua script, one round trip.
-func (s *Store) SetLeased(ctx context.Context, key string, token, old, value []byte, ttl time.Duration) (bool, error) {
-	if ttl <= 0 {
-		return false, fmt.Errorf("redisstore: setleased: ttl must be positive, got %v", ttl)
-	}
-	if value == nil {
-		value = []byte{}
-	}
-	rk := s.Key(key)
-	m, o := mode(old)
-	n, err := setLeasedScript.Run(ctx, s.client, []string{rk, rk + leaseSuffix}, token, value, millis(ttl), m, o).Int()
-	if err != nil {
-		return false, wrap("setleased", err)
-	}
-	return n == 1, nil
-}
-
-// SetLeasedMany does SetLeased for every item: one script call per item in
-// one pipeline, as LeaseMany. It checks every TTL first and writes nothing
-// when one is not positive. No items, no round trip.
-func (s *Store) SetLeasedMany(ctx context.Context, token []byte, items []l2.CondItem) ([]bool, error) {
-	calls := make([]scriptCall, len(items))
-	for i, it := range items {
-		if it.TTL <= 0 {
-			return nil, fmt.Errorf("redisstore: setleased: item %d: ttl must be positive, got %v", i, it.TTL)
+// SetLeased stores each item if its key holds item.Old and its lease is
+// held by token or by nobody, and ends token's lease either way; see
+// [l2.Leaser]. Each result says whether the item was stored and whether
+// the lease carried the waited mark. It checks every TTL first and writes
+// nothing when one is not positive.
+//
+// Each item takes one call of a Lua script, sent as Lease sends its calls.
+// No items, no round trip. On error some items may have been stored.
+func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondItem) ([]l2.LeaseResult, error) {
+	for i := range items {
+		if items[i].TTL <= 0 {
+			return nil, fmt.Errorf("redisstore: setleased: item %d: ttl must be positive, got %v", i, items[i].TTL)
 		}
+	}
+	calls := make([]call, len(items))
+	for i, it := range items {
 		value := it.Value
 		if value == nil {
 			value = []byte{}
 		}
-		rk := s.Key(it.Key)
 		m, o := mode(it.Old)
-		calls[i] = scriptCall{keys: []string{rk, rk + leaseSuffix}, args: []any{token, value, millis(it.TTL), m, o}}
+		calls[i] = scriptCall(setLeasedScript, s.leaseKeys(it.Key), token[:], value, millis(it.TTL), m, o)
 	}
-	cmds, err := s.runScripts(ctx, setLeasedScript, calls)
-	if err != nil {
-		return nil, wrap("setleased", err)
-	}
-	stored := make([]bool, len(items))
-	for i, cmd := range cmds {
-		n, err := cmd.Int()
+	s.send(ctx, calls)
+	results := make([]l2.LeaseResult, len(items))
+	for i := range calls {
+		res, err := calls[i].reply().Int64Slice()
 		if err != nil {
-			return nil, wrap("setleased", err)
+			return nil, s.wrap(ctx, "setleased", err)
 		}
-		stored[i] = n == 1
+		if len(res) != 2 {
+			return nil, fmt.Errorf("redisstore: setleased: unexpected answer %v", res)
+		}
+		results[i] = l2.LeaseResult{Stored: res[0] == 1, Waited: res[1] == 1}
 	}
-	return stored, nil
+	return results, nil
 }
 
-// Release ends the lease of each key that token holds: one Lua script per
-// key, in one pipeline when there are several.
-func (s *Store) Release(ctx context.Context, token []byte, keys ...string) error {
-	if len(keys) == 1 {
-		if err := releaseScript.Run(ctx, s.client, []string{s.LeaseKey(keys[0])}, token).Err(); err != nil {
-			return wrap("release", err)
-		}
-		return nil
-	}
-	calls := make([]scriptCall, len(keys))
+// Release ends the lease of each key of keys that token holds, and reports
+// for each whether the lease carried the waited mark (false where token
+// held none). Each key takes one call of a Lua script on its
+// [Store.LeaseKey], sent as Lease sends its calls. No keys, no round trip.
+func (s *Store) Release(ctx context.Context, token l2.Token, keys ...string) ([]bool, error) {
+	calls := make([]call, len(keys))
 	for i, key := range keys {
-		calls[i] = scriptCall{keys: []string{s.LeaseKey(key)}, args: []any{token}}
+		calls[i] = scriptCall(releaseScript, []string{s.LeaseKey(key)}, token[:])
 	}
-	cmds, err := s.runScripts(ctx, releaseScript, calls)
-	if err != nil {
-		return wrap("release", err)
-	}
-	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil {
-			return wrap("release", err)
+	s.send(ctx, calls)
+	waited := make([]bool, len(keys))
+	for i := range calls {
+		n, err := calls[i].reply().Int()
+		if err != nil {
+			return nil, s.wrap(ctx, "release", err)
 		}
+		waited[i] = n == 1
 	}
-	return nil
-}
-
-// scriptCall is the keys and arguments of one call of a script.
-type scriptCall struct {
-	keys []string
-	args []any
-}
-
-// runScripts runs script once per call in one pipeline with EVALSHA (one
-// round trip per node), then the calls that a server answered NOSCRIPT (it
-// restarted, or is a replica promoted since the script was loaded) in a
-// second pipeline with EVAL. It returns the commands in the order of calls;
-// their own errors are left to the caller. No calls, no round trip.
-func (s *Store) runScripts(ctx context.Context, script *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
-	cmds := make([]*redis.Cmd, len(calls))
-	if len(calls) == 0 {
-		return cmds, nil
-	}
-	pipe := s.client.Pipeline()
-	for i, c := range calls {
-		cmds[i] = script.EvalSha(ctx, pipe, c.keys, c.args...)
-	}
-	_, _ = pipe.Exec(ctx)
-	var retry []int
-	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) == 0 {
-		return cmds, ctx.Err()
-	}
-	pipe = s.client.Pipeline()
-	for _, i := range retry {
-		cmds[i] = script.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
-	}
-	_, _ = pipe.Exec(ctx)
-	return cmds, ctx.Err()
+	return waited, nil
 }
 
 // Revoke stores every item and deletes the lease of its key: SET PX and DEL
@@ -280,21 +224,14 @@ func (s *Store) Revoke(ctx context.Context, items []l2.Item) error {
 			return fmt.Errorf("redisstore: revoke: item %d: ttl must be positive, got %v", i, items[i].TTL)
 		}
 	}
-	if len(items) == 0 {
-		return nil
-	}
-	pipe := s.client.Pipeline()
+	cmds := make([]redis.Cmder, 0, 2*len(items))
 	for _, it := range items {
-		_ = pipe.Process(ctx, s.setCmd(ctx, it.Key, it.Value, it.TTL))
-		_ = pipe.Process(ctx, redis.NewIntCmd(ctx, "del", s.LeaseKey(it.Key)))
+		cmds = append(cmds, s.setCmd(ctx, it.Key, it.Value, it.TTL), redis.NewIntCmd(ctx, "del", s.LeaseKey(it.Key)))
 	}
-	cmds, err := pipe.Exec(ctx)
-	if err != nil {
-		return wrap("revoke", err)
-	}
+	exec(ctx, s, cmds)
 	for _, cmd := range cmds {
 		if err := cmd.Err(); err != nil {
-			return wrap("revoke", err)
+			return s.wrap(ctx, "revoke", err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,18 +15,19 @@ import (
 	"github.com/tiercache/tiercache/l2/redisstore"
 )
 
-// The conformance suite (l2test) checks the behaviour of SetIf, SetManyIf,
-// Tag, PopTagged and DeletePrefix; the tests here check how they use Redis.
+// The conformance suite (l2test) checks the behaviour of the optional
+// interfaces; the tests here check how they use Redis.
 
 func TestTagIndex(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
-	testTagIndex(t, closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()})), "tc:")
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	testTagIndex(t, client, client, "tc:") // miniredis has no ACL: one client does both
 }
 
 // testTagIndex checks where a tag index lives, what it holds, and its
-// lifetime, on the server behind client.
-func testTagIndex(t *testing.T, client redis.UniversalClient, prefix string) {
+// lifetime, on the server behind client; it inspects Redis through admin.
+func testTagIndex(t *testing.T, client, admin redis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
 	view := s.Namespace("user").(*redisstore.Store)
@@ -40,7 +42,7 @@ func testTagIndex(t *testing.T, client redis.UniversalClient, prefix string) {
 	if err := view.Tag(ctx, []string{"t"}, []string{"42", "a}b", "42"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	members, err := client.SMembers(ctx, view.TagKey("t")).Result()
+	members, err := admin.SMembers(ctx, view.TagKey("t")).Result()
 	slices.Sort(members)
 	if err != nil || !slices.Equal(members, []string{"42", "a}b"}) {
 		t.Errorf("SMEMBERS %s = %q, %v; want [42 a}b]", view.TagKey("t"), members, err)
@@ -48,7 +50,7 @@ func testTagIndex(t *testing.T, client redis.UniversalClient, prefix string) {
 
 	pttl := func(tag string) time.Duration {
 		t.Helper()
-		d, err := client.PTTL(ctx, view.TagKey(tag)).Result()
+		d, err := admin.PTTL(ctx, view.TagKey(tag)).Result()
 		if err != nil {
 			t.Fatalf("PTTL %s: %v", view.TagKey(tag), err)
 		}
@@ -82,7 +84,7 @@ func testTagIndex(t *testing.T, client redis.UniversalClient, prefix string) {
 
 	// A set that lost its TTL (PERSIST) gets one again: PTTL -1 is no
 	// lifetime to keep.
-	if err := client.Persist(ctx, view.TagKey("keep")).Err(); err != nil {
+	if err := admin.Persist(ctx, view.TagKey("keep")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	tag("keep", time.Minute)
@@ -91,16 +93,76 @@ func testTagIndex(t *testing.T, client redis.UniversalClient, prefix string) {
 	}
 }
 
+func TestLeaseKey(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	testLeaseKey(t, client, client, "tc:") // miniredis has no ACL: one client does both
+}
+
+// testLeaseKey checks where a lease lives, what it holds (the token, then
+// the waited mark), and its lifetime, on the server behind client; it
+// inspects Redis through admin.
+func testLeaseKey(t *testing.T, client, admin redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
+	view := s.Namespace("user").(*redisstore.Store)
+	if got, want := view.LeaseKey("42"), "{"+prefix+"user:42}:lease"; got != want {
+		t.Fatalf("LeaseKey(42) = %q, want %q", got, want)
+	}
+	lk := view.LeaseKey("42")
+	a, b := l2.NewToken(), l2.NewToken()
+	lease := func(token l2.Token, ttl time.Duration, want l2.LeaseState) {
+		t.Helper()
+		got, err := view.Lease(ctx, token, ttl, []l2.Expect{{Key: "42"}})
+		if err != nil || len(got) != 1 || got[0].State != want {
+			t.Fatalf("Lease(42) = %v, %v; want %v", got, err, want)
+		}
+	}
+	// holds checks the lease key's value and its TTL, which must be in
+	// (min, max].
+	holds := func(what string, want []byte, min, max time.Duration) {
+		t.Helper()
+		got, err := admin.Get(ctx, lk).Bytes()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: GET %s = %q, %v; want %q", what, lk, got, err, want)
+		}
+		if d, err := admin.PTTL(ctx, lk).Result(); err != nil || d <= min || d > max {
+			t.Errorf("%s: PTTL %s = %v, %v; want in (%v, %v]", what, lk, d, err, min, max)
+		}
+	}
+	lease(a, time.Minute, l2.LeaseGranted)
+	holds("granted", a[:], 59*time.Second, time.Minute)
+	// A refusal appends the mark, and keeps the TTL.
+	lease(b, time.Hour, l2.LeaseHeld)
+	marked := append(a[:], 'w')
+	holds("held", marked, 59*time.Second, time.Minute)
+	lease(b, time.Hour, l2.LeaseHeld)
+	holds("held again", marked, 59*time.Second, time.Minute)
+	// Its holder gets it again, for the new TTL, mark and all.
+	lease(a, time.Hour, l2.LeaseGranted)
+	holds("granted again", marked, 59*time.Minute, time.Hour)
+
+	res, err := view.SetLeased(ctx, a, []l2.CondItem{{Item: l2.Item{Key: "42", Value: []byte("v"), TTL: time.Minute}}})
+	if want := (l2.LeaseResult{Stored: true, Waited: true}); err != nil || len(res) != 1 || res[0] != want {
+		t.Errorf("SetLeased(42) = %+v, %v; want [%+v]", res, err, want)
+	}
+	if n, err := admin.Exists(ctx, lk).Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS %s = %d, %v after SetLeased; want the lease gone", lk, n, err)
+	}
+}
+
 func TestDeletePrefixDerivedKeys(t *testing.T) {
 	t.Parallel()
 	m := miniredis.RunT(t)
-	testDeletePrefixDerivedKeys(t, closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()})), "tc:")
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	testDeletePrefixDerivedKeys(t, client, client, "tc:") // miniredis has no ACL: one client does both
 }
 
 // testDeletePrefixDerivedKeys checks that DeletePrefix deletes the keys
 // derived from a value's key without reporting them, and leaves keys
-// outside the store alone.
-func testDeletePrefixDerivedKeys(t *testing.T, client redis.UniversalClient, prefix string) {
+// outside the store alone. It writes and inspects those keys through admin.
+func testDeletePrefixDerivedKeys(t *testing.T, client, admin redis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
 	for _, k := range []string{"p:1", "p:2", "other"} {
@@ -111,7 +173,7 @@ func testDeletePrefixDerivedKeys(t *testing.T, client redis.UniversalClient, pre
 	derived := []string{s.Key("p:1") + ":lease", s.Key("p:gone") + ":lease"}
 	outside := []string{prefix + "p:1", "x{" + prefix + "p:1}"}
 	for _, k := range append(slices.Clone(derived), outside...) {
-		if err := client.Set(ctx, k, "x", time.Minute).Err(); err != nil {
+		if err := admin.Set(ctx, k, "x", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,12 +187,12 @@ func testDeletePrefixDerivedKeys(t *testing.T, client redis.UniversalClient, pre
 		t.Errorf("DeletePrefix(p:) reported %q, %v; want [p:1 p:2]", got, err)
 	}
 	for _, k := range derived {
-		if n, err := client.Exists(ctx, k).Result(); err != nil || n != 0 {
+		if n, err := admin.Exists(ctx, k).Result(); err != nil || n != 0 {
 			t.Errorf("EXISTS %s = %d, %v; want the derived key deleted", k, n, err)
 		}
 	}
 	for _, k := range append(outside, s.Key("other")) {
-		if n, err := client.Exists(ctx, k).Result(); err != nil || n != 1 {
+		if n, err := admin.Exists(ctx, k).Result(); err != nil || n != 1 {
 			t.Errorf("EXISTS %s = %d, %v; want the key kept", k, n, err)
 		}
 	}
@@ -175,7 +237,7 @@ func TestOptionalRoundTrips(t *testing.T) {
 	flush := func() error { return client.ScriptFlush(ctx).Err() }
 	setIf := func(old, value string) func() error {
 		return func() error {
-			ok, err := s.SetIf(ctx, "k", []byte(old), []byte(value), time.Minute)
+			ok, err := s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "k", Value: []byte(value), TTL: time.Minute}, Old: []byte(old)})
 			if err == nil && !ok {
 				err = fmt.Errorf("SetIf(k, %q, %q) did not store", old, value)
 			}
@@ -209,6 +271,40 @@ func TestOptionalRoundTrips(t *testing.T) {
 	tag := func(tags ...string) func() error {
 		return func() error { return s.Tag(ctx, tags, []string{"a", "b"}, time.Minute) }
 	}
+	token := l2.NewToken()
+	lease := func(keys ...string) func() error {
+		return func() error {
+			e := make([]l2.Expect, len(keys))
+			for i, k := range keys {
+				e[i].Key = k
+			}
+			a, err := s.Lease(ctx, token, time.Minute, e)
+			for i := range a {
+				if a[i].State != l2.LeaseGranted && err == nil {
+					err = fmt.Errorf("Lease(%q) = %v", keys[i], a[i].State)
+				}
+			}
+			return err
+		}
+	}
+	setLeased := func(keys ...string) func() error {
+		return func() error {
+			items := make([]l2.CondItem, len(keys))
+			for i, k := range keys {
+				items[i] = l2.CondItem{Item: l2.Item{Key: k, Value: []byte("v"), TTL: time.Minute}}
+			}
+			res, err := s.SetLeased(ctx, token, items)
+			for i := range res {
+				if !res[i].Stored && err == nil {
+					err = fmt.Errorf("SetLeased(%q) = %+v", keys[i], res[i])
+				}
+			}
+			return err
+		}
+	}
+	release := func(keys ...string) func() error {
+		return func() error { _, err := s.Release(ctx, token, keys...); return err }
+	}
 
 	tests := []struct {
 		name          string
@@ -218,7 +314,7 @@ func TestOptionalRoundTrips(t *testing.T) {
 		wantPipelines [][]string
 	}{
 		{"SetIfAbsent", nil, func() error {
-			_, err := s.SetIf(ctx, "new", nil, []byte("v"), time.Minute)
+			_, err := s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "new", Value: []byte("v"), TTL: time.Minute}})
 			return err
 		}, []string{"set"}, nil},
 		{"SetIfUnknownScript", flush, setIf("v0", "v1"), []string{"evalsha", "eval"}, nil},
@@ -234,7 +330,8 @@ func TestOptionalRoundTrips(t *testing.T) {
 			"m:b", "-", "b",
 			"m:present", "o1", "p",
 		), nil, [][]string{{"evalsha", "set", "evalsha"}}},
-		{"SetManyIfOne", nil, setManyIf([]bool{false}, "m:old", "o1", "o3"), nil, [][]string{{"evalsha"}}},
+		{"SetManyIfOne", nil, setManyIf([]bool{false}, "m:old", "o1", "o3"), []string{"evalsha"}, nil},
+		{"SetManyIfOneAbsent", nil, setManyIf([]bool{true}, "m:c", "-", "c"), []string{"set"}, nil},
 		{"SetManyIfNone", nil, setManyIf([]bool{}), nil, nil},
 		{"TagUnknownScript", flush, tag("t"), []string{"evalsha", "eval"}, nil},
 		{"Tag", nil, tag("t"), []string{"evalsha"}, nil},
@@ -243,6 +340,22 @@ func TestOptionalRoundTrips(t *testing.T) {
 		}},
 		{"Tags", nil, tag("t", "u", "v"), nil, [][]string{{"evalsha", "evalsha", "evalsha"}}},
 		{"TagNone", nil, tag(), nil, nil},
+		{"LeaseUnknownScript", flush, lease("l:1"), []string{"evalsha", "eval"}, nil},
+		{"Lease", nil, lease("l:2"), []string{"evalsha"}, nil},
+		{"LeaseMany", nil, lease("l:3", "l:4", "l:5"), nil, [][]string{{"evalsha", "evalsha", "evalsha"}}},
+		{"LeaseManyUnknownScript", flush, lease("l:6", "l:7"), nil, [][]string{{"evalsha", "evalsha"}, {"eval", "eval"}}},
+		{"LeaseNone", nil, lease(), nil, nil},
+		{"SetLeasedUnknownScript", flush, setLeased("l:1"), []string{"evalsha", "eval"}, nil},
+		{"SetLeased", nil, setLeased("l:2"), []string{"evalsha"}, nil},
+		{"SetLeasedMany", nil, setLeased("l:3", "l:4"), nil, [][]string{{"evalsha", "evalsha"}}},
+		{"SetLeasedNone", nil, setLeased(), nil, nil},
+		{"ReleaseUnknownScript", flush, release("l:5"), []string{"evalsha", "eval"}, nil},
+		{"Release", nil, release("l:6"), []string{"evalsha"}, nil},
+		{"ReleaseMany", nil, release("l:5", "l:6", "l:7"), nil, [][]string{{"evalsha", "evalsha", "evalsha"}}},
+		{"ReleaseNone", nil, release(), nil, nil},
+		{"Revoke", nil, func() error {
+			return s.Revoke(ctx, []l2.Item{{Key: "l:1", Value: []byte("tomb"), TTL: time.Minute}})
+		}, nil, [][]string{{"set", "del"}}},
 		{"PopTagged", nil, func() error { _, err := s.PopTagged(ctx, "t", 10); return err }, []string{"spop"}, nil},
 		// miniredis answers SCAN with every key at once: DeletePrefix cuts
 		// it in batches of count.

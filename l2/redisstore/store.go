@@ -20,21 +20,26 @@ var _ l2.Store = (*Store)(nil)
 // safe for concurrent use. It does not own the client: closing the client is
 // the caller's job, after which operations fail with [l2.ErrClosed].
 //
-// A Store and its views also implement [l2.Conditional], [l2.Tagger] and
-// [l2.PrefixDeleter]. The index of tag T is a Redis set of keys (in the form
-// given to the Store or view), stored under "{" + prefix + "|tag|" + T + "}"
-// for the Store and "{" + prefix + ns + "|tag|" + T + "}" for the view
-// Namespace(ns) ([Store.TagKey]). Since namespaces hold no '|' (the tiered
-// cache's names hold none), keys of the Store itself whose first '|' starts
-// "|tag|" ("|tag|x", "ns|tag|x") are reserved for tag indexes: do not write
-// them; DeletePrefix skips them. The Store and its view Namespace("") share
-// their tag indexes.
+// A Store and its views implement every optional interface of l2
+// ([Store.Abilities] is [l2.All]): [l2.Namespacer], [l2.Conditional],
+// [l2.Leaser], [l2.Tagger] and [l2.PrefixDeleter]. The index of tag T is a
+// Redis set of keys (in the form given to the Store or view), stored under
+// "{" + prefix + "|tag|" + T + "}" for the Store and
+// "{" + prefix + ns + "|tag|" + T + "}" for the view Namespace(ns)
+// ([Store.TagKey]). Since namespaces hold no '|' (the tiered cache's names
+// hold none), keys of the Store itself whose first '|' starts "|tag|"
+// ("|tag|x", "ns|tag|x") are reserved for tag indexes: do not write them;
+// DeletePrefix skips them. The Store and its view Namespace("") share their
+// tag indexes.
 type Store struct {
 	client redis.UniversalClient
 	base   string // Options.Prefix, or DefaultPrefix
 	prefix string // base for the store, base + ns + ":" for the view ns
 	tags   string // base + "|tag|" for the store, base + ns + "|tag|" for the view ns
 	topo   topology
+	// reload asks a Cluster client to reload its slot map (see wrap); nil
+	// for other clients.
+	reload func(context.Context)
 }
 
 // topology is how the Store batches multi-key operations.
@@ -70,11 +75,12 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 		panic(fmt.Sprintf("redisstore: New: Prefix %q contains '}'", prefix))
 	}
 	s := &Store{client: client, base: prefix, prefix: prefix, tags: prefix + tagInfix, topo: perKey}
-	switch client.(type) {
+	switch c := client.(type) {
 	case *redis.Client:
 		s.topo = oneNode
 	case *redis.ClusterClient:
 		s.topo = cluster
+		s.reload = c.ReloadState
 	}
 	return s
 }
@@ -94,7 +100,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		if errors.Is(err, redis.Nil) {
 			return nil, l2.ErrMiss
 		}
-		return nil, wrap("get", err)
+		return nil, s.wrap(ctx, "get", err)
 	}
 	if b == nil {
 		b = []byte{} // an empty value is a hit
@@ -118,13 +124,13 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		for i, k := range rkeys {
 			cmds[i] = redis.NewStringCmd(ctx, "get", k)
 		}
-		exec(ctx, s.client, cmds)
+		exec(ctx, s, cmds)
 		for i, cmd := range cmds {
 			b, err := cmd.Bytes()
 			switch {
 			case errors.Is(err, redis.Nil):
 			case err != nil:
-				return nil, wrap("getmany", err)
+				return nil, s.wrap(ctx, "getmany", err)
 			case b == nil:
 				vals[i] = []byte{}
 			default:
@@ -135,15 +141,10 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	}
 
 	groups := s.groups(rkeys)
-	cmds := make([]*redis.SliceCmd, len(groups))
-	for g, idx := range groups {
-		cmds[g] = redis.NewSliceCmd(ctx, commandArgs("mget", rkeys, idx)...)
-	}
-	exec(ctx, s.client, cmds)
-	for g, cmd := range cmds {
+	for g, cmd := range sendGrouped(ctx, s, redis.NewSliceCmd, "mget", rkeys, groups) {
 		res, err := cmd.Result()
 		if err != nil {
-			return nil, wrap("getmany", err)
+			return nil, s.wrap(ctx, "getmany", err)
 		}
 		if len(res) != len(groups[g]) {
 			return nil, fmt.Errorf("redisstore: getmany: MGET of %d keys returned %d values", len(groups[g]), len(res))
@@ -168,7 +169,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 		return fmt.Errorf("redisstore: set: ttl must be positive, got %v", ttl)
 	}
 	if err := s.client.Process(ctx, s.setCmd(ctx, key, value, ttl)); err != nil {
-		return wrap("set", err)
+		return s.wrap(ctx, "set", err)
 	}
 	return nil
 }
@@ -190,10 +191,10 @@ func (s *Store) SetMany(ctx context.Context, items []l2.Item) error {
 	for i, it := range items {
 		cmds[i] = s.setCmd(ctx, it.Key, it.Value, it.TTL)
 	}
-	exec(ctx, s.client, cmds)
+	exec(ctx, s, cmds)
 	for _, cmd := range cmds {
 		if err := cmd.Err(); err != nil {
-			return wrap("setmany", err)
+			return s.wrap(ctx, "setmany", err)
 		}
 	}
 	return nil
@@ -208,7 +209,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 		return nil
 	}
 	if err := s.unlink(ctx, s.redisKeys(keys)); err != nil {
-		return wrap("delete", err)
+		return s.wrap(ctx, "delete", err)
 	}
 	return nil
 }
@@ -216,13 +217,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 // unlink removes the Redis keys rkeys, batched as Delete documents, and
 // returns the first error.
 func (s *Store) unlink(ctx context.Context, rkeys []string) error {
-	groups := s.groups(rkeys)
-	cmds := make([]*redis.IntCmd, len(groups))
-	for g, idx := range groups {
-		cmds[g] = redis.NewIntCmd(ctx, commandArgs("unlink", rkeys, idx)...)
-	}
-	exec(ctx, s.client, cmds)
-	for _, cmd := range cmds {
+	for _, cmd := range sendGrouped(ctx, s, redis.NewIntCmd, "unlink", rkeys, s.groups(rkeys)) {
 		if err := cmd.Err(); err != nil {
 			return err
 		}
@@ -289,40 +284,6 @@ func (s *Store) groups(rkeys []string) [][]int {
 	}
 }
 
-// commandArgs returns the arguments of a multi-key command over the keys of
-// rkeys at the indexes idx.
-func commandArgs(name string, rkeys []string, idx []int) []any {
-	args := make([]any, 1+len(idx))
-	args[0] = name
-	for j, i := range idx {
-		args[1+j] = rkeys[i]
-	}
-	return args
-}
-
-// exec sends cmds in one round trip per node: one command directly, several
-// in one pipeline. Each command carries its own result and error.
-func exec[C redis.Cmder](ctx context.Context, client redis.UniversalClient, cmds []C) {
-	if len(cmds) == 1 {
-		_ = client.Process(ctx, cmds[0])
-		return
-	}
-	pipe := client.Pipeline()
-	for _, cmd := range cmds {
-		_ = pipe.Process(ctx, cmd)
-	}
-	_, _ = pipe.Exec(ctx)
-}
-
-// wrap adds the package and the operation to a backend error, and translates
-// a closed client to l2.ErrClosed (keeping redis.ErrClosed in the chain).
-func wrap(op string, err error) error {
-	if errors.Is(err, redis.ErrClosed) {
-		return fmt.Errorf("redisstore: %s: %w: %w", op, l2.ErrClosed, err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", op, err)
-}
-
 var _ l2.Namespacer = (*Store)(nil)
 
 // Namespace returns a view of s whose key k is s's key ns + ":" + k, stored
@@ -339,3 +300,7 @@ func (s *Store) Namespace(ns string) l2.Store {
 	v.tags = s.prefix + ns + tagInfix
 	return &v
 }
+
+// Abilities returns [l2.All]: a Store and each of its views implement
+// every optional interface of l2 (see the package documentation).
+func (s *Store) Abilities() l2.Ability { return l2.All }

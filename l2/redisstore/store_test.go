@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,6 +61,25 @@ func TestKey(t *testing.T) {
 	}
 	if got, err := m.Get("{tc:user:42}"); err != nil || got != "v" {
 		t.Errorf("miniredis Get({tc:user:42}) = %q, %v; want v", got, err)
+	}
+}
+
+func TestAbilities(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	clients := []redis.UniversalClient{
+		redis.NewClient(&redis.Options{Addr: m.Addr()}),
+		redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{m.Addr()}}),
+		redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": m.Addr()}}),
+	}
+	for _, c := range clients {
+		closeLater(t, c)
+		s := redisstore.New(c, nil)
+		for _, st := range []l2.Store{s, s.Namespace("ns"), s.Namespace("a").(l2.Namespacer).Namespace("b")} {
+			if a, err := l2.Check(st); a != l2.All || err != nil {
+				t.Errorf("l2.Check(%T over a %T) = %v, %v; want %v", st, c, a, err, l2.All)
+			}
+		}
 	}
 }
 
@@ -218,6 +238,63 @@ func TestCanceledContext(t *testing.T) {
 	}
 }
 
+// TestReloadOnFailure checks that every operation of a Store over a
+// ClusterClient asks the client to reload its slot map when it fails
+// because its node is gone, and that no other error does.
+func TestReloadOnFailure(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := closeLater(t, redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: []string{m.Addr()}, MaxRedirects: -1, MaxRetries: -1, DialerRetries: 1,
+		// Fewer dial errors than PoolSize do not start go-redis's
+		// background redialing, which outlives Close by up to a second
+		// (goleak); pipelines use the main pool.
+		PoolSize: 1000, PipelinePoolSize: -1,
+	}))
+	s := redisstore.New(client, nil)
+	var reloads atomic.Int64
+	redisstore.OnReload(s, func() { reloads.Add(1) })
+	ctx := t.Context()
+	if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	// A miss, a value of another type, a script that fails on it and a
+	// canceled context say nothing of the node.
+	if _, err := s.Get(ctx, "absent"); !errors.Is(err, l2.ErrMiss) {
+		t.Fatalf("Get(absent) = %v, want a miss", err)
+	}
+	if _, err := m.Lpush(s.Key("list"), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "list"); err == nil {
+		t.Error("Get(list): no error")
+	}
+	if _, err := s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "list", Value: []byte("v"), TTL: time.Minute}, Old: []byte("x")}); err == nil {
+		t.Error("SetIf(list): no error")
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	checkAll(canceled, t, s, func(op string, err error) {
+		if err == nil {
+			t.Errorf("%s with a canceled context: no error", op)
+		}
+	})
+	if n := reloads.Load(); n != 0 {
+		t.Errorf("%d reloads without a node failure, want none", n)
+	}
+
+	m.Close()
+	view := s.Namespace("ns").(*redisstore.Store) // shares the hook
+	for _, st := range []*redisstore.Store{s, view} {
+		checkAll(ctx, t, st, func(op string, err error) {
+			if n := reloads.Swap(0); err == nil || n == 0 {
+				t.Errorf("%s with the server down = %v, and %d reloads; want an error and a reload", op, err, n)
+			}
+		})
+	}
+}
+
 // checkAll runs every operation of s (with keys) and hands its error to
 // check.
 func checkAll(ctx context.Context, t *testing.T, s *redisstore.Store, check func(op string, err error)) {
@@ -229,15 +306,32 @@ func checkAll(ctx context.Context, t *testing.T, s *redisstore.Store, check func
 	check("set", s.Set(ctx, "k", []byte("v"), time.Minute))
 	check("setmany", s.SetMany(ctx, []l2.Item{{Key: "k", TTL: time.Minute}, {Key: "l", TTL: time.Minute}}))
 	check("delete", s.Delete(ctx, "k", "l"))
-	_, err = s.SetIf(ctx, "k", nil, []byte("v"), time.Minute)
+	_, err = s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}})
 	check("setif", err)
-	_, err = s.SetIf(ctx, "k", []byte("v"), []byte("w"), time.Minute)
+	_, err = s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "k", Value: []byte("w"), TTL: time.Minute}, Old: []byte("v")})
 	check("setif", err)
 	_, err = s.SetManyIf(ctx, []l2.CondItem{
 		{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}},
 		{Item: l2.Item{Key: "l", Value: []byte("w"), TTL: time.Minute}, Old: []byte("v")},
 	})
 	check("setmanyif", err)
+	token := l2.NewToken()
+	_, err = s.Lease(ctx, token, time.Minute, []l2.Expect{{Key: "k"}})
+	check("lease", err)
+	_, err = s.Lease(ctx, token, time.Minute, []l2.Expect{{Key: "k"}, {Key: "l", Old: []byte("v")}})
+	check("lease", err)
+	_, err = s.SetLeased(ctx, token, []l2.CondItem{{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}}})
+	check("setleased", err)
+	_, err = s.SetLeased(ctx, token, []l2.CondItem{
+		{Item: l2.Item{Key: "k", Value: []byte("v"), TTL: time.Minute}},
+		{Item: l2.Item{Key: "l", Value: []byte("w"), TTL: time.Minute}, Old: []byte("v")},
+	})
+	check("setleased", err)
+	_, err = s.Release(ctx, token, "k")
+	check("release", err)
+	_, err = s.Release(ctx, token, "k", "l")
+	check("release", err)
+	check("revoke", s.Revoke(ctx, []l2.Item{{Key: "k", TTL: time.Minute}}))
 	check("tag", s.Tag(ctx, []string{"t"}, []string{"k"}, time.Minute))
 	check("tag", s.Tag(ctx, []string{"t", "u"}, []string{"k"}, time.Minute))
 	_, err = s.PopTagged(ctx, "t", 10)

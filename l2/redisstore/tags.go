@@ -47,9 +47,9 @@ func (s *Store) TagKey(tag string) string {
 // keys: no round trip.
 //
 // Each tag takes one call of a Lua script (SADD, PTTL, PEXPIRE) on its own
-// key; the calls of several tags go in one pipeline, with EVALSHA, and those
-// the server answers NOSCRIPT in a second one, with EVAL. On error some
-// indexes may have been updated.
+// key: one command for one tag, one pipeline for several, with EVALSHA,
+// then EVAL for the calls a server answered NOSCRIPT. On error some indexes
+// may have been updated.
 func (s *Store) Tag(ctx context.Context, tags, keys []string, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: tag: ttl must be positive, got %v", ttl)
@@ -62,39 +62,14 @@ func (s *Store) Tag(ctx context.Context, tags, keys []string, ttl time.Duration)
 	for i, k := range keys {
 		args[1+i] = k
 	}
-	if len(tags) == 1 {
-		if err := tagScript.Run(ctx, s.client, []string{s.TagKey(tags[0])}, args...).Err(); err != nil {
-			return wrap("tag", err)
-		}
-		return nil
-	}
-
-	tkeys := make([]string, len(tags))
+	calls := make([]call, len(tags))
 	for i, tag := range tags {
-		tkeys[i] = s.TagKey(tag)
+		calls[i] = scriptCall(tagScript, []string{s.TagKey(tag)}, args...)
 	}
-	cmds := make([]*redis.Cmd, len(tkeys))
-	pipe := s.client.Pipeline()
-	for i, k := range tkeys {
-		cmds[i] = tagScript.EvalSha(ctx, pipe, []string{k}, args...)
-	}
-	_, _ = pipe.Exec(ctx)
-	var retry []int
-	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) > 0 {
-		pipe = s.client.Pipeline()
-		for _, i := range retry {
-			cmds[i] = tagScript.Eval(ctx, pipe, []string{tkeys[i]}, args...)
-		}
-		_, _ = pipe.Exec(ctx)
-	}
-	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil {
-			return wrap("tag", err)
+	s.send(ctx, calls)
+	for i := range calls {
+		if err := calls[i].cmd.Err(); err != nil {
+			return s.wrap(ctx, "tag", err)
 		}
 	}
 	return nil
@@ -109,7 +84,7 @@ func (s *Store) PopTagged(ctx context.Context, tag string, count int) ([]string,
 	}
 	keys, err := s.client.SPopN(ctx, s.TagKey(tag), int64(count)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, wrap("poptagged", err)
+		return nil, s.wrap(ctx, "poptagged", err)
 	}
 	return keys, nil
 }

@@ -12,33 +12,49 @@ import (
 	"github.com/tiercache/tiercache/l2"
 )
 
-// The tests of the batch methods of l2.Leaser: LeaseMany, SetLeasedMany and
-// Release of several keys. Where they can, they run a scenario twice, on
-// keys of their own, once with the batch method and once with the
-// single-key one, and require the same answers and the same state after.
+// The tests of l2.Leaser with many keys per call. Where they can, they run
+// a scenario twice, on keys of their own, once with all the keys in one
+// call and once with one key per call, and require the same answers and
+// the same state after.
 //
 // Their keys are many and differ in more than a suffix ("k0" to "k99" and
 // the like), so that on a Redis Cluster they spread over many slots and
 // nodes, and a batch takes several pipelines.
 
 // tokProbe is the token with which the tests look at who holds a lease.
-var tokProbe = []byte("probe token")
+var tokProbe = tok("probe token")
 
-// mustLeaseMany calls LeaseMany and fails t on an error, or when it does
-// not return one answer per key.
-func mustLeaseMany(t *testing.T, ls l2.Leaser, token []byte, ttl time.Duration, keys []string, olds [][]byte) []l2.LeaseAnswer {
+// expects returns the expectations of Lease: keys[i] holds olds[i].
+func expects(keys []string, olds [][]byte) []l2.Expect {
+	e := make([]l2.Expect, len(keys))
+	for i, k := range keys {
+		e[i] = l2.Expect{Key: k, Old: olds[i]}
+	}
+	return e
+}
+
+// mustLeaseAll calls Lease for keys, where keys[i] holds olds[i] (see
+// mustLease).
+func mustLeaseAll(t *testing.T, ls l2.Leaser, token l2.Token, ttl time.Duration, keys []string, olds [][]byte) []l2.LeaseAnswer {
 	t.Helper()
-	answers, err := ls.LeaseMany(t.Context(), token, ttl, keys, olds)
+	return mustLease(t, ls, token, ttl, expects(keys, olds))
+}
+
+// mustLease calls Lease and fails t on an error, or when it does not return
+// one answer per key.
+func mustLease(t *testing.T, ls l2.Leaser, token l2.Token, ttl time.Duration, keys []l2.Expect) []l2.LeaseAnswer {
+	t.Helper()
+	answers, err := ls.Lease(t.Context(), token, ttl, keys)
 	if err != nil {
-		t.Fatalf("LeaseMany(token %q, %d keys): %v", token, len(keys), err)
+		t.Fatalf("Lease(token %s, %d keys): %v", tokName(token), len(keys), err)
 	}
 	if len(answers) != len(keys) {
-		t.Fatalf("LeaseMany(token %q, %d keys) returned %d answers", token, len(keys), len(answers))
+		t.Fatalf("Lease(token %s, %d keys) returned %d answers", tokName(token), len(keys), len(answers))
 	}
 	return answers
 }
 
-// wantAnswers checks the answers of LeaseMany (see checkLease).
+// wantAnswers checks the answers of Lease (see checkLease).
 func wantAnswers(t *testing.T, what string, keys []string, olds [][]byte, got, want []l2.LeaseAnswer) {
 	t.Helper()
 	for i := range want {
@@ -47,11 +63,11 @@ func wantAnswers(t *testing.T, what string, keys []string, olds [][]byte, got, w
 	}
 }
 
-// wantLeaseMany calls LeaseMany with TTL long and checks its answers.
-func wantLeaseMany(t *testing.T, ls l2.Leaser, token []byte, keys []string, olds [][]byte, want []l2.LeaseAnswer) {
+// wantLeaseAll calls Lease for keys with TTL long and checks its answers.
+func wantLeaseAll(t *testing.T, ls l2.Leaser, token l2.Token, keys []string, olds [][]byte, want []l2.LeaseAnswer) {
 	t.Helper()
-	got := mustLeaseMany(t, ls, token, long, keys, olds)
-	wantAnswers(t, fmt.Sprintf("LeaseMany(token %q)", token), keys, olds, got, want)
+	got := mustLeaseAll(t, ls, token, long, keys, olds)
+	wantAnswers(t, fmt.Sprintf("Lease(token %s)", tokName(token)), keys, olds, got, want)
 }
 
 // answers returns n answers of state st, with no value.
@@ -69,41 +85,62 @@ func sameAnswer(a, b l2.LeaseAnswer) bool {
 	return a.State == b.State && (a.Value == nil) == (b.Value == nil) && bytes.Equal(a.Value, b.Value)
 }
 
-func mustSetLeasedMany(t *testing.T, ls l2.Leaser, token []byte, items []l2.CondItem) []bool {
+// setLeasedAll calls SetLeased and fails t on an error, or when it does not
+// return one result per item.
+func setLeasedAll(t *testing.T, ls l2.Leaser, token l2.Token, items []l2.CondItem) []l2.LeaseResult {
 	t.Helper()
-	stored, err := ls.SetLeasedMany(t.Context(), token, items)
+	results, err := ls.SetLeased(t.Context(), token, items)
 	if err != nil {
-		t.Fatalf("SetLeasedMany(token %q, %d items): %v", token, len(items), err)
+		t.Fatalf("SetLeased(token %s, %d items): %v", tokName(token), len(items), err)
 	}
-	if len(stored) != len(items) {
-		t.Fatalf("SetLeasedMany(token %q, %d items) returned %d results", token, len(items), len(stored))
+	if len(results) != len(items) {
+		t.Fatalf("SetLeased(token %s, %d items) returned %d results", tokName(token), len(items), len(results))
+	}
+	return results
+}
+
+// mustSetLeasedAll calls SetLeased and returns whether each item stored.
+func mustSetLeasedAll(t *testing.T, ls l2.Leaser, token l2.Token, items []l2.CondItem) []bool {
+	t.Helper()
+	results := setLeasedAll(t, ls, token, items)
+	stored := make([]bool, len(results))
+	for i, r := range results {
+		stored[i] = r.Stored
 	}
 	return stored
 }
 
-// wantSetLeasedMany calls SetLeasedMany and checks its results.
-func wantSetLeasedMany(t *testing.T, ls l2.Leaser, token []byte, items []l2.CondItem, want []bool) {
+// wantSetLeasedAll calls SetLeased and checks whether each item stored.
+func wantSetLeasedAll(t *testing.T, ls l2.Leaser, token l2.Token, items []l2.CondItem, want []bool) {
 	t.Helper()
-	got := mustSetLeasedMany(t, ls, token, items)
+	got := mustSetLeasedAll(t, ls, token, items)
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("SetLeasedMany(token %q) item %d (%q, old %q) stored = %v, want %v",
-				token, i, items[i].Key, items[i].Old, got[i], want[i])
+			t.Errorf("SetLeased(token %s) item %d (%q, old %q) stored = %v, want %v",
+				tokName(token), i, items[i].Key, items[i].Old, got[i], want[i])
 		}
 	}
 }
 
-func mustReleaseMany(t *testing.T, ls l2.Leaser, token []byte, keys ...string) {
+// mustReleaseAll calls Release and fails t on an error, or when it does not
+// return one answer per key.
+func mustReleaseAll(t *testing.T, ls l2.Leaser, token l2.Token, keys ...string) []bool {
 	t.Helper()
-	if err := ls.Release(t.Context(), token, keys...); err != nil {
-		t.Fatalf("Release(token %q, %d keys): %v", token, len(keys), err)
+	waited, err := ls.Release(t.Context(), token, keys...)
+	if err != nil {
+		t.Fatalf("Release(token %s, %d keys): %v", tokName(token), len(keys), err)
 	}
+	if len(waited) != len(keys) {
+		t.Fatalf("Release(token %s, %d keys) returned %d answers", tokName(token), len(keys), len(waited))
+	}
+	return waited
 }
 
 // wantHolder checks that key holds value (nil: nothing) and that holder
 // holds its lease, or nobody when holder is nil. A lease found free is
-// left free; a held one is granted again to its holder, for long.
-func wantHolder(t *testing.T, s l2.Store, ls l2.Leaser, key string, value, holder []byte) {
+// left free; a held one is marked waited (the probe was refused), and
+// granted again to its holder, for long.
+func wantHolder(t *testing.T, s l2.Store, ls l2.Leaser, key string, value []byte, holder *l2.Token) {
 	t.Helper()
 	if value == nil {
 		wantMiss(t, s, key)
@@ -116,8 +153,8 @@ func wantHolder(t *testing.T, s l2.Store, ls l2.Leaser, key string, value, holde
 		mustRelease(t, ls, key, tokProbe)
 		return
 	}
-	checkLease(t, fmt.Sprintf("Lease(%q) of a lease %q should hold", key, holder), st, cur, l2.LeaseHeld, nil)
-	wantLease(t, ls, key, value, holder, l2.LeaseGranted, nil)
+	checkLease(t, fmt.Sprintf("Lease(%q) of a lease %s should hold", key, tokName(*holder)), st, cur, l2.LeaseHeld, nil)
+	wantLease(t, ls, key, value, *holder, l2.LeaseGranted, nil)
 }
 
 // numbered returns the keys prefix+"0" to prefix+(n-1).
@@ -129,26 +166,27 @@ func numbered(prefix string, n int) []string {
 	return keys
 }
 
-func testLeaseMany(t *testing.T, h Harness) {
+func testLeaseBatch(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	v, other := []byte("v"), []byte("other")
 	bin := []byte("\x00\xff\r\n{}")
 
-	t.Run("AgreesWithLease", func(t *testing.T) {
-		// Token A asks for every key at once, or for each in turn.
+	t.Run("AgreesWithOneKey", func(t *testing.T) {
+		// Token A asks for every key in one call, or for each in a call
+		// of its own.
 		tests := []struct {
 			name   string
 			setup  func(key string)
 			old    []byte
 			want   l2.LeaseAnswer
-			value  []byte // what the key holds after, nil: nothing
-			holder []byte // who holds the lease after, nil: nobody
+			value  []byte    // what the key holds after, nil: nothing
+			holder *l2.Token // who holds the lease after, nil: nobody
 		}{
-			{"absent", nil, nil, l2.LeaseAnswer{State: l2.LeaseGranted}, nil, tokA},
-			{"match", func(k string) { mustSet(t, s, k, v, long) }, v, l2.LeaseAnswer{State: l2.LeaseGranted}, v, tokA},
+			{"absent", nil, nil, l2.LeaseAnswer{State: l2.LeaseGranted}, nil, &tokA},
+			{"match", func(k string) { mustSet(t, s, k, v, long) }, v, l2.LeaseAnswer{State: l2.LeaseGranted}, v, &tokA},
 			{"match-empty", func(k string) { mustSet(t, s, k, []byte{}, long) }, []byte{},
-				l2.LeaseAnswer{State: l2.LeaseGranted}, []byte{}, tokA},
-			{"match-binary", func(k string) { mustSet(t, s, k, bin, long) }, bin, l2.LeaseAnswer{State: l2.LeaseGranted}, bin, tokA},
+				l2.LeaseAnswer{State: l2.LeaseGranted}, []byte{}, &tokA},
+			{"match-binary", func(k string) { mustSet(t, s, k, bin, long) }, bin, l2.LeaseAnswer{State: l2.LeaseGranted}, bin, &tokA},
 			{"mismatch", func(k string) { mustSet(t, s, k, v, long) }, other,
 				l2.LeaseAnswer{State: l2.LeaseChanged, Value: v}, v, nil},
 			{"prefix-of-value", func(k string) { mustSet(t, s, k, bin, long) }, bin[:3],
@@ -162,33 +200,33 @@ func testLeaseMany(t *testing.T, h Harness) {
 			{"deleted", func(k string) { mustSet(t, s, k, v, long); mustDelete(t, s, k) }, v,
 				l2.LeaseAnswer{State: l2.LeaseChanged}, nil, nil},
 			{"held", func(k string) { wantLease(t, ls, k, nil, tokB, l2.LeaseGranted, nil) }, nil,
-				l2.LeaseAnswer{State: l2.LeaseHeld}, nil, tokB},
+				l2.LeaseAnswer{State: l2.LeaseHeld}, nil, &tokB},
 			{"held-present", func(k string) {
 				mustSet(t, s, k, v, long)
 				wantLease(t, ls, k, v, tokB, l2.LeaseGranted, nil)
-			}, v, l2.LeaseAnswer{State: l2.LeaseHeld}, v, tokB},
+			}, v, l2.LeaseAnswer{State: l2.LeaseHeld}, v, &tokB},
 			// A different value wins over a held lease.
 			{"held-changed", func(k string) {
 				mustSet(t, s, k, v, long)
 				wantLease(t, ls, k, v, tokB, l2.LeaseGranted, nil)
-			}, other, l2.LeaseAnswer{State: l2.LeaseChanged, Value: v}, v, tokB},
+			}, other, l2.LeaseAnswer{State: l2.LeaseChanged, Value: v}, v, &tokB},
 			{"held-gone", func(k string) { wantLease(t, ls, k, nil, tokB, l2.LeaseGranted, nil) }, v,
-				l2.LeaseAnswer{State: l2.LeaseChanged}, nil, tokB},
+				l2.LeaseAnswer{State: l2.LeaseChanged}, nil, &tokB},
 			// Granted again to its holder.
 			{"mine", func(k string) { wantLease(t, ls, k, nil, tokA, l2.LeaseGranted, nil) }, nil,
-				l2.LeaseAnswer{State: l2.LeaseGranted}, nil, tokA},
+				l2.LeaseAnswer{State: l2.LeaseGranted}, nil, &tokA},
 			{"mine-present", func(k string) {
 				mustSet(t, s, k, v, long)
 				wantLease(t, ls, k, v, tokA, l2.LeaseGranted, nil)
-			}, v, l2.LeaseAnswer{State: l2.LeaseGranted}, v, tokA},
+			}, v, l2.LeaseAnswer{State: l2.LeaseGranted}, v, &tokA},
 			{"released", func(k string) {
 				wantLease(t, ls, k, nil, tokB, l2.LeaseGranted, nil)
 				mustRelease(t, ls, k, tokB)
-			}, nil, l2.LeaseAnswer{State: l2.LeaseGranted}, nil, tokA},
+			}, nil, l2.LeaseAnswer{State: l2.LeaseGranted}, nil, &tokA},
 			{"written-under-lease", func(k string) {
 				wantLease(t, ls, k, nil, tokB, l2.LeaseGranted, nil)
 				wantSetLeased(t, ls, k, tokB, nil, v, true)
-			}, v, l2.LeaseAnswer{State: l2.LeaseGranted}, v, tokA},
+			}, v, l2.LeaseAnswer{State: l2.LeaseGranted}, v, &tokA},
 		}
 		keys := func(prefix string) []string {
 			keys := make([]string, len(tests))
@@ -207,16 +245,16 @@ func testLeaseMany(t *testing.T, h Harness) {
 			olds[i], want[i] = tc.old, tc.want
 		}
 
-		many := mustLeaseMany(t, ls, tokA, long, manyKeys, olds)
-		wantAnswers(t, "LeaseMany(token A)", manyKeys, olds, many, want)
+		many := mustLeaseAll(t, ls, tokA, long, manyKeys, olds)
+		wantAnswers(t, "Lease(token A, all keys)", manyKeys, olds, many, want)
 		one := make([]l2.LeaseAnswer, len(tests))
 		for i, k := range oneKeys {
 			one[i].State, one[i].Value = leaseFor(t, ls, k, olds[i], tokA, long)
 		}
-		wantAnswers(t, "Lease(token A)", oneKeys, olds, one, want)
+		wantAnswers(t, "Lease(token A, one key)", oneKeys, olds, one, want)
 		for i := range tests {
 			if !sameAnswer(many[i], one[i]) {
-				t.Errorf("%s, old %q: LeaseMany answered %v, %q; Lease %v, %q",
+				t.Errorf("%s, old %q: Lease of all keys answered %v, %q; of one key %v, %q",
 					tests[i].name, olds[i], many[i].State, many[i].Value, one[i].State, one[i].Value)
 			}
 		}
@@ -258,70 +296,54 @@ func testLeaseMany(t *testing.T, h Harness) {
 				want[i].State = l2.LeaseHeld
 			}
 		}
-		wantLeaseMany(t, ls, tokA, keys, olds, want)
+		wantLeaseAll(t, ls, tokA, keys, olds, want)
 		// Again: A's grants are renewed, the rest is as it was.
-		wantLeaseMany(t, ls, tokA, keys, olds, want)
+		wantLeaseAll(t, ls, tokA, keys, olds, want)
 		// C finds A's and B's leases held, and the changed keys changed.
 		for i := range want {
 			if want[i].State == l2.LeaseGranted {
 				want[i].State = l2.LeaseHeld
 			}
 		}
-		wantLeaseMany(t, ls, tokC, keys, olds, want)
+		wantLeaseAll(t, ls, tokC, keys, olds, want)
 	})
 
 	t.Run("Duplicates", func(t *testing.T) {
 		// A key may come more than once in one call. The same token asks
 		// each time, so what follows a grant is granted again.
-		wantLeaseMany(t, ls, tokA, []string{"dup", "dup", "dup-x", "dup"}, make([][]byte, 4), answers(4, l2.LeaseGranted))
+		wantLeaseAll(t, ls, tokA, []string{"dup", "dup", "dup-x", "dup"}, make([][]byte, 4), answers(4, l2.LeaseGranted))
 		wantLease(t, ls, "dup", nil, tokB, l2.LeaseHeld, nil)
 		wantLease(t, ls, "dup-x", nil, tokB, l2.LeaseHeld, nil)
 
 		// Held by another: held each time.
 		wantLease(t, ls, "dup-held", nil, tokB, l2.LeaseGranted, nil)
-		wantLeaseMany(t, ls, tokA, []string{"dup-held", "dup-held"}, make([][]byte, 2), answers(2, l2.LeaseHeld))
+		wantLeaseAll(t, ls, tokA, []string{"dup-held", "dup-held"}, make([][]byte, 2), answers(2, l2.LeaseHeld))
 		wantLease(t, ls, "dup-held", nil, tokC, l2.LeaseHeld, nil)
 		wantLease(t, ls, "dup-held", nil, tokB, l2.LeaseGranted, nil)
 
 		// Each occurrence has its old.
 		mustSet(t, s, "dup-v", v, long)
-		wantLeaseMany(t, ls, tokA, []string{"dup-v", "dup-v", "dup-v", "dup-v"}, [][]byte{other, v, nil, v},
+		wantLeaseAll(t, ls, tokA, []string{"dup-v", "dup-v", "dup-v", "dup-v"}, [][]byte{other, v, nil, v},
 			[]l2.LeaseAnswer{{State: l2.LeaseChanged, Value: v}, {State: l2.LeaseGranted}, {State: l2.LeaseChanged, Value: v}, {State: l2.LeaseGranted}})
-		wantHolder(t, s, ls, "dup-v", v, tokA)
+		wantHolder(t, s, ls, "dup-v", v, &tokA)
 	})
 
 	t.Run("Args", func(t *testing.T) {
-		for _, keys := range [][]string{nil, {}} {
-			for _, olds := range [][][]byte{nil, {}} {
-				got, err := ls.LeaseMany(t.Context(), tokA, long, keys, olds)
-				if err != nil || len(got) != 0 {
-					t.Errorf("LeaseMany(keys %#v, olds %#v) = %v, %v; want no answers, no error", keys, olds, got, err)
-				}
-			}
-		}
-
-		mismatched := []struct {
-			keys []string
-			olds [][]byte
-		}{
-			{[]string{"args:1", "args:2"}, [][]byte{nil}},
-			{[]string{"args:1"}, [][]byte{nil, nil}},
-			{[]string{"args:1", "args:2"}, nil},
-			{nil, [][]byte{nil}},
-		}
-		for _, tc := range mismatched {
-			if got, err := ls.LeaseMany(t.Context(), tokA, long, tc.keys, tc.olds); err == nil {
-				t.Errorf("LeaseMany(%d keys, %d olds) = %v, no error", len(tc.keys), len(tc.olds), got)
+		for _, keys := range [][]l2.Expect{nil, {}} {
+			got, err := ls.Lease(t.Context(), tokA, long, keys)
+			if err != nil || len(got) != 0 {
+				t.Errorf("Lease(keys %#v) = %v, %v; want no answers, no error", keys, got, err)
 			}
 		}
 		for _, ttl := range []time.Duration{0, -time.Second} {
-			if got, err := ls.LeaseMany(t.Context(), tokA, ttl, []string{"args:1", "args:2"}, make([][]byte, 2)); err == nil {
-				t.Errorf("LeaseMany with TTL %v = %v, no error", ttl, got)
+			keys := []l2.Expect{{Key: "args:1"}, {Key: "args:2"}}
+			if got, err := ls.Lease(t.Context(), tokA, ttl, keys); err == nil {
+				t.Errorf("Lease with TTL %v = %v, no error", ttl, got)
 			}
 		}
 		// Wrong arguments are found before anything happens: A got
 		// nothing.
-		wantLeaseMany(t, ls, tokB, []string{"args:1", "args:2"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
+		wantLeaseAll(t, ls, tokB, []string{"args:1", "args:2"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
 	})
 
 	t.Run("Copies", func(t *testing.T) {
@@ -329,12 +351,12 @@ func testLeaseMany(t *testing.T, h Harness) {
 		// for the same key.
 		mustSet(t, s, "copy", []byte("original"), long)
 		keys := []string{"copy", "copy"}
-		got := mustLeaseMany(t, ls, tokA, long, keys, make([][]byte, 2))
+		got := mustLeaseAll(t, ls, tokA, long, keys, make([][]byte, 2))
 		want := []l2.LeaseAnswer{
 			{State: l2.LeaseChanged, Value: []byte("original")},
 			{State: l2.LeaseChanged, Value: []byte("original")},
 		}
-		wantAnswers(t, "LeaseMany(copy, copy)", keys, make([][]byte, 2), got, want)
+		wantAnswers(t, "Lease(copy, copy)", keys, make([][]byte, 2), got, want)
 		if got[0].Value != nil {
 			copy(got[0].Value, "XXXXXXXX")
 		}
@@ -342,42 +364,41 @@ func testLeaseMany(t *testing.T, h Harness) {
 		wantValue(t, s, "copy", []byte("original"))
 		wantLease(t, ls, "copy", nil, tokA, l2.LeaseChanged, []byte("original"))
 
-		// The token, keys and olds are the caller's: it may reuse them.
-		tok := []byte("token 1")
-		keys = []string{"tok-copy:1", "tok-copy:2"}
-		olds := [][]byte{nil, []byte("o")}
-		mustSet(t, s, "tok-copy:2", []byte("o"), long)
-		wantLeaseMany(t, ls, tok, keys, olds, answers(2, l2.LeaseGranted))
-		copy(tok, "token 2")
-		keys[0], keys[1] = "tok-copy:x", "tok-copy:y"
-		copy(olds[1], "p")
-		wantLease(t, ls, "tok-copy:1", nil, []byte("token 2"), l2.LeaseHeld, nil)
-		wantLease(t, ls, "tok-copy:2", []byte("o"), []byte("token 2"), l2.LeaseHeld, nil)
-		wantLease(t, ls, "tok-copy:1", nil, []byte("token 1"), l2.LeaseGranted, nil)
-		wantLease(t, ls, "tok-copy:2", []byte("o"), []byte("token 1"), l2.LeaseGranted, nil)
+		// The keys and their olds are the caller's: it may reuse them.
+		mustSet(t, s, "exp-copy:2", []byte("o"), long)
+		keys2 := []l2.Expect{{Key: "exp-copy:1"}, {Key: "exp-copy:2", Old: []byte("o")}}
+		got = mustLease(t, ls, tokA, long, keys2)
+		wantAnswers(t, "Lease(exp-copy:1, exp-copy:2)", []string{"exp-copy:1", "exp-copy:2"}, [][]byte{nil, []byte("o")},
+			got, answers(2, l2.LeaseGranted))
+		keys2[0].Key, keys2[1].Key = "exp-copy:x", "exp-copy:y"
+		copy(keys2[1].Old, "p")
+		wantLease(t, ls, "exp-copy:1", nil, tokB, l2.LeaseHeld, nil)
+		wantLease(t, ls, "exp-copy:2", []byte("o"), tokB, l2.LeaseHeld, nil)
+		wantLease(t, ls, "exp-copy:1", nil, tokA, l2.LeaseGranted, nil)
+		wantLease(t, ls, "exp-copy:2", []byte("o"), tokA, l2.LeaseGranted, nil)
 	})
 
 	t.Run("Views", func(t *testing.T) {
 		v1, v2 := views(t, s)
 		l1, l2v := as[l2.Leaser](t, v1), as[l2.Leaser](t, v2)
 		keys := []string{"a", "b"}
-		wantLeaseMany(t, l1, tokA, keys, make([][]byte, 2), answers(2, l2.LeaseGranted))
-		wantLeaseMany(t, l2v, tokB, keys, make([][]byte, 2), answers(2, l2.LeaseGranted)) // other keys
-		wantLeaseMany(t, ls, tokC, keys, make([][]byte, 2), answers(2, l2.LeaseGranted))  // and others
+		wantLeaseAll(t, l1, tokA, keys, make([][]byte, 2), answers(2, l2.LeaseGranted))
+		wantLeaseAll(t, l2v, tokB, keys, make([][]byte, 2), answers(2, l2.LeaseGranted)) // other keys
+		wantLeaseAll(t, ls, tokC, keys, make([][]byte, 2), answers(2, l2.LeaseGranted))  // and others
 		// Keys a and b of v1 are keys v1:a and v1:b of the store.
-		wantLeaseMany(t, ls, tokC, []string{"v1:a", "v1:b", "v2:a"}, make([][]byte, 3), answers(3, l2.LeaseHeld))
-		wantLeaseMany(t, ls, tokA, []string{"v1:a", "v1:b"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
+		wantLeaseAll(t, ls, tokC, []string{"v1:a", "v1:b", "v2:a"}, make([][]byte, 3), answers(3, l2.LeaseHeld))
+		wantLeaseAll(t, ls, tokA, []string{"v1:a", "v1:b"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
 
-		wantSetLeasedMany(t, l1, tokA, []l2.CondItem{cond("a", nil, []byte("one"))}, []bool{true})
+		wantSetLeasedAll(t, l1, tokA, []l2.CondItem{cond("a", nil, []byte("one"))}, []bool{true})
 		wantValue(t, s, "v1:a", []byte("one"))
 		wantMiss(t, v2, "a")
-		mustReleaseMany(t, l1, tokA, "b", "a")
+		mustReleaseAll(t, l1, tokA, "b", "a")
 		wantLease(t, ls, "v1:b", nil, tokC, l2.LeaseGranted, nil)
 		wantLease(t, l2v, "b", nil, tokC, l2.LeaseHeld, nil) // B's lease is untouched
 	})
 }
 
-func testSetLeasedMany(t *testing.T, h Harness) {
+func testSetLeasedBatch(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	v, w, other := []byte("v"), []byte("w"), []byte("other")
 	bin := []byte("\x00\xff\r\n{}")
@@ -391,8 +412,8 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 			setup      func(key string)
 			old, value []byte
 			stored     bool
-			after      []byte // what the key holds after, nil: nothing
-			holder     []byte // who holds the lease after, nil: nobody
+			after      []byte    // what the key holds after, nil: nothing
+			holder     *l2.Token // who holds the lease after, nil: nobody
 		}{
 			{"mine", func(k string) { leaseA(k, nil) }, nil, w, true, w, nil},
 			{"mine-present", func(k string) { mustSet(t, s, k, v, long); leaseA(k, v) }, v, w, true, w, nil},
@@ -416,11 +437,11 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 				v, w, false, nil, nil},
 			{"mine-wrong-old", func(k string) { mustSet(t, s, k, v, long); leaseA(k, v) }, nil, w, false, v, nil},
 			// Held by another: not stored, and B's lease stays.
-			{"other", func(k string) { leaseB(k, nil) }, nil, w, false, nil, tokB},
-			{"other-present", func(k string) { mustSet(t, s, k, v, long); leaseB(k, v) }, v, w, false, v, tokB},
-			{"other-wrong-old", func(k string) { mustSet(t, s, k, v, long); leaseB(k, v) }, other, w, false, v, tokB},
+			{"other", func(k string) { leaseB(k, nil) }, nil, w, false, nil, &tokB},
+			{"other-present", func(k string) { mustSet(t, s, k, v, long); leaseB(k, v) }, v, w, false, v, &tokB},
+			{"other-wrong-old", func(k string) { mustSet(t, s, k, v, long); leaseB(k, v) }, other, w, false, v, &tokB},
 			{"taken-over", func(k string) { leaseA(k, nil); mustRelease(t, ls, k, tokA); leaseB(k, nil) },
-				nil, w, false, nil, tokB},
+				nil, w, false, nil, &tokB},
 		}
 		items := func(prefix string) []l2.CondItem {
 			items := make([]l2.CondItem, len(tests))
@@ -438,14 +459,14 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 			want[i] = tc.stored
 		}
 
-		many := mustSetLeasedMany(t, ls, tokA, manyItems)
+		many := mustSetLeasedAll(t, ls, tokA, manyItems)
 		one := make([]bool, len(tests))
 		for i, it := range oneItems {
 			one[i] = mustSetLeased(t, ls, it.Key, tokA, it.Old, it.Value, it.TTL)
 		}
 		for i, tc := range tests {
 			if many[i] != tc.stored || one[i] != tc.stored {
-				t.Errorf("%s (old %q): SetLeasedMany stored = %v, SetLeased = %v; want %v", tc.name, tc.old, many[i], one[i], tc.stored)
+				t.Errorf("%s (old %q): SetLeased of all items stored = %v, of one item %v; want %v", tc.name, tc.old, many[i], one[i], tc.stored)
 			}
 		}
 		for i, tc := range tests {
@@ -481,7 +502,7 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 				items[i], after[i] = cond(k, []byte("stale"), next), val
 			}
 		}
-		wantSetLeasedMany(t, ls, tokA, items, want)
+		wantSetLeasedAll(t, ls, tokA, items, want)
 		wantSlots(t, keys, mustGetMany(t, s, keys), after)
 		// A holds no lease now; B holds its own still.
 		for i, k := range keys {
@@ -496,13 +517,13 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 	t.Run("TTLNotPositive", func(t *testing.T) {
 		for _, ttl := range []time.Duration{0, -time.Second} {
 			good, good2, bad := fmt.Sprint("good:", ttl), fmt.Sprint("good2:", ttl), fmt.Sprint("bad:", ttl)
-			wantLeaseMany(t, ls, tokA, []string{good, good2, bad}, make([][]byte, 3), answers(3, l2.LeaseGranted))
+			wantLeaseAll(t, ls, tokA, []string{good, good2, bad}, make([][]byte, 3), answers(3, l2.LeaseGranted))
 			for _, items := range [][]l2.CondItem{
 				{cond(good, nil, w), cond(good2, nil, w), {Item: l2.Item{Key: bad, Value: w, TTL: ttl}}},
 				{{Item: l2.Item{Key: bad, Value: w, TTL: ttl}}, cond(good, nil, w), cond(good2, nil, w)},
 			} {
-				if stored, err := ls.SetLeasedMany(t.Context(), tokA, items); err == nil {
-					t.Errorf("SetLeasedMany with TTL %v = %v, no error", ttl, stored)
+				if stored, err := ls.SetLeased(t.Context(), tokA, items); err == nil {
+					t.Errorf("SetLeased with TTL %v = %v, no error", ttl, stored)
 				}
 			}
 			// Nothing was written, and the leases are A's still.
@@ -515,17 +536,17 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 
 	t.Run("Empty", func(t *testing.T) {
 		for _, items := range [][]l2.CondItem{nil, {}} {
-			stored, err := ls.SetLeasedMany(t.Context(), tokA, items)
+			stored, err := ls.SetLeased(t.Context(), tokA, items)
 			if err != nil || len(stored) != 0 {
-				t.Errorf("SetLeasedMany(%#v) = %v, %v; want no results, no error", items, stored, err)
+				t.Errorf("SetLeased(%#v) = %v, %v; want no results, no error", items, stored, err)
 			}
 		}
 	})
 
 	t.Run("Copies", func(t *testing.T) {
 		items := []l2.CondItem{cond("copy:1", nil, []byte("stored 1")), cond("copy:2", nil, []byte("stored 2"))}
-		wantLeaseMany(t, ls, tokA, []string{"copy:1", "copy:2"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
-		wantSetLeasedMany(t, ls, tokA, items, []bool{true, true})
+		wantLeaseAll(t, ls, tokA, []string{"copy:1", "copy:2"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
+		wantSetLeasedAll(t, ls, tokA, items, []bool{true, true})
 		copy(items[0].Value, "XXXXXXXX")
 		copy(items[1].Value, "YYYYYYYY")
 		wantValue(t, s, "copy:1", []byte("stored 1"))
@@ -533,7 +554,7 @@ func testSetLeasedMany(t *testing.T, h Harness) {
 	})
 }
 
-func testReleaseMany(t *testing.T, h Harness) {
+func testReleaseBatch(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 
 	// Over the keys of prefix: A holds the even ones, B the odd ones,
@@ -557,36 +578,41 @@ func testReleaseMany(t *testing.T, h Harness) {
 		kept := prefix + ":kept"
 		wantLease(t, ls, kept, nil, tokA, l2.LeaseGranted, nil) // left out of Release
 
+		// Nobody was refused these leases: nobody waited.
 		release := append(slices.Clone(keys), prefix+":never", keys[0], keys[1])
+		waited := make([]bool, len(release))
 		if prefix == "many" {
-			mustReleaseMany(t, ls, tokA, release...)
+			waited = mustReleaseAll(t, ls, tokA, release...)
 		} else {
-			for _, k := range release {
-				mustRelease(t, ls, k, tokA)
+			for i, k := range release {
+				waited[i] = mustRelease(t, ls, k, tokA)
 			}
 		}
+		if i := slices.Index(waited, true); i >= 0 {
+			t.Errorf("%s: Release says that somebody waited for %q", prefix, release[i])
+		}
 		for i, k := range keys {
-			var holder []byte // A's leases ended
+			var holder *l2.Token // A's leases ended
 			if i%2 == 1 {
-				holder = tokB
+				holder = &tokB
 			}
 			wantHolder(t, s, ls, k, values[i], holder)
 		}
 		wantHolder(t, s, ls, prefix+":never", nil, nil)
-		wantHolder(t, s, ls, kept, nil, tokA)
+		wantHolder(t, s, ls, kept, nil, &tokA)
 	}
 
 	// No keys: nothing to do, and no error.
-	mustReleaseMany(t, ls, tokA)
-	mustReleaseMany(t, ls, tokA, []string{}...)
-	wantHolder(t, s, ls, "many:kept", nil, tokA)
-	wantHolder(t, s, ls, "many:k1", nil, tokB)
+	mustReleaseAll(t, ls, tokA)
+	mustReleaseAll(t, ls, tokA, []string{}...)
+	wantHolder(t, s, ls, "many:kept", nil, &tokA)
+	wantHolder(t, s, ls, "many:k1", nil, &tokB)
 }
 
-// testLeaseManyThenSet runs the tiered cache's batch protocol: LeaseMany
-// grants keys, SetLeasedMany stores them all and ends the leases, and
+// testLeaseBatchThenSet runs the tiered cache's batch protocol: Lease
+// grants keys, SetLeased stores them all and ends the leases, and
 // another token then leases them.
-func testLeaseManyThenSet(t *testing.T, h Harness) {
+func testLeaseBatchThenSet(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	const n = 60
 	keys := numbered("k", n)
@@ -601,9 +627,14 @@ func testLeaseManyThenSet(t *testing.T, h Harness) {
 		news[i] = []byte("new " + k)
 		items[i] = cond(k, olds[i], news[i])
 	}
-	wantLeaseMany(t, ls, tokA, keys, olds, answers(n, l2.LeaseGranted))
-	wantLeaseMany(t, ls, tokB, keys, olds, answers(n, l2.LeaseHeld))
-	wantSetLeasedMany(t, ls, tokA, items, slices.Repeat([]bool{true}, n))
+	wantLeaseAll(t, ls, tokA, keys, olds, answers(n, l2.LeaseGranted))
+	wantLeaseAll(t, ls, tokB, keys, olds, answers(n, l2.LeaseHeld))
+	// A stores them all, and learns that B waited for each.
+	for i, res := range setLeasedAll(t, ls, tokA, items) {
+		if want := (l2.LeaseResult{Stored: true, Waited: true}); res != want {
+			t.Errorf("SetLeased(token A) item %d (%q) = %+v, want %+v", i, items[i].Key, res, want)
+		}
+	}
 	wantSlots(t, keys, mustGetMany(t, s, keys), news)
 
 	// A read older than the write is told the new value.
@@ -611,46 +642,42 @@ func testLeaseManyThenSet(t *testing.T, h Harness) {
 	for i := range changed {
 		changed[i] = l2.LeaseAnswer{State: l2.LeaseChanged, Value: news[i]}
 	}
-	wantLeaseMany(t, ls, tokC, keys, olds, changed)
+	wantLeaseAll(t, ls, tokC, keys, olds, changed)
 	// The leases are free: B gets them, C finds them held.
-	wantLeaseMany(t, ls, tokB, keys, news, answers(n, l2.LeaseGranted))
-	wantLeaseMany(t, ls, tokC, keys, news, answers(n, l2.LeaseHeld))
+	wantLeaseAll(t, ls, tokB, keys, news, answers(n, l2.LeaseGranted))
+	wantLeaseAll(t, ls, tokC, keys, news, answers(n, l2.LeaseHeld))
 	// And A, whose leases ended, stores none of them again.
-	wantSetLeasedMany(t, ls, tokA, items, make([]bool, n))
+	wantSetLeasedAll(t, ls, tokA, items, make([]bool, n))
 	wantSlots(t, keys, mustGetMany(t, s, keys), news)
 }
 
-// testLeaseManyTTL checks that LeaseMany grants for its TTL, that its
-// holder renews with LeaseMany, and that SetLeasedMany writes with the TTL
+// testLeaseBatchTTL checks that Lease grants for its TTL, that its
+// holder renews with Lease, and that SetLeased writes with the TTL
 // of each item.
-func testLeaseManyTTL(t *testing.T, h Harness) {
+func testLeaseBatchTTL(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	v := []byte("v")
-	short := 150 * time.Millisecond
-	if h.Advance != nil {
-		// Not a whole number of seconds: a store that rounds to seconds fails.
-		short = 1500 * time.Millisecond
-	}
+	short := shortTTL(h)
 
 	start := time.Now()
 	// Everything short-lived is written before the lease of "probe", so
 	// that once another token gets "probe" all of it has expired.
 	leased := []string{"renewed", "expired", "taken", "orphaned"}
-	wantAnswers(t, "LeaseMany(token A, short)", leased, make([][]byte, len(leased)),
-		mustLeaseMany(t, ls, tokA, short, leased, make([][]byte, len(leased))), answers(len(leased), l2.LeaseGranted))
-	wantLeaseMany(t, ls, tokA, []string{"set-short", "set-long"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
-	wantSetLeasedMany(t, ls, tokA, []l2.CondItem{
+	wantAnswers(t, "Lease(token A, short)", leased, make([][]byte, len(leased)),
+		mustLeaseAll(t, ls, tokA, short, leased, make([][]byte, len(leased))), answers(len(leased), l2.LeaseGranted))
+	wantLeaseAll(t, ls, tokA, []string{"set-short", "set-long"}, make([][]byte, 2), answers(2, l2.LeaseGranted))
+	wantSetLeasedAll(t, ls, tokA, []l2.CondItem{
 		{Item: l2.Item{Key: "set-short", Value: v, TTL: short}},
 		cond("set-long", nil, v),
 	}, []bool{true, true})
-	wantAnswers(t, "LeaseMany(probe, token A, short)", []string{"probe"}, [][]byte{nil},
-		mustLeaseMany(t, ls, tokA, short, []string{"probe"}, [][]byte{nil}), answers(1, l2.LeaseGranted))
-	wantLeaseMany(t, ls, tokA, []string{"renewed"}, [][]byte{nil}, answers(1, l2.LeaseGranted)) // now for long
+	wantAnswers(t, "Lease(probe, token A, short)", []string{"probe"}, [][]byte{nil},
+		mustLeaseAll(t, ls, tokA, short, []string{"probe"}, [][]byte{nil}), answers(1, l2.LeaseGranted))
+	wantLeaseAll(t, ls, tokA, []string{"renewed"}, [][]byte{nil}, answers(1, l2.LeaseGranted)) // now for long
 
 	if h.Advance != nil {
 		h.Advance(t, short-100*time.Millisecond)
 		all := append([]string{"probe"}, leased...)
-		wantLeaseMany(t, ls, tokB, all, make([][]byte, len(all)), answers(len(all), l2.LeaseHeld))
+		wantLeaseAll(t, ls, tokB, all, make([][]byte, len(all)), answers(len(all), l2.LeaseHeld))
 		wantValue(t, s, "set-short", v)
 		h.Advance(t, 200*time.Millisecond)
 		wantLease(t, ls, "probe", nil, tokB, l2.LeaseGranted, nil)
@@ -668,32 +695,32 @@ func testLeaseManyTTL(t *testing.T, h Harness) {
 	wantValue(t, s, "set-long", v)
 
 	// B takes one expired lease; the renewed one is A's still.
-	wantLeaseMany(t, ls, tokB, []string{"taken", "renewed"}, make([][]byte, 2),
+	wantLeaseAll(t, ls, tokB, []string{"taken", "renewed"}, make([][]byte, 2),
 		[]l2.LeaseAnswer{{State: l2.LeaseGranted}, {State: l2.LeaseHeld}})
 	// A stores where its lease expired untaken, and where it renewed it;
 	// not where B took it, and B's lease stays.
-	wantSetLeasedMany(t, ls, tokA, []l2.CondItem{cond("expired", nil, v), cond("taken", nil, v), cond("renewed", nil, v)},
+	wantSetLeasedAll(t, ls, tokA, []l2.CondItem{cond("expired", nil, v), cond("taken", nil, v), cond("renewed", nil, v)},
 		[]bool{true, false, true})
 	// An expired lease is held by nobody: another token stores too.
-	wantSetLeasedMany(t, ls, tokB, []l2.CondItem{cond("orphaned", nil, v)}, []bool{true})
+	wantSetLeasedAll(t, ls, tokB, []l2.CondItem{cond("orphaned", nil, v)}, []bool{true})
 	wantValue(t, s, "expired", v)
 	wantMiss(t, s, "taken")
 	wantValue(t, s, "renewed", v)
 	wantValue(t, s, "orphaned", v)
 	wantLease(t, ls, "taken", nil, tokC, l2.LeaseHeld, nil)
-	wantSetLeasedMany(t, ls, tokB, []l2.CondItem{cond("taken", nil, []byte("b"))}, []bool{true})
+	wantSetLeasedAll(t, ls, tokB, []l2.CondItem{cond("taken", nil, []byte("b"))}, []bool{true})
 	wantValue(t, s, "taken", []byte("b"))
-	wantLeaseMany(t, ls, tokC, []string{"expired", "renewed", "orphaned"}, [][]byte{v, v, v}, answers(3, l2.LeaseGranted))
+	wantLeaseAll(t, ls, tokC, []string{"expired", "renewed", "orphaned"}, [][]byte{v, v, v}, answers(3, l2.LeaseGranted))
 }
 
-// testLeaseManyConcurrent checks that when many callers ask for the same
-// keys at once with LeaseMany, each key is granted to exactly one of them,
-// and only that one stores it with SetLeasedMany.
-func testLeaseManyConcurrent(t *testing.T, h Harness) {
+// testLeaseBatchConcurrent checks that when many callers ask for the same
+// keys at once with Lease, each key is granted to exactly one of them,
+// and only that one stores it with SetLeased.
+func testLeaseBatchConcurrent(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	const goroutines, n = 8, 50
 	keys := numbered("k", n)
-	token := func(g int) []byte { return fmt.Appendf(nil, "token %d", g) }
+	token := func(g int) l2.Token { return tok(fmt.Sprint("token ", g)) }
 	value := func(g int, key string) []byte { return fmt.Appendf(nil, "value %d of %s", g, key) }
 	// Each goroutine asks in an order of its own, so that they meet in
 	// the middle of their batches.
@@ -711,19 +738,19 @@ func testLeaseManyConcurrent(t *testing.T, h Harness) {
 	for g := range goroutines {
 		wg.Go(func() {
 			ks := order(g)
-			a, err := ls.LeaseMany(t.Context(), token(g), long, ks, make([][]byte, n))
+			a, err := ls.Lease(t.Context(), token(g), long, expects(ks, make([][]byte, n)))
 			if err != nil {
-				t.Errorf("goroutine %d: LeaseMany: %v", g, err)
+				t.Errorf("goroutine %d: Lease: %v", g, err)
 				return
 			}
 			if len(a) != n {
-				t.Errorf("goroutine %d: LeaseMany of %d keys returned %d answers", g, n, len(a))
+				t.Errorf("goroutine %d: Lease of %d keys returned %d answers", g, n, len(a))
 				return
 			}
 			states[g] = make(map[string]l2.LeaseState, n)
 			for i, k := range ks {
 				if a[i].Value != nil {
-					t.Errorf("goroutine %d: LeaseMany answered %v, %q for %s; want no value", g, a[i].State, a[i].Value, k)
+					t.Errorf("goroutine %d: Lease answered %v, %q for %s; want no value", g, a[i].State, a[i].Value, k)
 				}
 				states[g][k] = a[i].State
 			}
@@ -745,7 +772,7 @@ func testLeaseManyConcurrent(t *testing.T, h Harness) {
 				winner[k] = g
 			case l2.LeaseHeld:
 			default:
-				t.Errorf("%s: goroutine %d: LeaseMany of an absent key = %v, want granted or held", k, g, st)
+				t.Errorf("%s: goroutine %d: Lease of an absent key = %v, want granted or held", k, g, st)
 			}
 		}
 		if winner[k] < 0 {
@@ -765,18 +792,18 @@ func testLeaseManyConcurrent(t *testing.T, h Harness) {
 			for i, k := range ks {
 				items[i] = cond(k, nil, value(g, k))
 			}
-			ok, err := ls.SetLeasedMany(t.Context(), token(g), items)
+			ok, err := ls.SetLeased(t.Context(), token(g), items)
 			if err != nil {
-				t.Errorf("goroutine %d: SetLeasedMany: %v", g, err)
+				t.Errorf("goroutine %d: SetLeased: %v", g, err)
 				return
 			}
 			if len(ok) != n {
-				t.Errorf("goroutine %d: SetLeasedMany of %d items returned %d results", g, n, len(ok))
+				t.Errorf("goroutine %d: SetLeased of %d items returned %d results", g, n, len(ok))
 				return
 			}
 			stored[g] = make(map[string]bool, n)
 			for i, k := range ks {
-				stored[g][k] = ok[i]
+				stored[g][k] = ok[i].Stored
 			}
 		})
 	}
@@ -789,45 +816,45 @@ func testLeaseManyConcurrent(t *testing.T, h Harness) {
 	for i, k := range keys {
 		for g := range goroutines {
 			if stored[g][k] != (g == winner[k]) {
-				t.Errorf("%s: goroutine %d: SetLeasedMany stored = %v, want %v (the holder is %d)", k, g, stored[g][k], g == winner[k], winner[k])
+				t.Errorf("%s: goroutine %d: SetLeased stored = %v, want %v (the holder is %d)", k, g, stored[g][k], g == winner[k], winner[k])
 			}
 		}
 		want[i] = value(winner[k], k)
 		changed[i] = l2.LeaseAnswer{State: l2.LeaseChanged, Value: want[i]}
 	}
 	wantSlots(t, keys, mustGetMany(t, s, keys), want)
-	wantLeaseMany(t, ls, tokA, keys, make([][]byte, n), changed)
-	wantLeaseMany(t, ls, tokA, keys, want, answers(n, l2.LeaseGranted)) // no lease is left
+	wantLeaseAll(t, ls, tokA, keys, make([][]byte, n), changed)
+	wantLeaseAll(t, ls, tokA, keys, want, answers(n, l2.LeaseGranted)) // no lease is left
 }
 
-// testLeaseManyCanceledContext requires an error from LeaseMany,
-// SetLeasedMany and Release of several keys given a canceled context, and
+// testLeaseBatchCanceledContext requires an error from Lease,
+// SetLeased and Release of several keys given a canceled context, and
 // that none of them happened.
-func testLeaseManyCanceledContext(t *testing.T, h Harness) {
+func testLeaseBatchCanceledContext(t *testing.T, h Harness) {
 	s, ls := newOptional[l2.Leaser](t, h)
 	v := []byte("v")
 	mustSet(t, s, "k", v, long)
-	wantLeaseMany(t, ls, tokA, []string{"k", "held"}, [][]byte{v, nil}, answers(2, l2.LeaseGranted))
+	wantLeaseAll(t, ls, tokA, []string{"k", "held"}, [][]byte{v, nil}, answers(2, l2.LeaseGranted))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 
-	if a, err := ls.LeaseMany(ctx, tokB, long, []string{"k2", "k3"}, make([][]byte, 2)); err == nil {
-		t.Errorf("LeaseMany(k2, k3) = %v, no error", a)
+	if a, err := ls.Lease(ctx, tokB, long, expects([]string{"k2", "k3"}, make([][]byte, 2))); err == nil {
+		t.Errorf("Lease(k2, k3) = %v, no error", a)
 	}
-	if a, err := ls.LeaseMany(ctx, tokB, long, []string{"k2"}, make([][]byte, 1)); err == nil {
-		t.Errorf("LeaseMany(k2) = %v, no error", a)
+	if a, err := ls.Lease(ctx, tokB, long, expects([]string{"k2"}, make([][]byte, 1))); err == nil {
+		t.Errorf("Lease(k2) = %v, no error", a)
 	}
-	if a, err := ls.LeaseMany(ctx, tokA, long, []string{"k", "held"}, [][]byte{v, nil}); err == nil {
-		t.Errorf("LeaseMany(k, held) by their holder = %v, no error", a)
+	if a, err := ls.Lease(ctx, tokA, long, expects([]string{"k", "held"}, [][]byte{v, nil})); err == nil {
+		t.Errorf("Lease(k, held) by their holder = %v, no error", a)
 	}
 	items := []l2.CondItem{cond("k", v, []byte("w")), cond("held", nil, []byte("w")), cond("k3", nil, []byte("w"))}
-	if stored, err := ls.SetLeasedMany(ctx, tokA, items); err == nil {
-		t.Errorf("SetLeasedMany = %v, no error", stored)
+	if stored, err := ls.SetLeased(ctx, tokA, items); err == nil {
+		t.Errorf("SetLeased = %v, no error", stored)
 	}
-	if stored, err := ls.SetLeasedMany(ctx, tokA, items[2:]); err == nil {
-		t.Errorf("SetLeasedMany(k3) = %v, no error", stored)
+	if stored, err := ls.SetLeased(ctx, tokA, items[2:]); err == nil {
+		t.Errorf("SetLeased(k3) = %v, no error", stored)
 	}
-	if err := ls.Release(ctx, tokA, "k", "held"); err == nil {
+	if _, err := ls.Release(ctx, tokA, "k", "held"); err == nil {
 		t.Error("Release(k, held): no error")
 	}
 
@@ -835,6 +862,6 @@ func testLeaseManyCanceledContext(t *testing.T, h Harness) {
 	wantMiss(t, s, "held")
 	wantMiss(t, s, "k3")
 	// A holds its leases still; B got none.
-	wantLeaseMany(t, ls, tokC, []string{"k", "held", "k2", "k3"}, [][]byte{v, nil, nil, nil},
+	wantLeaseAll(t, ls, tokC, []string{"k", "held", "k2", "k3"}, [][]byte{v, nil, nil, nil},
 		[]l2.LeaseAnswer{{State: l2.LeaseHeld}, {State: l2.LeaseHeld}, {State: l2.LeaseGranted}, {State: l2.LeaseGranted}})
 }

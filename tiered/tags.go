@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/tiercache/tiercache/invalidate"
 )
 
 // invalidateBatch is how many keys InvalidateTags and InvalidatePrefix take
-// from L2 at a time: each batch is removed from L2 and L1 and published as
-// one message.
+// from L2 at a time (and the retry of unsettled keys writes at a time):
+// each batch is removed from L2 and L1 and published as one message.
 const invalidateBatch = 1000
 
 // InvalidateTags removes every value written with one of tags (by
@@ -36,7 +34,7 @@ func (c *Cache[K, V]) InvalidateTags(ctx context.Context, tags ...string) error 
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if c.tagger == nil {
+	if c.remote == nil || c.remote.tagger == nil {
 		return c.errNoTags()
 	}
 	if len(tags) == 0 {
@@ -55,9 +53,9 @@ func (c *Cache[K, V]) passLater(tags []string) {
 	if c.closing { // closing: Close may be waiting already
 		return
 	}
-	c.passes.Add(1)
+	c.bg.Add(1)
 	go func() {
-		defer c.passes.Done()
+		defer c.bg.Done()
 		t := time.NewTimer(c.cfg.LoadTimeout)
 		defer t.Stop()
 		select {
@@ -77,27 +75,20 @@ func (c *Cache[K, V]) passLater(tags []string) {
 // invalidateTags takes the indexes of tags apart and deletes their keys.
 func (c *Cache[K, V]) invalidateTags(ctx context.Context, tags []string) error {
 	for _, tag := range tags {
-		index := tag
-		if c.l2prefix != "" {
-			index = c.l2Key(tag)
-		}
 		for {
-			keys, err := c.tagger.PopTagged(ctx, index, invalidateBatch)
+			keys, err := c.remote.popTagged(ctx, tag, invalidateBatch)
 			if err != nil {
-				c.l2Failed("pop tagged", err)
 				return fmt.Errorf("tiered: %s: invalidate tag %q: %w", c.cfg.Name, tag, err)
 			}
 			if len(keys) == 0 {
 				break
 			}
-			for i, k := range keys {
-				keys[i] = c.l1Key(k)
-			}
-			l2err, puberr := c.delete(ctx, keys)
+			l2err, puberr := c.apply(ctx, "invalidate tags", deletes[V](keys), nil)
 			if l2err != nil {
-				// The keys left the index but maybe not L2: list them
-				// again, so that the next call finds them.
-				if err := c.tag(ctx, []string{tag}, keys, c.cfg.TTL); err != nil {
+				// The keys left the index but maybe not L2 (they are
+				// unsettled, and retried): list them again for the next
+				// call, for as long as an entry lives in L2.
+				if err := c.remote.tag(ctx, []string{tag}, keys, c.l2TTL(c.cfg.TTL)); err != nil {
 					c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: cannot put keys back into their tag index",
 						attrCache(c.cfg.Name), attrTag(tag), attrErr(err))
 				}
@@ -111,60 +102,4 @@ func (c *Cache[K, V]) invalidateTags(ctx context.Context, tags []string) error {
 		}
 	}
 	return nil
-}
-
-// InvalidatePrefix removes every key that starts with prefix (in the form
-// Options.Key gives) from L2 (a SCAN of every master, UNLINK in batches),
-// from this instance's L1 and from every other instance's L1. Keys written
-// while it runs may survive it. It needs an L2 store that can delete by
-// prefix (l2.PrefixDeleter): without one it returns an error that wraps
-// errors.ErrUnsupported. An empty prefix flushes the namespace (see Flush).
-func (c *Cache[K, V]) InvalidatePrefix(ctx context.Context, prefix string) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	if prefix == "" {
-		return c.Flush(ctx)
-	}
-	if c.prefixes == nil {
-		return c.errNoPrefix()
-	}
-	err := c.prefixes.DeletePrefix(ctx, c.l2Key(prefix), invalidateBatch, func(keys []string) error {
-		for i, k := range keys {
-			keys[i] = c.l1Key(k)
-		}
-		c.dropL1(keys)
-		return c.publish(ctx, &invalidate.Message{Keys: keys})
-	})
-	if err != nil {
-		return fmt.Errorf("tiered: %s: invalidate prefix %q: %w", c.cfg.Name, prefix, err)
-	}
-	return nil
-}
-
-// Flush empties the namespace: every key of the cache leaves L2 (when the
-// store can delete by prefix), this instance's L1 and every other
-// instance's L1. Without L2, or with a store that cannot delete by prefix,
-// only the L1s are flushed and the error wraps errors.ErrUnsupported.
-func (c *Cache[K, V]) Flush(ctx context.Context) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	var err error
-	if c.prefixes != nil {
-		// Every key of a namespaced view, or the keys under "<Name>:".
-		err = c.prefixes.DeletePrefix(ctx, c.l2Key(""), invalidateBatch, func([]string) error { return nil })
-		if err != nil {
-			err = fmt.Errorf("tiered: %s: flush: %w", c.cfg.Name, err)
-		}
-	} else if c.cfg.L2 != nil {
-		err = c.errNoPrefix()
-	}
-	c.flushL1()
-	return errors.Join(err, c.publish(ctx, &invalidate.Message{Flush: true}))
-}
-
-func (c *Cache[K, V]) errNoPrefix() error {
-	return fmt.Errorf("tiered: %s: the L2 store cannot delete by prefix (l2.PrefixDeleter): %w",
-		c.cfg.Name, errors.ErrUnsupported)
 }

@@ -1,7 +1,10 @@
 package tiered
 
 import (
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"time"
 
 	"github.com/tiercache/tiercache/tiered/internal/envelope"
@@ -25,11 +28,19 @@ const entryOverhead = 96
 // frameSizeHint is the initial capacity of an encoding buffer.
 const frameSizeHint = 256
 
+// errForeign marks a frame this cache cannot read because another one wrote
+// it: another schema (value type, SchemaVersion, codec), another
+// compressor, or another release's frame format. It is not damage: the
+// reader counts it (stats.L2Foreign), treats it as a miss and leaves it in
+// L2 for its writer.
+var errForeign = errors.New("tiered: value written with another schema")
+
 // encode returns e framed for L2 (created now) and the size of its
-// uncompressed payload.
+// uncompressed payload. A value over MaxValueSize is an error wrapping
+// ErrValueTooLarge.
 func (c *Cache[K, V]) encode(e *entry[V], created time.Time) ([]byte, int, error) {
 	frame := envelope.Begin(make([]byte, 0, frameSizeHint))
-	h := envelope.Header{Created: created.UnixMilli(), Expiry: e.expiry, Delta: e.delta}
+	h := envelope.Header{Schema: c.schema, Created: created.UnixMilli(), Expiry: e.expiry, Delta: e.delta}
 	if e.notFound {
 		h.Flags |= envelope.FlagNotFound
 	} else {
@@ -40,11 +51,15 @@ func (c *Cache[K, V]) encode(e *entry[V], created time.Time) ([]byte, int, error
 		}
 	}
 	size := len(frame) - envelope.HeaderSize
+	if c.cfg.MaxValueSize > 0 && size > c.cfg.MaxValueSize {
+		return nil, size, fmt.Errorf("tiered: %s: %w: %d bytes, MaxValueSize is %d", c.cfg.Name, ErrValueTooLarge, size, c.cfg.MaxValueSize)
+	}
 	if c.cfg.Compressor != nil && size > c.cfg.CompressAbove {
 		z := c.cfg.Compressor.Compress(envelope.Begin(make([]byte, 0, envelope.HeaderSize+size/2)), frame[envelope.HeaderSize:])
 		if len(z) < len(frame) {
 			frame = z
 			h.Flags |= envelope.FlagCompressed
+			h.Compressor = c.compressor
 		}
 	}
 	envelope.Finish(frame, h)
@@ -52,25 +67,33 @@ func (c *Cache[K, V]) encode(e *entry[V], created time.Time) ([]byte, int, error
 }
 
 // decode turns a frame read from L2 into an entry. It returns the size of
-// the uncompressed payload for the L1 cost. A frame that is not ours or is
-// damaged is an error (the caller counts it, deletes it, and misses).
+// the uncompressed payload for the L1 cost. A frame another cache wrote
+// (another schema, compressor or format version) is errForeign; one that is
+// not ours at all or is damaged is an error wrapping envelope.ErrCorrupt
+// (the caller counts it, deletes it, and misses).
 func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
 	h, payload, err := envelope.Decode(frame)
-	if err != nil {
+	switch {
+	case errors.Is(err, envelope.ErrOtherVersion):
+		return nil, 0, errForeign
+	case err != nil:
 		return nil, 0, err
 	}
 	e := &entry[V]{expiry: h.Expiry, delta: h.Delta}
 	if h.Flags&envelope.FlagTombstone != 0 {
-		e.tombstone = true
+		e.tombstone = true // every schema honours a delete
 		return e, 0, nil
+	}
+	if h.Schema != c.schema {
+		return nil, 0, errForeign
 	}
 	if h.Flags&envelope.FlagNotFound != 0 {
 		e.notFound = true
 		return e, 0, nil
 	}
 	if h.Flags&envelope.FlagCompressed != 0 {
-		if c.cfg.Compressor == nil {
-			return nil, 0, fmt.Errorf("%w: compressed value but no Compressor configured", envelope.ErrCorrupt)
+		if c.cfg.Compressor == nil || h.Compressor != c.compressor {
+			return nil, 0, errForeign
 		}
 		if payload, err = c.cfg.Compressor.Decompress(nil, payload); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", envelope.ErrCorrupt, err)
@@ -80,6 +103,19 @@ func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
 		return nil, 0, fmt.Errorf("%w: %w", envelope.ErrCorrupt, err)
 	}
 	return e, len(payload), nil
+}
+
+// tombstone returns the frame that stands for a deleted key until ttl from
+// now. Its random payload makes every tombstone different, so that a load
+// that read one cannot mistake another for it.
+func tombstone(now time.Time, ttl time.Duration) []byte {
+	var id [8]byte
+	u := rand.Uint64()
+	for i := range id {
+		id[i] = byte(u >> (8 * i))
+	}
+	h := envelope.Header{Flags: envelope.FlagTombstone, Created: now.UnixMilli(), Expiry: now.Add(ttl).UnixMilli()}
+	return envelope.Append(make([]byte, 0, envelope.HeaderSize+len(id)), h, id[:])
 }
 
 // cost returns the L1 cost of e stored under key with a payload of size
@@ -125,4 +161,18 @@ func (c *Cache[K, V]) l1TTL(e *entry[V], now time.Time) time.Duration {
 // lifetime.
 func (c *Cache[K, V]) l2TTL(ttl time.Duration) time.Duration {
 	return ttl + c.fresh.keep
+}
+
+// fingerprint returns the schema fingerprint of values encoded by codec (a
+// description of the codec's type) with schema (SchemaVersion, or a
+// description of V's type): never 0, which tombstones carry.
+func fingerprint(codec, schema string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(codec))
+	h.Write([]byte{0})
+	h.Write([]byte(schema))
+	if s := h.Sum32(); s != 0 {
+		return s
+	}
+	return 1
 }

@@ -1,0 +1,398 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// loaded is the outcome of a load for one key: its entry (nil when the load
+// failed, or found that the key does not exist and NotFoundTTL is 0), and
+// the loader's error (which wraps ErrNotFound for an absent key, even when
+// the answer is cached).
+type loaded[V any] struct {
+	e   *entry[V]
+	err error
+}
+
+// loadOne loads lk's key through the flight group: one load per key at a
+// time in this instance. The load runs detached from ctx (other callers
+// may wait for it), bounded by LoadTimeout and by Close.
+func (c *Cache[K, V]) loadOne(ctx context.Context, lk lookup[K, V]) (*entry[V], error) {
+	e, err, _ := c.flights.Do(ctx, lk.k, func() (*entry[V], error) {
+		lctx, cancel := c.loadContext(ctx)
+		defer cancel()
+		return c.fetch(lctx, &lk, nil)
+	})
+	return e, err
+}
+
+// refresh starts a background load of key, whose entry cur a read has just
+// served, unless a load of key is running or the cache is closing. early
+// says that XFetch asked for it (cur has not expired). The load keeps the
+// values of ctx, the reader's context (trace IDs), but not its
+// cancellation, like every load. A refresh that fails is logged: nobody
+// waits for its error.
+func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V], early bool) {
+	lk := c.newLookup(key, k, nil)
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closing {
+		return
+	}
+	started := c.flights.Start(k, func() (*entry[V], error) {
+		lctx, cancel := c.loadContext(ctx)
+		defer cancel()
+		e, err := c.fetch(lctx, &lk, cur)
+		if err != nil && !errors.Is(err, ErrNotFound) && c.lifetime.Err() == nil {
+			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: background refresh failed, the current value stays",
+				attrCache(c.cfg.Name), attrKey(k), attrErr(err))
+		}
+		return e, err
+	})
+	if started && early {
+		c.stats.Add(stats.EarlyRefresh, 1)
+	}
+}
+
+// fetch runs in the flight of lk's key. It loads the key and stores the
+// value in L2 and L1, unless L2 turns out to hold a value to serve. cur is
+// the entry a refresh replaces (nil for a miss).
+//
+// Before it calls the loader, it looks at L2 once more: a caller that missed
+// L2 just before an earlier flight of the key stored its value would
+// otherwise load the key a second time. With leases, taking the lease is
+// that look (the lease is granted only if L2 still holds what the caller
+// saw).
+func (c *Cache[K, V]) fetch(ctx context.Context, lk *lookup[K, V], cur *entry[V]) (*entry[V], error) {
+	if c.remote != nil && !c.doubted(lk.k) && (cur != nil || c.remote.leaser == nil || !lk.seen.ok) {
+		frame, ok, err := c.remote.get(ctx, lk.k, false)
+		switch {
+		case err != nil:
+			return nil, err
+		case !ok:
+			lk.seen = observed{}
+		case cur != nil:
+			e, seen := c.adopt(ctx, lk, frame, cur)
+			if e != nil {
+				return e, nil
+			}
+			lk.seen = seen
+		default:
+			if e := c.judge(ctx, lk, frame, false); e != nil {
+				return e, nil
+			}
+		}
+	}
+	res := c.load(ctx, ctx, []*lookup[K, V]{lk}, cur, c.cfg.Loader == nil)
+	return res[0].e, res[0].err
+}
+
+// load is the one load path: it loads the keys of lks (the key of a Get or
+// of a refresh, or the misses of a GetMany with a BatchLoader: batch),
+// stores what it loaded in L2 and L1, and returns one result per lookup.
+//
+// When L2 keeps leases, the keys whose L2 state is known go through them
+// (see leased): a key this instance gets the lease of is loaded, a key
+// another instance stored meanwhile is served from L2, and a key another
+// instance holds is waited for, bounded by wait (the caller's context) and
+// LoadTimeout. The other keys are loaded at once. ctx is the context of
+// the loads and L2 calls.
+//
+// cur is the entry a refresh replaces (nil otherwise): a refresh gives up
+// when another instance holds the lease (its value will come), and its
+// value replaces cur in L1 and is announced to the other instances.
+func (c *Cache[K, V]) load(ctx, wait context.Context, lks []*lookup[K, V], cur *entry[V], batch bool) []loaded[V] {
+	res := make([]loaded[V], len(lks))
+	var now, later []int // indexes into lks: to load at once; to lease first
+	for i, lk := range lks {
+		if c.remote != nil && c.remote.leaser != nil && lk.seen.writable() {
+			later = append(later, i)
+		} else {
+			now = append(now, i)
+		}
+	}
+	if len(later) == 0 {
+		c.loadAndStore(ctx, lks, now, nil, cur, batch, res)
+		return res
+	}
+	c.leased(ctx, wait, lks, now, later, cur, batch, res)
+	return res
+}
+
+// loadAndStore calls the loader once for the keys of lks at the indexes
+// idx, stores what it returns in both tiers (see storeLoaded) and sets res
+// for them. lease is the load's lease on some of the keys (nil: none).
+func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx []int, lease *leaseSet, cur *entry[V], batch bool, res []loaded[V]) {
+	keys := make([]K, len(idx))
+	for j, i := range idx {
+		keys[j] = lks[i].key
+	}
+	finished := false
+	defer func() {
+		if !finished && lease != nil { // the loader called runtime.Goexit
+			var ks []string
+			for _, i := range idx {
+				ks = appendIf(ks, lease.holds(i), lks[i].k)
+			}
+			c.releaseLeases(ctx, lease.token, ks)
+		}
+	}()
+	lctx, cancel := c.loadContext(ctx)
+	values, errs, took := c.callLoader(lctx, keys, batch)
+	cancel()
+	finished = true
+
+	now := c.cfg.Now()
+	var (
+		batchOut []pending[K, V]
+		free     []string // leases to give back
+	)
+	for j, i := range idx {
+		lk := lks[i]
+		leased := lease.holds(i)
+		e := &entry[V]{value: values[j], delta: took}
+		if err := errs[j]; err != nil {
+			res[i].err = err
+			if !errors.Is(err, ErrNotFound) || c.cfg.NotFoundTTL <= 0 {
+				free = appendIf(free, leased, lk.k)
+				continue
+			}
+			var zero V
+			e.value, e.notFound = zero, true
+		}
+		res[i].e = e
+		ttl := c.ttl(e.notFound)
+		e.expiry = now.Add(ttl).UnixMilli()
+		frame, size, err := c.encode(e, now)
+		switch {
+		case errors.Is(err, ErrValueTooLarge):
+			c.stats.Add(stats.ValueTooLarge, 1) // served, cached in neither tier
+			free = appendIf(free, leased, lk.k)
+			continue
+		case err != nil:
+			res[i] = loaded[V]{err: err}
+			free = appendIf(free, leased, lk.k)
+			continue
+		case c.gens.dataMoved(lk.h, lk.gen):
+			// Written or deleted meanwhile: hand the value to the waiters
+			// only.
+			free = appendIf(free, leased, lk.k)
+			continue
+		}
+		batchOut = append(batchOut, pending[K, V]{lk: lk, e: e, frame: frame, size: size, ttl: c.l2TTL(ttl), leased: leased})
+	}
+	var token l2.Token
+	if lease != nil {
+		token = lease.token
+		c.releaseLeases(ctx, token, free)
+	}
+	c.storeLoaded(ctx, batchOut, token, cur, now)
+}
+
+func appendIf(s []string, cond bool, k string) []string {
+	if cond {
+		return append(s, k)
+	}
+	return s
+}
+
+// pending is a loaded entry on its way to the tiers.
+type pending[K comparable, V any] struct {
+	lk     *lookup[K, V]
+	e      *entry[V]
+	frame  []byte
+	size   int
+	ttl    time.Duration // in L2
+	leased bool          // the load holds the key's lease
+	// refused: L2 refused the write (another write got there first, or
+	// the lease was taken over): the entry stays out of L1 too.
+	refused bool
+}
+
+// storeLoaded writes loaded entries to L2, then to L1.
+//
+// L2: a value goes to L2 only if L2 still holds what its lookup saw: under
+// the load's lease when it holds one, conditionally otherwise (plainly,
+// with a store that cannot write conditionally), in one call each (one
+// round trip per node). Its tags are indexed first, so that an
+// InvalidateTags that runs between the index and the write finds the key
+// (its tombstone then makes the write fail). A value whose lookup did not
+// read L2 (skipped or failed), or found another schema's value there,
+// stays out of L2. Without a lease, a write is skipped while the breaker
+// is open. Another instance that waited for one of the leases is told (see
+// wake).
+//
+// L1: every entry that L2 did not refuse; a refresh's value replaces cur
+// as a write would, and is announced so that other instances drop the
+// value it replaces.
+func (c *Cache[K, V]) storeLoaded(ctx context.Context, ps []pending[K, V], token l2.Token, cur *entry[V], now time.Time) {
+	if c.remote != nil && len(ps) > 0 {
+		if err := c.storeL2(ctx, ps, token); err != nil {
+			// The values stay out of L2; L1 takes them, as when L2 is down.
+			// The leases go back (if L2 takes that), so that the other
+			// instances need not wait for them to expire.
+			var held []string
+			for _, p := range ps {
+				held = appendIf(held, p.leased, p.lk.k)
+			}
+			c.releaseLeases(ctx, token, held)
+		}
+	}
+	for _, p := range ps {
+		switch {
+		case p.refused:
+		case cur != nil:
+			c.replaceL1(p.lk.k, p.lk.h, p.lk.gen, p.e, p.size, c.l1TTL(p.e, now))
+			_ = c.publish(ctx, &invalidate.Message{Keys: []string{p.lk.k}}) // the bus retries a failed message
+		default:
+			c.fillL1(p.lk.k, p.lk.h, p.lk.gen, p.e, p.size, c.l1TTL(p.e, now))
+		}
+	}
+}
+
+// storeL2 is the L2 part of storeLoaded. It marks the entries that L2
+// refused.
+func (c *Cache[K, V]) storeL2(ctx context.Context, ps []pending[K, V], token l2.Token) error {
+	var leased, cond []int // indexes into ps
+	allow := c.remote.breaker.allow()
+	for i, p := range ps {
+		switch {
+		case p.leased:
+			leased = append(leased, i)
+		case p.lk.seen.writable() && allow:
+			cond = append(cond, i)
+		}
+	}
+	if len(leased)+len(cond) == 0 {
+		return nil
+	}
+	if c.remote.tagger != nil && c.cfg.Tags != nil {
+		tagged := make(map[string][]string)
+		for _, i := range append(leased, cond...) {
+			if p := ps[i]; !p.e.notFound {
+				for _, t := range c.tagsOf(p.lk.key, p.e.value, nil) {
+					tagged[t] = append(tagged[t], p.lk.k)
+				}
+			}
+		}
+		for t, ks := range tagged {
+			if err := c.remote.tag(ctx, []string{t}, ks, c.l2TTL(c.cfg.TTL)); err != nil {
+				return err
+			}
+		}
+	}
+	items := func(idx []int) []l2.CondItem {
+		out := make([]l2.CondItem, len(idx))
+		for j, i := range idx {
+			p := ps[i]
+			out[j] = l2.CondItem{Item: l2.Item{Key: p.lk.k, Value: p.frame, TTL: p.ttl}, Old: p.lk.seen.frame}
+		}
+		return out
+	}
+	var errs []error
+	if len(leased) > 0 {
+		results, err := c.remote.setLeased(ctx, token, items(leased))
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			var waited []string
+			for j, i := range leased {
+				if !results[j].Stored {
+					ps[i].refused = true
+					c.stats.Add(stats.LeaseLost, 1)
+				}
+				if results[j].Waited {
+					waited = append(waited, ps[i].lk.k)
+				}
+			}
+			c.wake(ctx, waited)
+		}
+	}
+	if len(cond) > 0 {
+		stored, err := c.remote.setIf(ctx, items(cond))
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			for j, i := range cond {
+				ps[i].refused = !stored[j]
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// callLoader calls the Loader for keys (one key), or the BatchLoader
+// (batch), and returns one value and one error per key, and how long the
+// call took. A key the BatchLoader leaves out is ErrNotFound. A panic of
+// the loader becomes a *loader.PanicError for every key; both count as a
+// failed load (stats.LoadFailure).
+func (c *Cache[K, V]) callLoader(ctx context.Context, keys []K, batch bool) (values []V, errs []error, took time.Duration) {
+	values, errs = make([]V, len(keys)), make([]error, len(keys))
+	start := c.cfg.Now()
+	outcome := stats.LoadFailure
+	returned := false
+	defer func() {
+		took = c.cfg.Now().Sub(start)
+		if !returned { // a panic, or runtime.Goexit
+			if r := recover(); r != nil {
+				err := fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, &loader.PanicError{Value: r, Stack: debug.Stack()})
+				for i := range errs {
+					errs[i] = err
+				}
+			}
+		}
+		c.stats.Observe(outcome, took)
+	}()
+	if !batch {
+		v, err := c.cfg.Loader.Load(ctx, keys[0])
+		returned = true
+		switch {
+		case err == nil:
+			values[0], outcome = v, stats.LoadSuccess
+		case errors.Is(err, ErrNotFound):
+			errs[0], outcome = err, stats.LoadNotFound
+		default:
+			errs[0] = fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
+		}
+		return values, errs, took
+	}
+	c.stats.Add(stats.BatchLoadKeys, len(keys))
+	m, err := c.cfg.BatchLoader.LoadMany(ctx, keys)
+	returned = true
+	if err != nil {
+		err = fmt.Errorf("tiered: %s: batch load: %w", c.cfg.Name, err)
+		for i := range errs {
+			errs[i] = err
+		}
+		return values, errs, took
+	}
+	outcome = stats.LoadSuccess
+	for i, k := range keys {
+		v, ok := m[k]
+		if !ok {
+			errs[i] = ErrNotFound
+			continue
+		}
+		values[i] = v
+	}
+	return values, errs, took
+}
+
+// loadContext returns the context of a load: ctx's values (trace IDs) but
+// not its cancellation, bounded by LoadTimeout and ended by Close.
+func (c *Cache[K, V]) loadContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
+	stop := context.AfterFunc(c.lifetime, cancel)
+	return lctx, func() {
+		stop()
+		cancel()
+	}
+}

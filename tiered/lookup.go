@@ -1,0 +1,47 @@
+package tiered
+
+// lookup is one key on its way through a read that missed L1: what the
+// read found out so far, for the judgement of what L2 holds and for the
+// load that may follow.
+type lookup[K comparable, V any] struct {
+	key K
+	k   string // the L1 key
+	h   uint64 // its hash (generations)
+	gen uint64 // its generation, noted before the lookup went on (see generations)
+	// seen is what L2 held when it held nothing to serve: the condition of
+	// a load's write (see l2.Conditional).
+	seen observed
+	// stale is the freshest expired entry found in either tier, which may
+	// stand in for a failed load (StaleIfError).
+	stale *entry[V]
+}
+
+// observed is what a reader found in L2 where it found no value to serve.
+type observed struct {
+	ok    bool   // L2 answered; false: it was skipped, failed, or is not to be trusted for the key
+	frame []byte // what it held (a tombstone, an expired value, another schema's value); nil: nothing
+	// foreign: frame was written with another schema. A load does not
+	// write over it: that would make two versions of a service replace
+	// each other's values in a loop.
+	foreign bool
+}
+
+// writable reports whether a load that saw o may write its value to L2
+// (conditionally on o.frame).
+func (o observed) writable() bool { return o.ok && !o.foreign }
+
+// newLookup starts the lookup of key, whose L1 key is k, noting its
+// generation. It returns a value, so that a read that L2 answers does not
+// allocate one.
+func (c *Cache[K, V]) newLookup(key K, k string, stale *entry[V]) lookup[K, V] {
+	h := c.gens.hash(k)
+	return lookup[K, V]{key: key, k: k, h: h, gen: c.gens.load(h), stale: stale}
+}
+
+// keepStale remembers e, an expired entry, when it is fresher than the one
+// the lookup has.
+func (lk *lookup[K, V]) keepStale(e *entry[V]) {
+	if lk.stale == nil || e.expiry > lk.stale.expiry {
+		lk.stale = e
+	}
+}

@@ -1,0 +1,373 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// remote is the cache's one door to L2. It works out once, in New, what
+// the store can do (l2.Check), puts the namespace in front of keys when the
+// store does not (l2.Namespacer), and reports every call: its operation,
+// duration and outcome to the Recorder, its failure or success to the
+// breaker. The rest of the cache speaks L1 keys (namespace-relative) to it
+// and never touches the store itself.
+type remote struct {
+	store  l2.Store
+	can    l2.Ability
+	cond   l2.Conditional   // nil without ConditionalWrites
+	leaser l2.Leaser        // nil without Leases, or with leases turned off
+	tagger l2.Tagger        // nil without Tags
+	prefix l2.PrefixDeleter // nil without Prefixes
+	// ns is "<Name>:" when the store does not namespace keys itself, "".
+	ns string
+
+	name    string
+	stats   stats.Recorder
+	logger  *slog.Logger
+	breaker breaker
+	timeout time.Duration // L2Timeout, for reads
+}
+
+// newRemote checks store and returns the cache's view of it, or nil for a
+// nil store.
+func newRemote[K comparable, V any](cfg *Options[K, V]) (*remote, error) {
+	if cfg.L2 == nil {
+		return nil, nil
+	}
+	can, err := l2.Check(cfg.L2)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIncompatibleStore, err)
+	}
+	r := &remote{
+		store: cfg.L2, can: can, ns: cfg.Name + ":",
+		name: cfg.Name, stats: cfg.Stats, logger: cfg.Logger,
+		breaker: breaker{cooldown: cfg.L2Cooldown, now: cfg.Now},
+		timeout: cfg.L2Timeout,
+	}
+	if can.Has(l2.Namespaces) {
+		// The store adds the namespace with its own key framing: one
+		// allocation per key instead of two.
+		r.store, r.ns = cfg.L2.(l2.Namespacer).Namespace(cfg.Name), ""
+		if can, err = l2.Check(r.store); err != nil {
+			return nil, fmt.Errorf("%w: the namespaced view: %w", ErrIncompatibleStore, err)
+		}
+		r.can = can
+	}
+	if r.can.Has(l2.ConditionalWrites) {
+		r.cond = r.store.(l2.Conditional)
+	}
+	if r.can.Has(l2.Leases) && cfg.LeaseTTL > 0 {
+		r.leaser = r.store.(l2.Leaser)
+	}
+	if r.can.Has(l2.Tags) {
+		r.tagger = r.store.(l2.Tagger)
+	}
+	if r.can.Has(l2.Prefixes) {
+		r.prefix = r.store.(l2.PrefixDeleter)
+	}
+	return r, nil
+}
+
+// key returns the store's key of the L1 key k.
+func (r *remote) key(k string) string {
+	if r.ns == "" {
+		return k
+	}
+	return r.ns + k
+}
+
+// keys returns the store's keys of the L1 keys ks (ks itself when the
+// store namespaces keys).
+func (r *remote) keys(ks []string) []string {
+	if r.ns == "" {
+		return ks
+	}
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = r.ns + k
+	}
+	return out
+}
+
+// local returns the L1 key of the store's key rk.
+func (r *remote) local(rk string) string { return rk[len(r.ns):] }
+
+// done reports a call of op that started at start and ended with err: to
+// the Recorder, and to the breaker (a failure opens it, a success closes
+// it; a call that ctx ended says nothing about L2). A miss is a success.
+func (r *remote) done(ctx context.Context, op stats.Op, start time.Time, err error) {
+	outcome := stats.OK
+	switch {
+	case err == nil || errors.Is(err, l2.ErrMiss):
+		if r.breaker.success() {
+			r.logger.LogAttrs(context.Background(), slogInfo, "tiercache: L2 is back", attrCache(r.name))
+		}
+	case ctx.Err() != nil: // the caller's context ended: nothing to hold against L2
+		outcome = stats.Canceled
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			outcome = stats.TimedOut
+		}
+	case errors.Is(err, context.DeadlineExceeded): // L2Timeout
+		outcome = stats.TimedOut
+		r.failed(op, err)
+	default:
+		outcome = stats.Failed
+		r.failed(op, err)
+	}
+	r.stats.ObserveL2(op, outcome, time.Since(start))
+}
+
+// failed records a failed call: reads skip L2 for L2Cooldown.
+func (r *remote) failed(op stats.Op, err error) {
+	r.stats.Add(stats.L2Error, 1)
+	if r.breaker.failure() {
+		r.logger.LogAttrs(context.Background(), slogWarn, "tiercache: L2 failed, reads skip it for a while",
+			attrCache(r.name), attrOp(op.String()), attrErr(err), attrCooldown(r.breaker.cooldown))
+	}
+}
+
+// readContext bounds a read by L2Timeout, when set.
+func (r *remote) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.timeout <= 0 {
+		return ctx, nil
+	}
+	return context.WithTimeout(ctx, r.timeout)
+}
+
+// get reads k: its frame, or nil when L2 holds nothing. ok reports
+// whether L2 answered; L2 is skipped while the breaker is open (counted
+// when count is set), and its failures are counted, not returned. It fails
+// only when ctx ends.
+func (r *remote) get(ctx context.Context, k string, count bool) (frame []byte, ok bool, err error) {
+	if !r.breaker.allow() {
+		if count {
+			r.stats.Add(stats.L2Skipped, 1)
+		}
+		return nil, false, nil
+	}
+	rctx, cancel := r.readContext(ctx)
+	start := time.Now()
+	b, err := r.store.Get(rctx, r.key(k))
+	r.done(ctx, stats.OpGet, start, err)
+	if cancel != nil {
+		cancel()
+	}
+	switch {
+	case err == nil:
+		return b, true, nil
+	case errors.Is(err, l2.ErrMiss):
+		return nil, true, nil
+	case ctx.Err() != nil:
+		return nil, false, ctx.Err()
+	}
+	return nil, false, nil
+}
+
+// getMany reads the keys ks in one call: one frame (or nil) per key. ok
+// reports whether L2 answered, as for get.
+func (r *remote) getMany(ctx context.Context, ks []string) (frames [][]byte, ok bool, err error) {
+	if !r.breaker.allow() {
+		r.stats.Add(stats.L2Skipped, len(ks))
+		return nil, false, nil
+	}
+	rctx, cancel := r.readContext(ctx)
+	start := time.Now()
+	frames, err = r.store.GetMany(rctx, r.keys(ks))
+	if err == nil && len(frames) != len(ks) {
+		err = fmt.Errorf("%w: GetMany returned %d values for %d keys", errBadStore, len(frames), len(ks))
+	}
+	r.done(ctx, stats.OpGetMany, start, err)
+	if cancel != nil {
+		cancel()
+	}
+	switch {
+	case err == nil:
+		return frames, true, nil
+	case ctx.Err() != nil:
+		return nil, false, ctx.Err()
+	}
+	return nil, false, nil
+}
+
+// errBadStore marks an L2 store that broke its contract.
+var errBadStore = errors.New("tiered: L2 store broke its contract")
+
+// write stores items (L1 keys): values or tombstones. With leases it
+// revokes the keys' leases too (a holder's older value can no longer be
+// stored, and its waiters stop waiting). Writes always try L2, whatever
+// the breaker says.
+func (r *remote) write(ctx context.Context, items []l2.Item) error {
+	items = r.items(items)
+	start := time.Now()
+	var err error
+	op := stats.OpSetMany
+	switch {
+	case r.leaser != nil:
+		op = stats.OpRevoke
+		err = r.leaser.Revoke(ctx, items)
+	case len(items) == 1:
+		op = stats.OpSet
+		err = r.store.Set(ctx, items[0].Key, items[0].Value, items[0].TTL)
+	default:
+		err = r.store.SetMany(ctx, items)
+	}
+	r.done(ctx, op, start, err)
+	return err
+}
+
+// remove deletes the keys ks, for a store without conditional writes
+// (which gets no tombstones).
+func (r *remote) remove(ctx context.Context, ks []string) error {
+	start := time.Now()
+	err := r.store.Delete(ctx, r.keys(ks)...)
+	r.done(ctx, stats.OpDelete, start, err)
+	return err
+}
+
+// items returns items with store keys (items itself when the store
+// namespaces keys).
+func (r *remote) items(items []l2.Item) []l2.Item {
+	return withNamespace(r.ns, items, func(it *l2.Item) *string { return &it.Key })
+}
+
+// condItems returns items with store keys, as items.
+func (r *remote) condItems(items []l2.CondItem) []l2.CondItem {
+	return withNamespace(r.ns, items, func(it *l2.CondItem) *string { return &it.Key })
+}
+
+// withNamespace returns a copy of s in which ns is put in front of the key
+// that key points at, or s itself when ns is empty.
+func withNamespace[T any](ns string, s []T, key func(*T) *string) []T {
+	if ns == "" {
+		return s
+	}
+	out := slices.Clone(s)
+	for i := range out {
+		k := key(&out[i])
+		*k = ns + *k
+	}
+	return out
+}
+
+// setIf stores each item only if its key still holds item.Old (see
+// l2.Conditional), or, without conditional writes, as it is.
+func (r *remote) setIf(ctx context.Context, items []l2.CondItem) ([]bool, error) {
+	items = r.condItems(items)
+	start := time.Now()
+	var (
+		stored []bool
+		err    error
+		op     = stats.OpSetManyIf
+	)
+	switch {
+	case r.cond == nil:
+		op = stats.OpSetMany
+		plain := make([]l2.Item, len(items))
+		for i, it := range items {
+			plain[i] = it.Item
+		}
+		if err = r.store.SetMany(ctx, plain); err == nil {
+			stored = make([]bool, len(items))
+			for i := range stored {
+				stored[i] = true
+			}
+		}
+	case len(items) == 1:
+		op = stats.OpSetIf
+		var ok bool
+		ok, err = r.cond.SetIf(ctx, items[0])
+		stored = []bool{ok}
+	default:
+		stored, err = r.cond.SetManyIf(ctx, items)
+	}
+	if err == nil && len(stored) != len(items) {
+		err = fmt.Errorf("%w: %d answers for %d conditional writes", errBadStore, len(stored), len(items))
+	}
+	r.done(ctx, op, start, err)
+	return stored, err
+}
+
+// lease asks for the leases of keys (L1 keys and what the caller saw).
+func (r *remote) lease(ctx context.Context, token l2.Token, ttl time.Duration, keys []l2.Expect) ([]l2.LeaseAnswer, error) {
+	keys = withNamespace(r.ns, keys, func(e *l2.Expect) *string { return &e.Key })
+	start := time.Now()
+	answers, err := r.leaser.Lease(ctx, token, ttl, keys)
+	if err == nil && len(answers) != len(keys) {
+		err = fmt.Errorf("%w: %d lease answers for %d keys", errBadStore, len(answers), len(keys))
+	}
+	r.done(ctx, stats.OpLease, start, err)
+	return answers, err
+}
+
+// setLeased stores items under token's leases.
+func (r *remote) setLeased(ctx context.Context, token l2.Token, items []l2.CondItem) ([]l2.LeaseResult, error) {
+	items = r.condItems(items)
+	start := time.Now()
+	res, err := r.leaser.SetLeased(ctx, token, items)
+	if err == nil && len(res) != len(items) {
+		err = fmt.Errorf("%w: %d answers for %d leased writes", errBadStore, len(res), len(items))
+	}
+	r.done(ctx, stats.OpSetLeased, start, err)
+	return res, err
+}
+
+// release ends token's leases of the L1 keys ks and returns the keys that
+// somebody waited for.
+func (r *remote) release(ctx context.Context, token l2.Token, ks []string) ([]string, error) {
+	start := time.Now()
+	waited, err := r.leaser.Release(ctx, token, r.keys(ks)...)
+	r.done(ctx, stats.OpRelease, start, err)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, w := range waited {
+		if w && i < len(ks) {
+			out = append(out, ks[i])
+		}
+	}
+	return out, nil
+}
+
+// tag indexes the L1 keys ks under tags, for at least ttl.
+func (r *remote) tag(ctx context.Context, tags, ks []string, ttl time.Duration) error {
+	start := time.Now()
+	err := r.tagger.Tag(ctx, r.keys(tags), r.keys(ks), ttl)
+	r.done(ctx, stats.OpTag, start, err)
+	return err
+}
+
+// popTagged takes up to count keys (L1 keys) out of the index of tag.
+func (r *remote) popTagged(ctx context.Context, tag string, count int) ([]string, error) {
+	start := time.Now()
+	rks, err := r.tagger.PopTagged(ctx, r.key(tag), count)
+	r.done(ctx, stats.OpPopTagged, start, err)
+	if err != nil {
+		return nil, err
+	}
+	for i, rk := range rks {
+		rks[i] = r.local(rk)
+	}
+	return rks, nil
+}
+
+// deletePrefix deletes every key that starts with the L1 prefix p and
+// calls fn with each batch of L1 keys deleted.
+func (r *remote) deletePrefix(ctx context.Context, p string, count int, fn func(ks []string) error) error {
+	start := time.Now()
+	err := r.prefix.DeletePrefix(ctx, r.key(p), count, func(rks []string) error {
+		for i, rk := range rks {
+			rks[i] = r.local(rk)
+		}
+		return fn(rks)
+	})
+	r.done(ctx, stats.OpDeletePrefix, start, err)
+	return err
+}

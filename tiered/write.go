@@ -1,0 +1,158 @@
+package tiered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// write is one key's change on the write path: a value to store, or a
+// delete.
+type write[V any] struct {
+	k     string
+	e     *entry[V] // nil: a delete
+	frame []byte    // the value's frame
+	size  int       // its payload's size, for the L1 cost
+	ttl   time.Duration
+	tags  []string
+}
+
+// apply is the one write path of the cache: Set, SetMany, Delete, the
+// deletes of InvalidateTags and the retries of unsettled keys go through
+// it. For the keys of ws (values, deletes, or both) it
+//
+//  1. takes the keys' write locks (in a fixed order), moves their
+//     generations and forgets their running loads, so that nothing read or
+//     loaded before lands in either tier after the write;
+//  2. writes L2: values and tombstones in one call, which also ends the
+//     keys' leases, then the values' tag indexes (a store without
+//     conditional writes gets plain deletes instead of tombstones);
+//  3. when L2 failed, keeps the keys unsettled: retried until L2 takes
+//     them, and not read from L2 meanwhile, in any instance (see
+//     unsettled); when it worked, settles them;
+//  4. moves the generations again and applies the write to L1: a value
+//     that L2 took goes in (read-your-writes), anything else goes out;
+//  5. releases the locks and publishes the keys, flagged Unsettled when
+//     L2 failed.
+//
+// retry, for the retry of unsettled keys, holds the sequence number each
+// key had when it was taken: a key written since (settled, or unsettled
+// again by a later write) is left alone. op names the operation in errors.
+// It returns L2's error and the bus's apart.
+func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry map[string]uint64) (l2err, puberr error) {
+	hs := make([]uint64, len(ws))
+	for i, w := range ws {
+		hs[i] = c.gens.hash(w.k)
+	}
+	unlock := c.gens.lock(hs...)
+	if retry != nil {
+		kept := ws[:0:0]
+		for _, w := range ws {
+			if c.unsettled.pending(w.k, retry[w.k]) {
+				kept = append(kept, w)
+			}
+		}
+		if ws = kept; len(ws) == 0 {
+			unlock()
+			return nil, nil
+		}
+		for i, w := range ws {
+			hs[i] = c.gens.hash(w.k)
+		}
+		hs = hs[:len(ws)]
+	}
+	keys := make([]string, len(ws))
+	for i, w := range ws {
+		keys[i] = w.k
+		c.gens.bump(hs[i])
+		c.flights.Forget(w.k)
+	}
+	now := c.cfg.Now()
+	if c.remote != nil {
+		if l2err = c.writeL2(ctx, ws, now); l2err != nil {
+			if !c.unsettled.add(keys) {
+				l2err = errors.Join(l2err, ErrUnsettled)
+			}
+			c.stats.Add(stats.Unsettled, len(keys))
+		} else if n := c.unsettled.settle(keys); n > 0 {
+			c.stats.Add(stats.Settled, n)
+		}
+	}
+	gens := make([]uint64, len(ws))
+	set := false
+	for i, w := range ws {
+		c.gens.bump(hs[i])
+		gens[i] = c.gens.load(hs[i])
+		if w.e != nil && l2err == nil {
+			c.setL1(w.k, w.e, w.size, c.l1TTL(w.e, now))
+			set = true
+		} else {
+			c.l1.Delete(w.k)
+		}
+	}
+	if set {
+		c.l1.Wait()
+		for i, w := range ws {
+			if w.e != nil && l2err == nil {
+				c.ownL1(w.k, hs[i], gens[i], w.e)
+			}
+		}
+	}
+	unlock()
+	if l2err != nil {
+		l2err = fmt.Errorf("tiered: %s: %s: %w", c.cfg.Name, op, l2err)
+	}
+	return l2err, c.publish(ctx, &invalidate.Message{Keys: keys, Unsettled: l2err != nil})
+}
+
+// writeL2 is step 2 of apply.
+func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time) error {
+	items := make([]l2.Item, 0, len(ws))
+	var (
+		dels   []string
+		tagged map[string][]string // tag -> keys
+	)
+	for _, w := range ws {
+		switch {
+		case w.e != nil:
+			items = append(items, l2.Item{Key: w.k, Value: w.frame, TTL: w.ttl})
+			for _, t := range w.tags {
+				if tagged == nil {
+					tagged = make(map[string][]string)
+				}
+				tagged[t] = append(tagged[t], w.k)
+			}
+		case c.remote.cond != nil:
+			// A tombstone rather than nothing: a load that read the key
+			// before this delete writes only if L2 still holds what it
+			// read (see l2.Conditional).
+			items = append(items, l2.Item{Key: w.k, Value: tombstone(now, c.cfg.TombstoneTTL), TTL: c.cfg.TombstoneTTL})
+		default:
+			dels = append(dels, w.k)
+		}
+	}
+	if len(items) > 0 {
+		if err := c.remote.write(ctx, items); err != nil {
+			return err
+		}
+	}
+	if len(dels) > 0 {
+		if err := c.remote.remove(ctx, dels); err != nil {
+			return err
+		}
+	}
+	// Index after the write: InvalidateTags pops an index atomically, so
+	// a key indexed after that pop stays indexed for the next one (the
+	// other order could leave a value that no index lists).
+	for t, ks := range tagged {
+		if err := c.remote.tag(ctx, []string{t}, ks, c.l2TTL(c.cfg.TTL)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
