@@ -54,6 +54,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 // the others.
 func (c *Cache[K, V]) getManyL1(ctx context.Context, keys []K, out map[K]V) ([]*lookup[K, V], error) {
 	misses := make([]*lookup[K, V], 0, len(keys))
+	slab := make([]lookup[K, V], 0, len(keys)) // one allocation for every miss's lookup
 	hits := 0
 	var now int64 // unix milliseconds, read once when first needed
 	for _, key := range keys {
@@ -76,8 +77,8 @@ func (c *Cache[K, V]) getManyL1(ctx context.Context, keys []K, out map[K]V) ([]*
 			}
 			stale = e
 		}
-		lk := c.newLookup(key, k, stale)
-		misses = append(misses, &lk)
+		slab = append(slab, c.newLookup(key, k, stale))
+		misses = append(misses, &slab[len(slab)-1])
 	}
 	c.stats.Add(stats.L1Hit, hits)
 	c.stats.Add(stats.L1Miss, len(misses))
@@ -92,18 +93,20 @@ func (c *Cache[K, V]) getManyL2(ctx context.Context, misses []*lookup[K, V], out
 	if c.remote == nil {
 		return misses, nil
 	}
-	read := make([]*lookup[K, V], 0, len(misses))
-	rest := make([]*lookup[K, V], 0, len(misses))
-	for _, lk := range misses {
-		if c.doubted(lk.k) {
-			c.stats.Add(stats.L2Doubted, 1)
-			rest = append(rest, lk)
-		} else {
-			read = append(read, lk)
+	read, rest := misses, misses[:0] // rest is filled in place, behind the reads
+	if c.unsettled.n.Load() > 0 {
+		read, rest = make([]*lookup[K, V], 0, len(misses)), make([]*lookup[K, V], 0, len(misses))
+		for _, lk := range misses {
+			if c.doubted(lk.k) {
+				c.stats.Add(stats.L2Doubted, 1)
+				rest = append(rest, lk)
+			} else {
+				read = append(read, lk)
+			}
 		}
-	}
-	if len(read) == 0 {
-		return rest, nil
+		if len(read) == 0 {
+			return rest, nil
+		}
 	}
 	ks := make([]string, len(read))
 	for i, lk := range read {

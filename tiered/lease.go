@@ -49,10 +49,17 @@ func (s *leaseSet) holds(i int) bool { return s != nil && s.held[i] }
 // later after taking their leases (see load). It fills res.
 func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now, later []int, cur *entry[V], batch bool, res []loaded[V]) {
 	lease := &leaseSet{token: l2.NewToken(), held: make([]bool, len(lks))}
-	wctx, cancel := context.WithTimeout(wait, c.cfg.LoadTimeout) // bounds the waiting
-	defer cancel()
-	waited := make([]bool, len(lks))
-	changes := make([]int, len(lks))
+	wctx := wait     // bounds the waiting: the caller's context and LoadTimeout
+	if wait != ctx { // a load context is bounded by LoadTimeout already
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(wait, c.cfg.LoadTimeout)
+		defer cancel()
+	}
+	type progress struct {
+		waited  bool // LeaseWaited was counted
+		changes int  // LeaseChanged answers that were not served
+	}
+	prog := make([]progress, len(lks))
 	poll := leasePollMin
 	pending, load := later, now
 	for {
@@ -90,7 +97,7 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 							continue
 						}
 						lks[i].seen = seen
-						if changes[i]++; changes[i] > leaseChanges || !seen.writable() {
+						if prog[i].changes++; prog[i].changes > leaseChanges || !seen.writable() {
 							load = append(load, i) // conditionally, without a lease
 							continue
 						}
@@ -100,8 +107,8 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 							res[i] = loaded[V]{e: cur}
 							continue
 						}
-						if !waited[i] {
-							waited[i] = true
+						if !prog[i].waited {
+							prog[i].waited = true
 							c.stats.Add(stats.LeaseWaited, 1)
 						}
 						held = append(held, i)

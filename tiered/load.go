@@ -129,12 +129,9 @@ func (c *Cache[K, V]) load(ctx, wait context.Context, lks []*lookup[K, V], cur *
 
 // loadAndStore calls the loader once for the keys of lks at the indexes
 // idx, stores what it returns in both tiers (see storeLoaded) and sets res
-// for them. lease is the load's lease on some of the keys (nil: none).
+// for them. lease is the load's lease on some of the keys (nil: none). ctx
+// is a load context (see loadContext).
 func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx []int, lease *leaseSet, cur *entry[V], batch bool, res []loaded[V]) {
-	keys := make([]K, len(idx))
-	for j, i := range idx {
-		keys[j] = lks[i].key
-	}
 	finished := false
 	defer func() {
 		if !finished && lease != nil { // the loader called runtime.Goexit
@@ -145,9 +142,7 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 			c.releaseLeases(ctx, lease.token, ks)
 		}
 	}()
-	lctx, cancel := c.loadContext(ctx)
-	values, errs, took := c.callLoader(lctx, keys, batch)
-	cancel()
+	out, took := c.callLoader(ctx, lks, idx, batch)
 	finished = true
 
 	now := c.cfg.Now()
@@ -158,8 +153,8 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 	for j, i := range idx {
 		lk := lks[i]
 		leased := lease.holds(i)
-		e := &entry[V]{value: values[j], delta: took}
-		if err := errs[j]; err != nil {
+		e := &entry[V]{value: out[j].value, delta: took}
+		if err := out[j].err; err != nil {
 			res[i].err = err
 			if !errors.Is(err, ErrNotFound) || c.cfg.NotFoundTTL <= 0 {
 				free = appendIf(free, leased, lk.k)
@@ -329,13 +324,20 @@ func (c *Cache[K, V]) storeL2(ctx context.Context, ps []pending[K, V], token l2.
 	return errors.Join(errs...)
 }
 
-// callLoader calls the Loader for keys (one key), or the BatchLoader
-// (batch), and returns one value and one error per key, and how long the
-// call took. A key the BatchLoader leaves out is ErrNotFound. A panic of
-// the loader becomes a *loader.PanicError for every key; both count as a
-// failed load (stats.LoadFailure).
-func (c *Cache[K, V]) callLoader(ctx context.Context, keys []K, batch bool) (values []V, errs []error, took time.Duration) {
-	values, errs = make([]V, len(keys)), make([]error, len(keys))
+// loaderOut is what a loader call gave for one key.
+type loaderOut[V any] struct {
+	value V
+	err   error
+}
+
+// callLoader calls the Loader for the key of the lookup at idx (one), or
+// the BatchLoader for the keys of the lookups at idx (batch), and returns
+// one value or error per key, and how long the call took. A key the
+// BatchLoader leaves out is ErrNotFound. A panic of the loader becomes a
+// *loader.PanicError for every key; both count as a failed load
+// (stats.LoadFailure).
+func (c *Cache[K, V]) callLoader(ctx context.Context, lks []*lookup[K, V], idx []int, batch bool) (out []loaderOut[V], took time.Duration) {
+	out = make([]loaderOut[V], len(idx))
 	start := c.cfg.Now()
 	outcome := stats.LoadFailure
 	returned := false
@@ -344,46 +346,50 @@ func (c *Cache[K, V]) callLoader(ctx context.Context, keys []K, batch bool) (val
 		if !returned { // a panic, or runtime.Goexit
 			if r := recover(); r != nil {
 				err := fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, &loader.PanicError{Value: r, Stack: debug.Stack()})
-				for i := range errs {
-					errs[i] = err
+				for i := range out {
+					out[i].err = err
 				}
 			}
 		}
 		c.stats.Observe(outcome, took)
 	}()
 	if !batch {
-		v, err := c.cfg.Loader.Load(ctx, keys[0])
+		v, err := c.cfg.Loader.Load(ctx, lks[idx[0]].key)
 		returned = true
 		switch {
 		case err == nil:
-			values[0], outcome = v, stats.LoadSuccess
+			out[0].value, outcome = v, stats.LoadSuccess
 		case errors.Is(err, ErrNotFound):
-			errs[0], outcome = err, stats.LoadNotFound
+			out[0].err, outcome = err, stats.LoadNotFound
 		default:
-			errs[0] = fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
+			out[0].err = fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
 		}
-		return values, errs, took
+		return out, took
+	}
+	keys := make([]K, len(idx))
+	for j, i := range idx {
+		keys[j] = lks[i].key
 	}
 	c.stats.Add(stats.BatchLoadKeys, len(keys))
 	m, err := c.cfg.BatchLoader.LoadMany(ctx, keys)
 	returned = true
 	if err != nil {
 		err = fmt.Errorf("tiered: %s: batch load: %w", c.cfg.Name, err)
-		for i := range errs {
-			errs[i] = err
+		for i := range out {
+			out[i].err = err
 		}
-		return values, errs, took
+		return out, took
 	}
 	outcome = stats.LoadSuccess
 	for i, k := range keys {
 		v, ok := m[k]
 		if !ok {
-			errs[i] = ErrNotFound
+			out[i].err = ErrNotFound
 			continue
 		}
-		values[i] = v
+		out[i].value = v
 	}
-	return values, errs, took
+	return out, took
 }
 
 // loadContext returns the context of a load: ctx's values (trace IDs) but
