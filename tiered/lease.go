@@ -35,31 +35,33 @@ const (
 	wakeTimeout = time.Second
 )
 
-// leaseSet is the leases one load holds: one token, and the indexes of the
-// lookups whose lease it holds.
+// leaseSet is the leases one load holds: one token, and, by index into the
+// load's lookups, what it knows of each key's lease.
 type leaseSet struct {
 	token l2.Token
-	held  []bool // by index into the load's lookups
+	keys  []leaseKey
+}
+
+// leaseKey is what a load knows of one key's lease.
+type leaseKey struct {
+	held    bool // the load holds the lease
+	waited  bool // LeaseWaited was counted for the key
+	changes int  // LeaseChanged answers that were not served
 }
 
 // holds reports whether the set holds the lease of lookup i.
-func (s *leaseSet) holds(i int) bool { return s != nil && s.held[i] }
+func (s *leaseSet) holds(i int) bool { return s != nil && s.keys[i].held }
 
 // leased loads lks under leases: the lookups at now at once, the ones at
 // later after taking their leases (see load). It fills res.
 func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now, later []int, cur *entry[V], batch bool, res []loaded[V]) {
-	lease := &leaseSet{token: l2.NewToken(), held: make([]bool, len(lks))}
+	lease := &leaseSet{token: l2.NewToken(), keys: make([]leaseKey, len(lks))}
 	wctx := wait     // bounds the waiting: the caller's context and LoadTimeout
 	if wait != ctx { // a load context is bounded by LoadTimeout already
 		var cancel context.CancelFunc
 		wctx, cancel = context.WithTimeout(wait, c.cfg.LoadTimeout)
 		defer cancel()
 	}
-	type progress struct {
-		waited  bool // LeaseWaited was counted
-		changes int  // LeaseChanged answers that were not served
-	}
-	prog := make([]progress, len(lks))
 	poll := leasePollMin
 	pending, load := later, now
 	for {
@@ -87,7 +89,7 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 				for j, i := range pending {
 					switch a := answers[j]; a.State {
 					case l2.LeaseGranted:
-						lease.held[i] = true
+						lease.keys[i].held = true
 						granted++
 						load = append(load, i)
 					case l2.LeaseChanged:
@@ -97,7 +99,7 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 							continue
 						}
 						lks[i].seen = seen
-						if prog[i].changes++; prog[i].changes > leaseChanges || !seen.writable() {
+						if lease.keys[i].changes++; lease.keys[i].changes > leaseChanges || !seen.writable() {
 							load = append(load, i) // conditionally, without a lease
 							continue
 						}
@@ -107,8 +109,8 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 							res[i] = loaded[V]{e: cur}
 							continue
 						}
-						if !prog[i].waited {
-							prog[i].waited = true
+						if !lease.keys[i].waited {
+							lease.keys[i].waited = true
 							c.stats.Add(stats.LeaseWaited, 1)
 						}
 						held = append(held, i)
