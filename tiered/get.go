@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tiercache/tiercache/tiered/stats"
 )
@@ -129,7 +130,7 @@ func (c *Cache[K, V]) readL2(ctx context.Context, lk *lookup[K, V]) (*entry[V], 
 	if err != nil || !ok {
 		return nil, err
 	}
-	return c.judge(ctx, lk, frame, true), nil
+	return c.judge(ctx, lk, frame, true, time.Time{}), nil
 }
 
 // errKey returns the error of a key longer than MaxKeySize.

@@ -119,8 +119,9 @@ func (c *Cache[K, V]) getManyL2(ctx context.Context, misses []*lookup[K, V], out
 	if !ok {
 		return append(rest, read...), nil
 	}
+	now := c.cfg.Now()
 	for i, lk := range read {
-		e := c.judge(ctx, lk, frames[i], true)
+		e := c.judge(ctx, lk, frames[i], true, now)
 		switch {
 		case e == nil:
 			rest = append(rest, lk)

@@ -3,6 +3,7 @@ package tiered
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/tiercache/tiercache/tiered/stats"
 )
@@ -22,15 +23,18 @@ import (
 //
 // Every read of L2 goes through it: Get's, each key of GetMany's, and the
 // second look of a load. A flight's second look (first false) serves only
-// fresh values.
-func (c *Cache[K, V]) judge(ctx context.Context, lk *lookup[K, V], frame []byte, first bool) *entry[V] {
+// fresh values. now is the time of the read, or zero: judge reads the
+// clock when it needs it (GetMany reads it once for its keys).
+func (c *Cache[K, V]) judge(ctx context.Context, lk *lookup[K, V], frame []byte, first bool, now time.Time) *entry[V] {
 	lk.seen = observed{ok: true, frame: frame}
 	e, size := c.decodeL2(ctx, lk, frame)
 	if e == nil || e.tombstone {
 		c.countL2(first, stats.L2Miss)
 		return nil
 	}
-	now := c.cfg.Now()
+	if now.IsZero() {
+		now = c.cfg.Now()
+	}
 	ms := now.UnixMilli()
 	if e.expiry > ms {
 		// Into L1 before serves may start a refresh, whose value must not

@@ -86,7 +86,7 @@ func (c *Cache[K, V]) fetch(ctx context.Context, lk *lookup[K, V], cur *entry[V]
 			}
 			lk.seen = seen
 		default:
-			if e := c.judge(ctx, lk, frame, false); e != nil {
+			if e := c.judge(ctx, lk, frame, false, time.Time{}); e != nil {
 				return e, nil
 			}
 		}
