@@ -357,3 +357,89 @@ func TestGet_UsesBatchLoaderWithoutLoader(t *testing.T) {
 		t.Fatalf("BatchLoader calls = %d, want 2", calls.Load())
 	}
 }
+
+// bigLoader serves values of n bytes (in Name).
+type bigLoader struct {
+	n     int
+	calls atomic.Int64
+}
+
+func (l *bigLoader) Load(_ context.Context, id int64) (User, error) {
+	l.calls.Add(1)
+	return User{ID: id, Name: strings.Repeat("x", l.n)}, nil
+}
+
+// Item 6: a value larger than MaxValueSize (1 MiB by default) is served but
+// cached in neither tier, and counted; Set of one deletes the key and says
+// so.
+func TestMaxValueSize(t *testing.T) {
+	t.Parallel()
+	ld := &bigLoader{n: 2 << 20}
+	l1 := &recordingL1{}
+	f := newFixture(t, func(o *tiered.Options[int64, User]) { o.Loader, o.L1 = ld, l1 })
+	ctx := context.Background()
+	for range 2 {
+		u, err := f.cache.Get(ctx, 1)
+		if err != nil || len(u.Name) != 2<<20 {
+			t.Fatalf("Get of a 2 MiB value: %d bytes, %v; want it served", len(u.Name), err)
+		}
+	}
+	if ld.calls.Load() != 2 || f.holds(t, 1) {
+		t.Fatalf("loads %d, in L2: %v; want 2 loads and nothing cached", ld.calls.Load(), f.holds(t, 1))
+	}
+	if _, ok := l1.Get("1"); ok {
+		t.Fatal("the value is in L1")
+	}
+	if got := f.snap().Get(stats.ValueTooLarge); got != 2 {
+		t.Fatalf("ValueTooLarge = %d, want 2", got)
+	}
+	if err := f.cache.Set(ctx, 2, user(2)); err != nil {
+		t.Fatal(err)
+	}
+	err := f.cache.Set(ctx, 2, User{ID: 2, Name: strings.Repeat("y", 2<<20)})
+	if !errors.Is(err, tiered.ErrValueTooLarge) || f.holds(t, 2) {
+		t.Fatalf("Set of a 2 MiB value: %v, the old value in L2: %v; want ErrValueTooLarge and the key deleted", err, f.holds(t, 2))
+	}
+}
+
+// Item 6: a key longer than MaxKeySize is refused by every method.
+func TestMaxKeySize(t *testing.T) {
+	t.Parallel()
+	c, err := tiered.New(&tiered.Options[string, User]{Name: "user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	long := strings.Repeat("k", tiered.MaxKeySize+1)
+	for name, call := range map[string]func() error{
+		"Get":     func() error { _, err := c.Get(ctx, long); return err },
+		"GetMany": func() error { _, err := c.GetMany(ctx, []string{"a", long}); return err },
+		"Set":     func() error { return c.Set(ctx, long, User{}) },
+		"SetMany": func() error { return c.SetMany(ctx, map[string]User{long: {}}) },
+		"Delete":  func() error { return c.Delete(ctx, long) },
+	} {
+		if err := call(); !errors.Is(err, tiered.ErrInvalidKey) {
+			t.Errorf("%s of a %d-byte key: %v, want ErrInvalidKey", name, len(long), err)
+		}
+	}
+	if err := c.Set(ctx, strings.Repeat("k", tiered.MaxKeySize), User{}); err != nil {
+		t.Errorf("Set of a key of MaxKeySize bytes: %v", err)
+	}
+}
+
+// Item 6: an L1TTL longer than TTL acts as TTL: an entry never stays in L1
+// past its expiry.
+func TestL1TTLLongerThanTTL(t *testing.T) {
+	t.Parallel()
+	l1 := &recordingL1{}
+	f := newFixture(t, func(o *tiered.Options[int64, User]) {
+		o.L1, o.TTL, o.L1TTL, o.Beta = l1, time.Hour, 2*time.Hour, -1
+	})
+	if _, err := f.cache.Get(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := l1.lastTTL(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("L1 kept the entry for %v, want at most TTL (1h)", ttl)
+	}
+}
