@@ -40,23 +40,7 @@ func (c *Cache[K, V]) SetTagged(ctx context.Context, key K, value V, tags ...str
 }
 
 func (c *Cache[K, V]) set(ctx context.Context, key K, value V, extra []string) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	k := c.cfg.Key(key)
-	if len(k) > MaxKeySize {
-		return c.errKey(k)
-	}
-	tags := c.tagsOf(key, value, extra)
-	if len(tags) > 0 && (c.remote == nil || c.remote.tagger == nil) {
-		return c.errNoTags()
-	}
-	w, tooLarge := c.valueWrite(k, value, tags, c.cfg.Now())
-	if tooLarge != nil && !errors.Is(tooLarge, ErrValueTooLarge) {
-		return tooLarge
-	}
-	l2err, puberr := c.apply(ctx, "set", []write[V]{w}, nil)
-	return errors.Join(l2err, puberr, tooLarge)
+	return c.setItems(ctx, "set", []setItem[K, V]{{key: key, value: value, tags: extra}})
 }
 
 // SetMany stores every value of items, in L2 with as few round trips as the
@@ -66,25 +50,43 @@ func (c *Cache[K, V]) set(ctx context.Context, key K, value V, extra []string) e
 // Options.MaxValueSize is not stored: its key is deleted instead, the
 // others are stored, and the error wraps ErrValueTooLarge.
 func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
 	if len(items) == 0 {
-		return nil
+		return c.errIfClosed()
+	}
+	all := make([]setItem[K, V], 0, len(items))
+	for key, value := range items {
+		all = append(all, setItem[K, V]{key: key, value: value})
+	}
+	return c.setItems(ctx, "set many", all)
+}
+
+// setItem is a value to store, with tags of its own (SetTagged).
+type setItem[K comparable, V any] struct {
+	key   K
+	value V
+	tags  []string
+}
+
+// setItems is Set and SetMany: it checks the keys and tags, encodes the
+// values and hands them to the write path in one batch. op names the
+// operation in errors.
+func (c *Cache[K, V]) setItems(ctx context.Context, op string, items []setItem[K, V]) error {
+	if err := c.errIfClosed(); err != nil {
+		return err
 	}
 	now := c.cfg.Now()
 	ws := make([]write[V], 0, len(items))
 	var tooLarge []error
-	for key, value := range items {
-		k := c.cfg.Key(key)
+	for _, it := range items {
+		k := c.cfg.Key(it.key)
 		if len(k) > MaxKeySize {
 			return c.errKey(k)
 		}
-		tags := c.tagsOf(key, value, nil)
+		tags := c.tagsOf(it.key, it.value, it.tags)
 		if len(tags) > 0 && (c.remote == nil || c.remote.tagger == nil) {
 			return c.errNoTags()
 		}
-		w, err := c.valueWrite(k, value, tags, now)
+		w, err := c.valueWrite(k, it.value, tags, now)
 		switch {
 		case errors.Is(err, ErrValueTooLarge):
 			tooLarge = append(tooLarge, err)
@@ -93,8 +95,16 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 		}
 		ws = append(ws, w)
 	}
-	l2err, puberr := c.apply(ctx, "set many", ws, nil)
+	l2err, puberr := c.apply(ctx, op, ws, nil)
 	return errors.Join(l2err, puberr, errors.Join(tooLarge...))
+}
+
+// errIfClosed returns ErrClosed after Close.
+func (c *Cache[K, V]) errIfClosed() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return nil
 }
 
 // valueWrite returns the write of value under the L1 key k. A value larger
