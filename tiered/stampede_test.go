@@ -218,7 +218,7 @@ func TestStampede_OneLoadAcrossInstances(t *testing.T) {
 	for _, target := range redisTargets(t) {
 		t.Run(target.name, func(t *testing.T) {
 			t.Run("leases", func(t *testing.T) {
-				nodes, calls := runStampede(t, target, "stampede-leases", 0) // DefaultLeaseTTL
+				nodes, calls := runStampede(t, target, "stampede-leases", 0, false) // DefaultLeaseTTL
 				var granted, waited int64
 				for _, n := range nodes {
 					s := n.stats.Snapshot()
@@ -231,8 +231,26 @@ func TestStampede_OneLoadAcrossInstances(t *testing.T) {
 				t.Logf("leases on: %d loader call(s) for %d Gets; %d lease granted, %d instance(s) waited for it",
 					calls, stampedeInstances*stampedeGoroutines, granted, waited)
 			})
+			t.Run("leases+bus", func(t *testing.T) {
+				// With a bus, the waiters are woken by the holder's
+				// message when its value is stored, instead of their next
+				// poll (see the log: from the load's start to the last
+				// Get's return, against the load's 50 ms).
+				nodes, calls := runStampede(t, target, "stampede-bus", 0, true)
+				var woken int64
+				for _, n := range nodes {
+					woken += n.stats.Snapshot().Get(stats.LeaseWoken)
+				}
+				if calls != 1 {
+					t.Errorf("loader calls = %d, want 1", calls)
+				}
+				if woken == 0 {
+					t.Errorf("no wait for the lease ended on a message")
+				}
+				t.Logf("leases and bus: %d loader call(s); %d waits woken by a message", calls, woken)
+			})
 			t.Run("no-leases", func(t *testing.T) {
-				_, calls := runStampede(t, target, "stampede-off", -1)
+				_, calls := runStampede(t, target, "stampede-off", -1, false)
 				// Without leases each instance's flight loads the key
 				// unless another instance's value is in L2 by the time the
 				// flight takes its second look there, just before it
@@ -268,7 +286,7 @@ func TestStampede_OneLoadAcrossInstances(t *testing.T) {
 // of an instance came more than 50 ms after the first load began and found
 // its value, which made the count of loads without leases a matter of
 // timing.
-func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Duration) ([]*stampedeNode, int64) {
+func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Duration, withBus bool) ([]*stampedeNode, int64) {
 	t.Helper()
 	var calls atomic.Int64
 	missed := make(chan struct{}) // closed once every Get has missed L2
@@ -288,7 +306,7 @@ func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Du
 	})
 	nodes := make([]*stampedeNode, stampedeInstances)
 	for i := range nodes {
-		nodes[i] = newStampedeNode(t, target, fmt.Sprint("instance-", i), false,
+		nodes[i] = newStampedeNode(t, target, fmt.Sprint("instance-", i), withBus,
 			tiered.Options[int64, versioned]{Name: name, Loader: load, LeaseTTL: leaseTTL})
 	}
 
@@ -355,8 +373,9 @@ func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Du
 		}
 		t.Log(n.figures())
 	}
-	t.Logf("%d Gets in %v (all missed L2 after %v, then a %v load; slowest Get %v), loader calls %d, failed Gets %d",
+	t.Logf("%d Gets in %v (all missed L2 after %v, then a %v load: %v, %.2fx the load, from its start to the last return; slowest Get %v), loader calls %d, failed Gets %d",
 		total, elapsed.Round(time.Millisecond), allMissed.Round(time.Millisecond), stampedeLoad,
+		(elapsed - allMissed).Round(time.Millisecond), float64(elapsed-allMissed)/float64(stampedeLoad),
 		time.Duration(slowest.Load()).Round(time.Millisecond), calls.Load(), failed)
 	return nodes, calls.Load()
 }
