@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/loader"
@@ -26,12 +27,17 @@ type Cache[K comparable, V any] struct {
 	// frame.go).
 	schema     uint32
 	compressor uint8
-	fresh      freshness
-	gens       *generations
-	flights    loader.Group[string, *entry[V]]
-	reads      readGroup // L2 reads shared by the readers that miss L1 at once
-	waiters    waiters   // loads waiting for other instances' leases
-	unsettled  unsettled // keys whose invalidation has not reached L2
+	// keySeed starts the hash that binds frames to keys (keyHash);
+	// maxLife is the longest logical lifetime of a frame this cache
+	// writes, the bound of clampExpiry.
+	keySeed   uint32
+	maxLife   time.Duration
+	fresh     freshness
+	gens      *generations
+	flights   loader.Group[string, *entry[V]]
+	reads     readGroup // L2 reads shared by the readers that miss L1 at once
+	waiters   waiters   // loads waiting for other instances' leases
+	unsettled unsettled // keys whose invalidation has not reached L2
 	// l1off: L1 takes and serves nothing, because the bus's subscription
 	// is not in place (before the first one, and while it is broken).
 	l1off atomic.Bool
@@ -89,6 +95,8 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 		remote:     r,
 		schema:     schemaOf(&cfg),
 		compressor: compressorID(cfg.Compressor),
+		keySeed:    keySeed(cfg.Name),
+		maxLife:    max(cfg.TTL, cfg.NotFoundTTL, cfg.TombstoneTTL),
 		fresh:      newFreshness(&cfg),
 		gens:       newGenerations(),
 		lifetime:   lifetime,

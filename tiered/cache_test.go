@@ -479,7 +479,7 @@ func TestCorruptL2ValueIsRepaired(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	for i, junk := range [][]byte{
-		nil, {0}, []byte("plain string"), {0xC7, 0x7C, 1, 0, 0, 0}, // truncated frame
+		nil, {0}, []byte("plain string"), {0xC7, 0x7C, 3, 0, 0, 0}, // truncated frame of the current version
 		[]byte(strings.Repeat("\xff", 64)),
 	} {
 		id := int64(i)

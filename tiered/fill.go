@@ -16,7 +16,9 @@ import "time"
 // was set is evicted if a write slipped in between: evicting is always safe.
 // It reports whether the entry went in (as far as it knows).
 func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) bool {
-	if c.l1off.Load() || c.gens.load(h) != gen {
+	// A TTL of 0 means "never expires" to an L1 store: an entry without
+	// time left stays out.
+	if ttl <= 0 || c.l1off.Load() || c.gens.load(h) != gen {
 		return false
 	}
 	c.l1.Set(k, e, c.cost(k, e, size), ttl)
@@ -48,7 +50,7 @@ func (c *Cache[K, V]) replaceL1(k string, h, gen uint64, e *entry[V], size int, 
 // setL1 sets e under k in L1, unless L1 is off, for a caller that checks
 // the outcome with ownL1 after Wait.
 func (c *Cache[K, V]) setL1(k string, e *entry[V], size int, ttl time.Duration) {
-	if c.l1off.Load() {
+	if ttl <= 0 || c.l1off.Load() { // see fillL1
 		c.l1.Delete(k)
 		return
 	}

@@ -35,12 +35,17 @@ const frameSizeHint = 256
 // L2 for its writer.
 var errForeign = errors.New("tiered: value written with another schema")
 
-// encode returns e framed for L2 (created now) and the size of its
-// uncompressed payload. A value over MaxValueSize is an error wrapping
-// ErrValueTooLarge.
-func (c *Cache[K, V]) encode(e *entry[V], created time.Time) ([]byte, int, error) {
+// errWrongKey marks a frame bound to another key than the one it was read
+// under (see keyHash): copied there by mistake or by someone who can write
+// to Redis. It is damage: counted, deleted, a miss.
+var errWrongKey = fmt.Errorf("%w: written under another key", envelope.ErrCorrupt)
+
+// encode returns e framed for L2 under the L1 key k (created now) and the
+// size of its uncompressed payload. A value over MaxValueSize is an error
+// wrapping ErrValueTooLarge.
+func (c *Cache[K, V]) encode(k string, e *entry[V], created time.Time) ([]byte, int, error) {
 	frame := envelope.Begin(make([]byte, 0, frameSizeHint))
-	h := envelope.Header{Schema: c.schema, Created: created.UnixMilli(), Expiry: e.expiry, Delta: e.delta}
+	h := envelope.Header{Schema: c.schema, Created: created.UnixMilli(), Expiry: e.expiry, Delta: e.delta, Key: c.keyHash(k)}
 	if e.notFound {
 		h.Flags |= envelope.FlagNotFound
 	} else {
@@ -66,20 +71,26 @@ func (c *Cache[K, V]) encode(e *entry[V], created time.Time) ([]byte, int, error
 	return frame, size, nil
 }
 
-// decode turns a frame read from L2 into an entry. It returns the size of
-// the uncompressed payload for the L1 cost. A frame another cache wrote
-// (another schema, compressor or format version) is errForeign; one that is
-// not ours at all or is damaged is an error wrapping envelope.ErrCorrupt
-// (the caller counts it, deletes it, and misses).
-func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
+// decode turns a frame read from L2 under the L1 key k into an entry. It
+// returns the size of the uncompressed payload for the L1 cost. A frame
+// another cache wrote (another schema, compressor or format version) is
+// errForeign; one that is not ours at all, is damaged or was written under
+// another key is an error wrapping envelope.ErrCorrupt (the caller counts
+// it, deletes it, and misses).
+//
+// The header's times are clamped (see clampExpiry): whatever a frame
+// claims, no lifetime derived from it exceeds what this cache would give.
+func (c *Cache[K, V]) decode(k string, frame []byte) (*entry[V], int, error) {
 	h, payload, err := envelope.Decode(frame)
 	switch {
 	case errors.Is(err, envelope.ErrOtherVersion):
 		return nil, 0, errForeign
 	case err != nil:
 		return nil, 0, err
+	case h.Key != c.keyHash(k):
+		return nil, 0, errWrongKey
 	}
-	e := &entry[V]{expiry: h.Expiry, delta: h.Delta}
+	e := &entry[V]{expiry: c.clampExpiry(h.Created, h.Expiry), delta: min(h.Delta, c.cfg.LoadTimeout)}
 	if h.Flags&envelope.FlagTombstone != 0 {
 		e.tombstone = true // every schema honours a delete
 		return e, 0, nil
@@ -105,16 +116,58 @@ func (c *Cache[K, V]) decode(frame []byte) (*entry[V], int, error) {
 	return e, len(payload), nil
 }
 
-// tombstone returns the frame that stands for a deleted key until ttl from
-// now. Its random payload makes every tombstone different, so that a load
-// that read one cannot mistake another for it.
-func tombstone(now time.Time, ttl time.Duration) []byte {
+// clampExpiry bounds an expiry read from a frame created at created (both
+// unix milliseconds) to [0, min(created, now) + the longest lifetime this
+// cache gives a frame]. A forged or damaged expiry far in the future would
+// otherwise keep a value fresh for as long as L2 keeps it (and overflow
+// the arithmetic of L1 TTLs into "never expires"), and one far in the past
+// would overflow that of stale serving. A writer configured with a longer
+// TTL only sees its values refreshed sooner here.
+func (c *Cache[K, V]) clampExpiry(created, expiry int64) int64 {
+	limit := min(created, c.cfg.Now().UnixMilli()) + c.maxLife.Milliseconds()
+	return max(0, min(expiry, limit))
+}
+
+// keyHash returns the hash that binds a frame to the L1 key k of this
+// cache: FNV-1a (32 bits) of Name, ':' and k. It is not a MAC: it catches
+// a frame copied under another key, not one forged for this key.
+func (c *Cache[K, V]) keyHash(k string) uint32 {
+	h := c.keySeed
+	for i := 0; i < len(k); i++ {
+		h ^= uint32(k[i])
+		h *= fnvPrime32
+	}
+	return h
+}
+
+// FNV-1a, 32 bits.
+const (
+	fnvOffset32 = 2166136261
+	fnvPrime32  = 16777619
+)
+
+// keySeed returns the FNV-1a state after name and ':', where every
+// keyHash of the cache named name starts.
+func keySeed(name string) uint32 {
+	h := uint32(fnvOffset32)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= fnvPrime32
+	}
+	h ^= ':'
+	return h * fnvPrime32
+}
+
+// tombstone returns the frame that stands for the deleted L1 key k until
+// ttl from now. Its random payload makes every tombstone different, so
+// that a load that read one cannot mistake another for it.
+func (c *Cache[K, V]) tombstone(k string, now time.Time, ttl time.Duration) []byte {
 	var id [8]byte
 	u := rand.Uint64()
 	for i := range id {
 		id[i] = byte(u >> (8 * i))
 	}
-	h := envelope.Header{Flags: envelope.FlagTombstone, Created: now.UnixMilli(), Expiry: now.Add(ttl).UnixMilli()}
+	h := envelope.Header{Flags: envelope.FlagTombstone, Created: now.UnixMilli(), Expiry: now.Add(ttl).UnixMilli(), Key: c.keyHash(k)}
 	return envelope.Append(make([]byte, 0, envelope.HeaderSize+len(id)), h, id[:])
 }
 
@@ -147,7 +200,13 @@ func (c *Cache[K, V]) ttl(notFound bool) time.Duration {
 // logical expiry plus the stale-serving windows. It returns 0 when that is
 // already past.
 func (c *Cache[K, V]) l1TTL(e *entry[V], now time.Time) time.Duration {
-	left := time.Duration(e.expiry-now.UnixMilli())*time.Millisecond + c.fresh.extra
+	// Decoded expiries are clamped (clampExpiry), so ms cannot overflow;
+	// comparing in milliseconds first keeps the conversion below in range.
+	ms := e.expiry - now.UnixMilli()
+	if ms >= c.cfg.L1TTL.Milliseconds() {
+		return c.cfg.L1TTL
+	}
+	left := time.Duration(ms)*time.Millisecond + c.fresh.extra
 	if left <= 0 {
 		return 0
 	}

@@ -70,7 +70,7 @@ func (c *Cache[K, V]) decodeL2(ctx context.Context, lk *lookup[K, V], frame []by
 	if frame == nil {
 		return nil, 0
 	}
-	e, size, err := c.decode(frame)
+	e, size, err := c.decode(lk.k, frame)
 	if err != nil {
 		lk.seen = c.undecodable(ctx, lk.k, frame, err)
 		return nil, 0
@@ -107,7 +107,7 @@ func (c *Cache[K, V]) adopt(ctx context.Context, lk *lookup[K, V], frame []byte,
 	if frame == nil {
 		return nil, observed{ok: true}
 	}
-	e, size, err := c.decode(frame)
+	e, size, err := c.decode(lk.k, frame)
 	if err != nil {
 		return nil, c.undecodable(ctx, lk.k, frame, err)
 	}

@@ -166,7 +166,7 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 		res[i].e = e
 		ttl := c.ttl(e.notFound)
 		e.expiry = now.Add(ttl).UnixMilli()
-		frame, size, err := c.encode(e, now)
+		frame, size, err := c.encode(lk.k, e, now)
 		switch {
 		case errors.Is(err, ErrValueTooLarge):
 			c.stats.Add(stats.ValueTooLarge, 1) // served, cached in neither tier

@@ -113,7 +113,7 @@ func (c *Cache[K, V]) errIfClosed() error {
 func (c *Cache[K, V]) valueWrite(k string, value V, tags []string, now time.Time) (write[V], error) {
 	ttl := c.ttl(false)
 	e := &entry[V]{value: value, expiry: now.Add(ttl).UnixMilli()}
-	frame, size, err := c.encode(e, now)
+	frame, size, err := c.encode(k, e, now)
 	switch {
 	case errors.Is(err, ErrValueTooLarge):
 		c.stats.Add(stats.ValueTooLarge, 1)

@@ -131,7 +131,7 @@ func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time)
 			// A tombstone rather than nothing: a load that read the key
 			// before this delete writes only if L2 still holds what it
 			// read (see l2.Conditional).
-			items = append(items, l2.Item{Key: w.k, Value: tombstone(now, c.cfg.TombstoneTTL), TTL: c.cfg.TombstoneTTL})
+			items = append(items, l2.Item{Key: w.k, Value: c.tombstone(w.k, now, c.cfg.TombstoneTTL), TTL: c.cfg.TombstoneTTL})
 		default:
 			dels = append(dels, w.k)
 		}

@@ -13,14 +13,16 @@ import (
 // A frame with FlagNotFound set decodes like any other; by convention its
 // payload is empty.
 func Decode(frame []byte) (Header, []byte, error) {
-	if len(frame) < HeaderSize {
-		return Header{}, nil, errTruncated
-	}
-	if frame[0] != magic0 || frame[1] != magic1 {
+	// The magic and the version come first: other versions have other
+	// header sizes.
+	if len(frame) >= 2 && (frame[0] != magic0 || frame[1] != magic1) {
 		return Header{}, nil, errForeign
 	}
-	if frame[2] != Version {
+	if len(frame) >= 3 && frame[2] != Version {
 		return Header{}, nil, ErrOtherVersion
+	}
+	if len(frame) < HeaderSize {
+		return Header{}, nil, errTruncated
 	}
 	if binary.BigEndian.Uint32(frame[checksumAt:HeaderSize]) != checksum(frame) {
 		return Header{}, nil, errChecksum
@@ -36,6 +38,7 @@ func Decode(frame []byte) (Header, []byte, error) {
 		Created:    int64(binary.BigEndian.Uint64(frame[9:17])),
 		Expiry:     int64(binary.BigEndian.Uint64(frame[17:25])),
 		Delta:      time.Duration(binary.BigEndian.Uint32(frame[25:29])) * time.Microsecond,
+		Key:        binary.BigEndian.Uint32(frame[29:33]),
 	}
 	return h, frame[HeaderSize:], nil
 }

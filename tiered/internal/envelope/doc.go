@@ -1,5 +1,5 @@
 // Package envelope frames every value the tiered cache stores in the remote
-// tier: a fixed 33-byte [Header] followed by the encoded (and possibly
+// tier: a fixed 37-byte [Header] followed by the encoded (and possibly
 // compressed) payload.
 //
 // # Layout
@@ -7,7 +7,7 @@
 // All integers are big-endian.
 //
 //	[0:2]   magic 0xC7 0x7C
-//	[2]     version (2)
+//	[2]     version (3)
 //	[3]     flags: FlagNotFound (a cached "absent" answer, empty payload),
 //	        FlagCompressed (the payload is compressed), FlagTombstone (a
 //	        deleted key); other bits reserved
@@ -16,8 +16,10 @@
 //	[9:17]  created: when the value was loaded, unix milliseconds (int64)
 //	[17:25] expiry: logical expiry, unix milliseconds (int64)
 //	[25:29] delta: how long the load took, microseconds (uint32, clamped)
-//	[29:33] CRC-32C (Castagnoli) of bytes [0:29] followed by the payload
-//	[33:]   payload
+//	[29:33] key: a hash of the namespace and key the frame was written
+//	        under (uint32), computed by the writer
+//	[33:37] CRC-32C (Castagnoli) of bytes [0:33] followed by the payload
+//	[37:]   payload
 //
 // # Why
 //
@@ -30,7 +32,10 @@
 // treats the value as one it cannot read instead of decoding garbage. Created and expiry make expiry a
 // property of the value rather than of the remote TTL, so every reader
 // agrees on freshness and can refresh a value early; delta, the load time,
-// lets it refresh early in proportion to how long a reload takes.
+// lets it refresh early in proportion to how long a reload takes. The key
+// hash binds a frame to its key: a frame copied from another key (by a
+// mistake, or by someone who can write to Redis) is refused, not served as
+// this key's value.
 // FlagNotFound caches the answer "this key does not exist" so that misses
 // are not reloaded on every request.
 //

@@ -34,7 +34,8 @@ func Finish(frame []byte, h Header) {
 	binary.BigEndian.PutUint64(hdr[9:17], uint64(h.Created))
 	binary.BigEndian.PutUint64(hdr[17:25], uint64(h.Expiry))
 	binary.BigEndian.PutUint32(hdr[25:29], deltaMicros(h.Delta))
-	binary.BigEndian.PutUint32(hdr[29:33], checksum(frame))
+	binary.BigEndian.PutUint32(hdr[29:33], h.Key)
+	binary.BigEndian.PutUint32(hdr[33:37], checksum(frame))
 }
 
 // Append appends a whole frame, h followed by payload, to dst and returns
@@ -58,8 +59,8 @@ func deltaMicros(d time.Duration) uint32 {
 	return uint32(us)
 }
 
-// checksum is the CRC-32C of frame[0:29] followed by the payload
-// frame[33:], the bytes the header's checksum field covers.
+// checksum is the CRC-32C of frame[0:33] followed by the payload
+// frame[37:], the bytes the header's checksum field covers.
 func checksum(frame []byte) uint32 {
 	crc := crc32.Update(0, castagnoli, frame[:checksumAt])
 	return crc32.Update(crc, castagnoli, frame[HeaderSize:])

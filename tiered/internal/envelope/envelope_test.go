@@ -74,23 +74,25 @@ func TestAppend_Layout(t *testing.T) {
 		Created:    0x0102030405060708,
 		Expiry:     0x1112131415161718,
 		Delta:      0x21222324 * time.Microsecond,
+		Key:        0x41424344,
 	}
 	payload := []byte("hello")
 	got := envelope.Append(nil, h, payload)
 
 	want := []byte{
 		0xC7, 0x7C, // magic
-		2,                      // version
+		3,                      // version
 		0x02,                   // flags
 		0x7e,                   // compressor
 		0x31, 0x32, 0x33, 0x34, // schema
 		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, // created
 		0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, // expiry
 		0x21, 0x22, 0x23, 0x24, // delta
+		0x41, 0x42, 0x43, 0x44, // key
 		0, 0, 0, 0, // checksum, below
 	}
-	crc := crc32.Checksum(append(append([]byte{}, want[:29]...), payload...), crc32.MakeTable(crc32.Castagnoli))
-	binary.BigEndian.PutUint32(want[29:], crc)
+	crc := crc32.Checksum(append(append([]byte{}, want[:33]...), payload...), crc32.MakeTable(crc32.Castagnoli))
+	binary.BigEndian.PutUint32(want[33:], crc)
 	want = append(want, payload...)
 	if !bytes.Equal(got, want) {
 		t.Errorf("layout:\n got %x\nwant %x", got, want)
@@ -132,9 +134,9 @@ func TestFinish_ShortFramePanics(t *testing.T) {
 
 // refinish recomputes the checksum of a frame edited in place.
 func refinish(frame []byte) []byte {
-	crc := crc32.Update(0, crc32.MakeTable(crc32.Castagnoli), frame[:29])
+	crc := crc32.Update(0, crc32.MakeTable(crc32.Castagnoli), frame[:33])
 	crc = crc32.Update(crc, crc32.MakeTable(crc32.Castagnoli), frame[envelope.HeaderSize:])
-	binary.BigEndian.PutUint32(frame[29:33], crc)
+	binary.BigEndian.PutUint32(frame[33:37], crc)
 	return frame
 }
 
@@ -186,7 +188,7 @@ func TestDecode_Corrupt(t *testing.T) {
 // ErrOtherVersion, which does not wrap ErrCorrupt.
 func TestDecode_OtherVersion(t *testing.T) {
 	t.Parallel()
-	for _, v := range []byte{0, 1, 3, 0xff} {
+	for _, v := range []byte{0, 1, 2, 4, 0xff} {
 		frame := envelope.Append(nil, envelope.Header{Created: 1, Expiry: 2}, []byte("some payload"))
 		frame[2] = v
 		h, payload, err := envelope.Decode(frame)
@@ -201,6 +203,11 @@ func TestDecode_OtherVersion(t *testing.T) {
 	v1 := append([]byte{0xC7, 0x7C, 1, 0}, make([]byte, 24)...)
 	if _, _, err := envelope.Decode(append(v1, "payload"...)); !errors.Is(err, envelope.ErrOtherVersion) {
 		t.Errorf("a version 1 frame: got %v, want ErrOtherVersion", err)
+	}
+	// A version 2 frame: 33 bytes of header, without the key.
+	v2 := append([]byte{0xC7, 0x7C, 2, 0}, make([]byte, 29)...)
+	if _, _, err := envelope.Decode(append(v2, "payload"...)); !errors.Is(err, envelope.ErrOtherVersion) {
+		t.Errorf("a version 2 frame: got %v, want ErrOtherVersion", err)
 	}
 }
 

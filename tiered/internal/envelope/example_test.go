@@ -23,7 +23,7 @@ func Example() {
 	}
 	fmt.Println(got.Expiry-got.Created, got.Delta, string(payload))
 	// Output:
-	// 38 bytes
+	// 42 bytes
 	// 60000 2.5ms value
 }
 

@@ -3,13 +3,14 @@ package envelope
 import "time"
 
 // HeaderSize is the length of the header that starts every frame.
-const HeaderSize = 33
+const HeaderSize = 37
 
 // Version is the frame format version this package writes and reads.
-// Version 1 (a 28-byte header without compressor and schema) was written by
-// releases before the schema fingerprint; [Decode] answers [ErrOtherVersion]
-// for it, as for any version but this one.
-const Version = 2
+// Version 1 (a 28-byte header without compressor and schema) and version 2
+// (a 33-byte header without the key) were written by earlier releases;
+// [Decode] answers [ErrOtherVersion] for them, as for any version but this
+// one.
+const Version = 3
 
 // magic starts every frame.
 const magic0, magic1 = 0xC7, 0x7C
@@ -53,4 +54,10 @@ type Header struct {
 	// microseconds, from 0 to math.MaxUint32 µs (about 71 minutes): finer
 	// precision is truncated and values outside the range are clamped.
 	Delta time.Duration
+	// Key binds the frame to the key it was written under: a short hash of
+	// the cache's namespace and the key, computed by the writer. A reader
+	// compares it with its own hash of the key it read, so that a frame
+	// copied under another key (of the same type) is refused instead of
+	// being served as that key's value. The envelope only carries it.
+	Key uint32
 }

@@ -1,0 +1,216 @@
+package tiered_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/memstore"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/internal/envelope"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// The tests of this file play an adversary, or an ordinary mistake, that
+// writes to L2 behind the cache's back (issue 12).
+
+// rawTarget is an L2 whose bytes the test reads and writes directly: in
+// memory, on one redis-server and on a 3+3 Cluster.
+type rawTarget struct {
+	name  string
+	store l2.Store
+	// get and put read and write the bytes under the L2 key of key in
+	// namespace ns, as the store frames it, behind the cache's back.
+	get func(t *testing.T, ns, key string) []byte
+	put func(t *testing.T, ns, key string, b []byte)
+}
+
+func rawTargets(t *testing.T) []rawTarget {
+	mem := memstore.New(nil)
+	t.Cleanup(func() { mem.Close() })
+	targets := []rawTarget{{
+		name:  "memstore",
+		store: mem,
+		get: func(t *testing.T, ns, key string) []byte {
+			b, err := mem.Namespace(ns).Get(context.Background(), key)
+			if err != nil && !errors.Is(err, l2.ErrMiss) {
+				t.Fatal(err)
+			}
+			return b
+		},
+		put: func(t *testing.T, ns, key string, b []byte) {
+			if err := mem.Namespace(ns).Set(context.Background(), key, b, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}}
+	if testing.Short() || !redistest.Enabled() {
+		return targets
+	}
+	for _, rt := range redisTargets(t) {
+		store, admin := redisstore.New(rt.client(t), nil), rt.admin(t)
+		rkey := func(ns, key string) string { return store.Namespace(ns).(*redisstore.Store).Key(key) }
+		targets = append(targets, rawTarget{
+			name:  rt.name,
+			store: store,
+			get: func(t *testing.T, ns, key string) []byte {
+				b, err := admin.Get(context.Background(), rkey(ns, key)).Bytes()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					t.Fatal(err)
+				}
+				return b
+			},
+			put: func(t *testing.T, ns, key string, b []byte) {
+				if err := admin.Set(context.Background(), rkey(ns, key), b, time.Hour).Err(); err != nil {
+					t.Fatal(err)
+				}
+			},
+		})
+	}
+	return targets
+}
+
+// reframe returns frame with its header changed by edit and a valid
+// checksum: what someone who knows the format can write.
+func reframe(t *testing.T, frame []byte, edit func(*envelope.Header)) []byte {
+	t.Helper()
+	h, payload, err := envelope.Decode(frame)
+	if err != nil {
+		t.Fatalf("reframe: %v", err)
+	}
+	edit(&h)
+	return envelope.Append(nil, h, payload)
+}
+
+// hostileCache builds a cache "users" over store whose loader serves
+// user(id) with the name suffixed by version.
+func hostileCache(t *testing.T, store l2.Store, l1 *recordingL1, st *stats.Counter, now func() time.Time, opt func(*tiered.Options[int64, User])) *tiered.Cache[int64, User] {
+	t.Helper()
+	opts := &tiered.Options[int64, User]{
+		Name: "users", L2: store, L1: l1, Stats: st, Now: now,
+		Loader: loader.Func[int64, User](func(_ context.Context, id int64) (User, error) { return user(id), nil }),
+	}
+	if opt != nil {
+		opt(opts)
+	}
+	c, err := tiered.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Item 4: a frame copied from another key of the same cache (same type)
+// is not served as the value of the key it was copied to: it is a counted
+// miss, and the key's own value is loaded.
+func TestHostile_FrameCopiedFromAnotherKey(t *testing.T) {
+	ctx := context.Background()
+	for _, tg := range rawTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			writer := hostileCache(t, tg.store, &recordingL1{}, &stats.Counter{}, nil, nil)
+			if err := writer.Set(ctx, 1, user(1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := writer.Set(ctx, 2, user(2)); err != nil {
+				t.Fatal(err)
+			}
+			tg.put(t, "users", "2", tg.get(t, "users", "1")) // key 2 now holds key 1's frame
+
+			st := &stats.Counter{}
+			reader := hostileCache(t, tg.store, &recordingL1{}, st, nil, nil)
+			got, err := reader.Get(ctx, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != 2 {
+				t.Fatalf("Get(2) served key 1's value %+v", got)
+			}
+			if n := st.Snapshot().Get(stats.L2Corrupt); n != 1 {
+				t.Errorf("L2Corrupt = %d, want 1 (the copied frame, counted)", n)
+			}
+		})
+	}
+}
+
+// Item 3: a frame whose expiry is forged (or damaged) far in the future,
+// or far in the past, gives no lifetime beyond what the cache itself would
+// give: L1 keeps it at most L1TTL (an L1 TTL of 0 would mean "never
+// expires"), it turns stale after TTL, and an expiry far in the past is not
+// served as a stale value.
+func TestHostile_ForgedExpiryIsClamped(t *testing.T) {
+	ctx := context.Background()
+	for _, tg := range rawTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			clock := newFakeClock()
+			clock.Advance(time.Duration(time.Now().UnixNano()))
+			writer := hostileCache(t, tg.store, &recordingL1{}, &stats.Counter{}, clock.Now, nil)
+			for id := int64(1); id <= 3; id++ {
+				if err := writer.Set(ctx, id, user(id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			key := func(id int64) string { return strconv.FormatInt(id, 10) }
+			forge := func(id int64, expiry int64) {
+				tg.put(t, "users", key(id), reframe(t, tg.get(t, "users", key(id)), func(h *envelope.Header) {
+					h.Expiry = expiry
+					h.Delta = math.MaxUint32 * time.Microsecond
+				}))
+			}
+			forge(1, math.MaxInt64)                              // overflows a naive L1 TTL
+			forge(2, clock.Now().AddDate(200, 0, 0).UnixMilli()) // 200 years: fresh for good
+			forge(3, math.MinInt64)                              // overflows a naive stale check
+
+			var loads int
+			l1 := &recordingL1{}
+			reader := hostileCache(t, tg.store, l1, &stats.Counter{}, clock.Now, func(o *tiered.Options[int64, User]) {
+				o.StaleWhileRevalidate = time.Hour
+				o.Loader = loader.Func[int64, User](func(_ context.Context, id int64) (User, error) {
+					loads++
+					u := user(id)
+					u.Name = "reloaded"
+					return u, nil
+				})
+			})
+			for _, id := range []int64{1, 2} {
+				if _, err := reader.Get(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+				if ttl := l1.lastTTL(); ttl <= 0 || ttl > tiered.DefaultL1TTL {
+					t.Errorf("key %d: L1 TTL %v, want within (0, L1TTL=%v]", id, ttl, tiered.DefaultL1TTL)
+				}
+			}
+			if got, err := reader.Get(ctx, 3); err != nil || got.Name != "reloaded" {
+				t.Errorf("key 3 (expiry in the distant past): %+v, %v; want the loader's value, not a stale one", got, err)
+			}
+
+			// Past TTL, the forged values are stale: a fresh reader (empty
+			// L1) reloads them rather than serving them.
+			clock.Advance(tiered.DefaultTTL + time.Minute)
+			loads = 0
+			fresh := hostileCache(t, tg.store, &recordingL1{}, &stats.Counter{}, clock.Now, func(o *tiered.Options[int64, User]) {
+				o.Loader = loader.Func[int64, User](func(_ context.Context, id int64) (User, error) {
+					loads++
+					return user(id), nil
+				})
+			})
+			for _, id := range []int64{1, 2} {
+				if _, err := fresh.Get(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if loads != 2 {
+				t.Errorf("after TTL, %d loads of the 2 forged keys; want 2 (their expiry clamped to TTL)", loads)
+			}
+		})
+	}
+}
