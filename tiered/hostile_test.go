@@ -1,6 +1,7 @@
 package tiered_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -210,6 +211,53 @@ func TestHostile_ForgedExpiryIsClamped(t *testing.T) {
 			}
 			if loads != 2 {
 				t.Errorf("after TTL, %d loads of the 2 forged keys; want 2 (their expiry clamped to TTL)", loads)
+			}
+		})
+	}
+}
+
+// tagFails is a Redis store whose tag indexes cannot be written.
+type tagFails struct{ *redisstore.Store }
+
+func (s tagFails) Tag(context.Context, []string, []string, time.Duration) error {
+	return errors.New("tag index unavailable")
+}
+
+func (s tagFails) Namespace(ns string) l2.Store {
+	return tagFails{s.Store.Namespace(ns).(*redisstore.Store)}
+}
+
+// Item 2: a value is never in L2 without its tag indexes. When the index
+// cannot be written, SetTagged fails and L2 does not hold the new value
+// (before, the value was written first and served, unindexed, by every
+// instance whose L1 did not hold the key, until the retry deleted it).
+func TestHostile_TagFailureStoresNoValue(t *testing.T) {
+	ctx := context.Background()
+	for _, tg := range rawTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			store := tg.store
+			switch s := store.(type) {
+			case *memstore.Store:
+				s.FailWhen(func(op string) error {
+					if op == "tag" {
+						return errors.New("tag index unavailable")
+					}
+					return nil
+				})
+			case *redisstore.Store:
+				store = tagFails{s}
+			}
+			c := hostileCache(t, store, &recordingL1{}, &stats.Counter{}, nil, nil)
+			if err := c.Set(ctx, 1, user(1)); err != nil {
+				t.Fatal(err)
+			}
+			u := user(1)
+			u.Name = "tagged value"
+			if err := c.SetTagged(ctx, 1, u, "team"); err == nil {
+				t.Fatal("SetTagged succeeded although its tag index could not be written")
+			}
+			if raw := tg.get(t, "users", "1"); bytes.Contains(raw, []byte(u.Name)) {
+				t.Fatal("L2 holds the value whose tag index could not be written")
 			}
 		})
 	}

@@ -29,9 +29,10 @@ type write[V any] struct {
 //  1. takes the keys' write locks (in a fixed order), moves their
 //     generations and forgets their running loads, so that nothing read or
 //     loaded before lands in either tier after the write;
-//  2. writes L2: values and tombstones in one call, which also ends the
-//     keys' leases, then the values' tag indexes (a store without
-//     conditional writes gets plain deletes instead of tombstones);
+//  2. writes L2: the values' tag indexes, then values and tombstones in
+//     one call, which also ends the keys' leases, then the tag indexes
+//     again (a store without conditional writes gets plain deletes
+//     instead of tombstones);
 //  3. when L2 failed, keeps the keys unsettled: retried until L2 takes
 //     them, and not read from L2 meanwhile, in any instance (see
 //     unsettled); when it worked, settles them;
@@ -136,6 +137,14 @@ func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time)
 			dels = append(dels, w.k)
 		}
 	}
+	// The indexes first, so that no value is ever in L2 without them: when
+	// Tag fails, nothing is written. Then again after the values: an
+	// InvalidateTags that popped an index between the two took the keys
+	// out of it before their new values landed (it pops atomically), and
+	// the second Tag lists them again for its next pass.
+	if err := c.tagL2(ctx, tagged); err != nil {
+		return err
+	}
 	if len(items) > 0 {
 		if err := c.remote.write(ctx, items); err != nil {
 			return err
@@ -146,9 +155,12 @@ func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time)
 			return err
 		}
 	}
-	// Index after the write: InvalidateTags pops an index atomically, so
-	// a key indexed after that pop stays indexed for the next one (the
-	// other order could leave a value that no index lists).
+	return c.tagL2(ctx, tagged)
+}
+
+// tagL2 adds the keys of tagged (tag -> keys) to their tag indexes, for at
+// least the lifetime of the values in L2.
+func (c *Cache[K, V]) tagL2(ctx context.Context, tagged map[string][]string) error {
 	for t, ks := range tagged {
 		if err := c.remote.tag(ctx, []string{t}, ks, c.l2TTL(c.cfg.TTL)); err != nil {
 			return err
