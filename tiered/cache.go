@@ -140,6 +140,12 @@ func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 // them to return, and closes L1. Later calls of other methods return
 // ErrClosed. Close is idempotent and returns nil.
 //
+// Close does not wait for a loader that ignores its context: such a load
+// is abandoned at once (its callers get an error, and it is counted as
+// stats.LoadAbandoned), and its goroutine ends whenever the loader
+// returns. Close returns once the L2 calls in flight have: within
+// L2Timeout for reads, and within the client's own timeouts for writes.
+//
 // Close the caches of a process before the Bus and the L2 client they use:
 // their last messages and writes go through them.
 func (c *Cache[K, V]) Close() error {

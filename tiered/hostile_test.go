@@ -262,3 +262,51 @@ func TestHostile_TagFailureStoresNoValue(t *testing.T) {
 		})
 	}
 }
+
+// Item 7: a loader that never returns and ignores its context holds
+// neither its callers past LoadTimeout nor Close: they get the context's
+// error, and the loader is counted and logged as abandoned.
+func TestHostile_LoaderIgnoringContext(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	defer close(release) // the loader's goroutine ends with the test
+	st := &stats.Counter{}
+	c, err := tiered.New(&tiered.Options[int64, User]{
+		Name: "users", L2: memstore.New(nil), Stats: st, LoadTimeout: 50 * time.Millisecond,
+		Loader: loader.Func[int64, User](func(context.Context, int64) (User, error) {
+			<-release // deaf to its context
+			return user(1), nil
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s still blocked after 10 s (LoadTimeout 50ms)", what)
+		}
+	}
+	within("Get", func() {
+		if _, err := c.Get(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Get: %v, want an error wrapping context.DeadlineExceeded", err)
+		}
+	})
+	waitFor(t, "the abandoned load counted", func() bool { return st.Snapshot().Get(stats.LoadAbandoned) == 1 })
+
+	// A load that Close cancels: Close returns although the loader never
+	// does, and so does the caller.
+	got := make(chan error, 1)
+	go func() { _, err := c.Get(ctx, 2); got <- err }()
+	waitFor(t, "the second load to start", func() bool { return st.Snapshot().Get(stats.L1Miss) >= 2 })
+	within("Close", func() { c.Close() })
+	within("the Get that Close interrupted", func() {
+		if err := <-got; err == nil {
+			t.Error("the Get that Close interrupted succeeded")
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/tiercache/tiercache/invalidate"
@@ -336,7 +337,75 @@ type loaderOut[V any] struct {
 // BatchLoader leaves out is ErrNotFound. A panic of the loader becomes a
 // *loader.PanicError for every key; both count as a failed load
 // (stats.LoadFailure).
-func (c *Cache[K, V]) callLoader(ctx context.Context, lks []*lookup[K, V], idx []int, batch bool) (out []loaderOut[V], took time.Duration) {
+//
+// The loader runs on a goroutine of its own, so that one that ignores its
+// context cannot hold its callers, or Close, past the end of ctx (the
+// load's LoadTimeout, or Close): they get ctx's error then, and the
+// loader is abandoned (see abandon).
+func (c *Cache[K, V]) callLoader(ctx context.Context, lks []*lookup[K, V], idx []int, batch bool) ([]loaderOut[V], time.Duration) {
+	type result struct {
+		out  []loaderOut[V]
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	var finished atomic.Bool
+	start := c.cfg.Now()
+	go func() {
+		var r result
+		defer func() { // also after a runtime.Goexit in the loader
+			if r.out == nil {
+				r.out = failed[V](len(idx), fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, loader.ErrGoexit))
+			}
+			finished.Store(true)
+			done <- r
+		}()
+		r.out, r.took = c.runLoader(ctx, lks, idx, batch)
+	}()
+	select {
+	case r := <-done:
+		return r.out, r.took
+	case <-ctx.Done():
+	}
+	select {
+	case r := <-done: // it returned as ctx ended
+		return r.out, r.took
+	default:
+	}
+	c.abandon(ctx, lks[idx[0]].k, len(idx), &finished)
+	return failed[V](len(idx), fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, context.Cause(ctx))), c.cfg.Now().Sub(start)
+}
+
+// failed returns n loader outcomes that all failed with err.
+func failed[V any](n int, err error) []loaderOut[V] {
+	out := make([]loaderOut[V], n)
+	for i := range out {
+		out[i].err = err
+	}
+	return out
+}
+
+// abandonGrace is how long a loader may take to return once its context
+// ended before it counts as abandoned: a loader that honours its context
+// returns within it.
+const abandonGrace = 100 * time.Millisecond
+
+// abandon notes that the callers of a load of n keys (the first k) stopped
+// waiting for its loader as the load's context ended: unless the loader
+// returns within abandonGrace, it ignores its context, and is counted
+// (stats.LoadAbandoned) and logged. Whatever it returns later is dropped.
+func (c *Cache[K, V]) abandon(ctx context.Context, k string, n int, finished *atomic.Bool) {
+	time.AfterFunc(abandonGrace, func() {
+		if finished.Load() {
+			return
+		}
+		c.stats.Add(stats.LoadAbandoned, 1)
+		c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: loader ignored its context past LoadTimeout or Close; abandoned, its value will be dropped",
+			attrCache(c.cfg.Name), attrKey(k), attrKeys(n))
+	})
+}
+
+// runLoader calls the loader for callLoader, on its goroutine.
+func (c *Cache[K, V]) runLoader(ctx context.Context, lks []*lookup[K, V], idx []int, batch bool) (out []loaderOut[V], took time.Duration) {
 	out = make([]loaderOut[V], len(idx))
 	start := c.cfg.Now()
 	outcome := stats.LoadFailure

@@ -17,3 +17,4 @@ func attrErr(err error) slog.Attr            { return slog.Any("err", err) }
 func attrCooldown(d time.Duration) slog.Attr { return slog.Duration("cooldown", d) }
 func attrReason(r string) slog.Attr          { return slog.String("reason", r) }
 func attrTag(t string) slog.Attr             { return slog.String("tag", t) }
+func attrKeys(n int) slog.Attr               { return slog.Int("keys", n) }

@@ -167,9 +167,14 @@ type Options[K comparable, V any] struct {
 	// BatchLoader loads the misses of GetMany in one call. Nil: GetMany
 	// loads them one by one through Loader.
 	BatchLoader loader.BatchLoader[K, V]
-	// LoadTimeout bounds every loader call. Loads run detached from the
-	// caller's cancellation (other callers may wait on them) but not from
-	// its values. Default DefaultLoadTimeout.
+	// LoadTimeout bounds every loader call, and how long a caller waits
+	// for a load (its own, or another instance's under a lease). Loads run
+	// detached from the caller's cancellation (other callers may wait on
+	// them) but not from its values. A loader that ignores its context
+	// past LoadTimeout is abandoned: its callers get an error wrapping
+	// context.DeadlineExceeded, it is counted (stats.LoadAbandoned) and
+	// logged, and whatever it returns later is dropped. Default
+	// DefaultLoadTimeout.
 	LoadTimeout time.Duration
 
 	// Beta tunes early refresh (XFetch, Vattani et al., VLDB 2015). A read

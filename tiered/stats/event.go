@@ -117,6 +117,24 @@ const (
 	// LeaseWoken: a wait for another instance's lease ended on a message
 	// (the holder stored its value or gave up) rather than on a poll.
 	LeaseWoken
+	// L2KeyFault: an operation failed for one key only (a Redis hash or
+	// list under a cache key, a slot that migrates: see l2.ErrKeyFault);
+	// the key was taken for a miss, and the failure was not held against
+	// the remote tier (no L2Error, no skipped reads).
+	L2KeyFault
+	// BusRejected: a message on the namespace's channel was dropped
+	// unread: it was not authenticated with the bus's key, or was larger
+	// than the bus accepts.
+	BusRejected
+	// FlushCoalesced: a reason to flush L1 (a message that names tags, a
+	// prefix or a flush; a gap; an undecodable message) came within the
+	// short window after a flush and was folded into one flush at the
+	// window's end, L1 serving nothing meanwhile.
+	FlushCoalesced
+	// LoadAbandoned: a load outlived LoadTimeout (its loader ignored its
+	// context): its callers got their error, and its value, if it ever
+	// comes, is dropped.
+	LoadAbandoned
 
 	numEvents // keep last
 )
@@ -150,16 +168,20 @@ var eventNames = [numEvents]string{
 	LeaseWaited:  "lease_waited",
 	LeaseLost:    "lease_lost",
 
-	L2Foreign:     "l2_foreign",
-	ValueTooLarge: "value_too_large",
-	BatchLoadKeys: "batch_load_keys",
-	Unsettled:     "unsettled",
-	Settled:       "settled",
-	L2Doubted:     "l2_doubted",
-	Interrupted:   "interrupted",
-	BusSent:       "bus_sent",
-	BusSendFailed: "bus_send_failed",
-	LeaseWoken:    "lease_woken",
+	L2Foreign:      "l2_foreign",
+	ValueTooLarge:  "value_too_large",
+	BatchLoadKeys:  "batch_load_keys",
+	Unsettled:      "unsettled",
+	Settled:        "settled",
+	L2Doubted:      "l2_doubted",
+	Interrupted:    "interrupted",
+	BusSent:        "bus_sent",
+	BusSendFailed:  "bus_send_failed",
+	LeaseWoken:     "lease_woken",
+	L2KeyFault:     "l2_key_fault",
+	BusRejected:    "bus_rejected",
+	FlushCoalesced: "flush_coalesced",
+	LoadAbandoned:  "load_abandoned",
 }
 
 // String returns the event's snake_case name, as used in metric labels.
