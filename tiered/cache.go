@@ -41,6 +41,9 @@ type Cache[K comparable, V any] struct {
 	// l1off: L1 takes and serves nothing, because the bus's subscription
 	// is not in place (before the first one, and while it is broken).
 	l1off atomic.Bool
+	// lastClear is when flushL1 last cleared L1 (unix nanoseconds of the
+	// wall clock: a flood of flushes is bounded in real time).
+	lastClear atomic.Int64
 
 	// lifetime ends at Close; every load and background task runs under it.
 	lifetime context.Context

@@ -1,6 +1,10 @@
 package tiered
 
-import "time"
+import (
+	"time"
+
+	"github.com/tiercache/tiercache/tiered/stats"
+)
 
 // L1 takes entries in three ways: a reader's fill (fillL1), an entry that
 // replaces what L1 holds (replaceL1: a refresh, a value another instance
@@ -18,9 +22,13 @@ import "time"
 func (c *Cache[K, V]) fillL1(k string, h, gen uint64, e *entry[V], size int, ttl time.Duration) bool {
 	// A TTL of 0 means "never expires" to an L1 store: an entry without
 	// time left stays out.
+	// The epoch is read before gen is checked: when gen has not moved,
+	// neither has the epoch since the read began.
+	epoch := c.gens.epoch.Load()
 	if ttl <= 0 || c.l1off.Load() || c.gens.load(h) != gen {
 		return false
 	}
+	e.epoch.Store(epoch)
 	c.l1.Set(k, e, c.cost(k, e, size), ttl)
 	if c.gens.load(h) != gen || c.l1off.Load() {
 		c.l1.Delete(k)
@@ -54,6 +62,9 @@ func (c *Cache[K, V]) setL1(k string, e *entry[V], size int, ttl time.Duration) 
 		c.l1.Delete(k)
 		return
 	}
+	// Under the key's write lock, e is the newest value of the key: it is
+	// good under the current epoch, whatever flush came before.
+	e.epoch.Store(c.gens.epoch.Load())
 	c.l1.Set(k, e, c.cost(k, e, size), ttl)
 }
 
@@ -81,9 +92,24 @@ func (c *Cache[K, V]) dropL1(keys []string) {
 	}
 }
 
-// flushL1 empties L1. The generation of every key moves first, so that no
-// value read before the flush lands in L1 after it.
+// flushL1 empties L1 for every reader at once, in O(1): the epoch moves
+// on, so that L1 serves no entry put there before (see live), and the
+// generation of every key with it, so that no value read before the flush
+// lands in L1 after it. Then L1.Clear frees the dead entries' memory, at
+// most once per flushWindow: a flood of reasons to flush (a bus's gaps,
+// messages that name tags or prefixes, garbage on the channel) costs an
+// atomic add each, not a walk of L1. The dead entries that a skipped Clear
+// leaves are overwritten by the next fill of their key or evicted.
 func (c *Cache[K, V]) flushL1() {
 	c.gens.bumpAll()
+	now := time.Now().UnixNano()
+	last := c.lastClear.Load()
+	if now-last < int64(flushWindow) || !c.lastClear.CompareAndSwap(last, now) {
+		c.stats.Add(stats.FlushCoalesced, 1)
+		return
+	}
 	c.l1.Clear()
 }
+
+// flushWindow is the shortest time between two L1.Clear calls of flushL1.
+const flushWindow = 100 * time.Millisecond

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/tiercache/tiercache/tiered/internal/envelope"
@@ -19,7 +20,14 @@ type entry[V any] struct {
 	notFound bool
 	// tombstone: the key was deleted (never in L1; see Cache.Delete).
 	tombstone bool
+	// epoch is the L1 epoch the entry was put into L1 under: once a flush
+	// moves the epoch on, L1 does not serve it (see flushL1).
+	epoch atomic.Uint64
 }
+
+// live reports whether e, found in L1, may be served: no flush happened
+// since it was put there.
+func (c *Cache[K, V]) live(e *entry[V]) bool { return e.epoch.Load() == c.gens.epoch.Load() }
 
 // entryOverhead approximates the memory of an L1 entry beyond its value and
 // key (the entry, ristretto's item and map slot), for the default cost.

@@ -32,7 +32,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		return zero, c.errKey(k)
 	}
 	var stale *entry[V] // an expired entry that may stand in for a failed load
-	if v, ok := c.l1.Get(k); ok {
+	if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
 		e := v.(*entry[V])
 		if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.cfg.Now().UnixMilli()) {
 			c.stats.Add(stats.L1Hit, 1)

@@ -63,7 +63,7 @@ func (c *Cache[K, V]) getManyL1(ctx context.Context, keys []K, out map[K]V) ([]*
 			return nil, c.errKey(k)
 		}
 		var stale *entry[V]
-		if v, ok := c.l1.Get(k); ok {
+		if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
 			e := v.(*entry[V])
 			if c.fresh.check(e.delta) && now == 0 {
 				now = c.cfg.Now().UnixMilli()

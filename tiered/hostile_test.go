@@ -6,12 +6,14 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/l2/memstore"
 	"github.com/tiercache/tiercache/l2/redisstore"
@@ -309,4 +311,60 @@ func TestHostile_LoaderIgnoringContext(t *testing.T) {
 			t.Error("the Get that Close interrupted succeeded")
 		}
 	})
+}
+
+// clearCounter is an L1 that counts its Clear calls.
+type clearCounter struct {
+	recordingL1
+	clears atomic.Int64
+}
+
+func (c *clearCounter) Clear() {
+	c.clears.Add(1)
+	c.recordingL1.Clear()
+}
+
+// Item 6: reasons to flush L1 that arrive in a flood (here messages that
+// ask for a flush, as anyone who can publish on the channel can send) cost
+// an atomic add each, not a walk of L1: at most one Clear per short window.
+// And none of them lets L1 serve an entry from before it.
+func TestHostile_FlushesCoalesced(t *testing.T) {
+	ctx := context.Background()
+	hub := invalidate.NewHub()
+	attacker := hub.NewBus("attacker")
+	t.Cleanup(func() { attacker.Close() })
+	bus := hub.NewBus("victim")
+	t.Cleanup(func() { bus.Close() })
+	st := &stats.Counter{}
+	l1 := &clearCounter{}
+	c := hostileCache(t, memstore.New(nil), nil, st, nil, func(o *tiered.Options[int64, User]) {
+		o.L1, o.Bus = l1, bus
+	})
+	waitFor(t, "the subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
+	if _, err := c.Get(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	base := l1.clears.Load()
+	const flushes = 300
+	start := time.Now()
+	for i := range flushes {
+		hits := st.Snapshot().Get(stats.L1Hit)
+		if _, err := c.Get(ctx, 1); err != nil || st.Snapshot().Get(stats.L1Hit) != hits+1 {
+			t.Fatalf("flush %d: the read before it was not an L1 hit (%v)", i, err)
+		}
+		if err := attacker.Publish(ctx, &invalidate.Message{Namespace: "users", Flush: true}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the flush message", func() bool { return st.Snapshot().Get(stats.FlushRemote) == int64(i+1) })
+		if _, err := c.Get(ctx, 1); err != nil || st.Snapshot().Get(stats.L1Hit) != hits+1 {
+			t.Fatalf("flush %d: L1 served an entry from before the flush (%v)", i, err)
+		}
+	}
+	elapsed := time.Since(start)
+	clears := l1.clears.Load() - base
+	t.Logf("%d flushes in %v: %d L1 clears, %d coalesced", flushes, elapsed, clears, st.Snapshot().Get(stats.FlushCoalesced))
+	// At most one Clear per 100 ms window, plus the first.
+	if limit := int64(elapsed/(100*time.Millisecond)) + 2; clears > limit {
+		t.Errorf("%d L1 clears for %d flushes in %v, want at most %d", clears, flushes, elapsed, limit)
+	}
 }
