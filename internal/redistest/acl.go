@@ -21,7 +21,8 @@ const ACL = "~* &* -@all" +
 	" +get +mget +set +del +unlink +scan +spop +sadd +pttl +pexpire" + // values, tombstones, leases, tags, prefixes
 	" +evalsha +eval" + // the scripts of leases, conditional writes and tags
 	" +publish +subscribe +spublish +ssubscribe +ping" + // the bus
-	" +hello +cluster|slots +command" // go-redis's handshake and Cluster routing (and +client|setinfo from Redis 7.2 on)
+	" +hello +cluster|slots +command" + // go-redis's handshake and Cluster routing (and +client|setinfo from Redis 7.2 on)
+	" +asking" // go-redis follows the ASK redirects of a slot migration with ASKING
 
 // The admin user of every server: all commands, for the tests' own
 // administration and inspection.

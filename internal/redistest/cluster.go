@@ -131,22 +131,7 @@ func clusterArgs(dir string) []string {
 func (c *Cluster) setup(ctx context.Context) error {
 	clients := make([]*redis.Client, len(c.nodes))
 	for i, n := range c.nodes {
-		clients[i] = redis.NewClient(&redis.Options{
-			Addr:            n.Addr(),
-			Username:        adminUser,
-			Password:        adminPassword,
-			Protocol:        2,
-			DisableIdentity: true,
-			MaxRetries:      -1,
-			PoolSize:        1,
-			DialTimeout:     time.Second,
-			DialerRetries:   1,
-			ReadTimeout:     2 * time.Second,
-			WriteTimeout:    2 * time.Second,
-			MaintNotificationsConfig: &maintnotifications.Config{
-				Mode: maintnotifications.ModeDisabled,
-			},
-		})
+		clients[i] = adminNodeClient(n.Addr())
 	}
 	defer func() {
 		for _, cl := range clients {
@@ -180,6 +165,27 @@ func (c *Cluster) setup(ctx context.Context) error {
 		}
 	}
 	return c.waitReady(ctx, clients)
+}
+
+// adminNodeClient returns a client of the one node at addr, as the admin user, that fails fast: the
+// cluster's own administration goes through it.
+func adminNodeClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{
+		Addr:            addr,
+		Username:        adminUser,
+		Password:        adminPassword,
+		Protocol:        2,
+		DisableIdentity: true,
+		MaxRetries:      -1,
+		PoolSize:        1,
+		DialTimeout:     time.Second,
+		DialerRetries:   1,
+		ReadTimeout:     2 * time.Second,
+		WriteTimeout:    2 * time.Second,
+		MaintNotificationsConfig: &maintnotifications.Config{
+			Mode: maintnotifications.ModeDisabled,
+		},
+	})
 }
 
 // masterSlots holds the slot range of each master.

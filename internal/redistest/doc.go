@@ -26,6 +26,10 @@
 //		// ... the first command of a fresh client already works.
 //	}
 //
+// [Cluster.BeginMigration] moves a hash slot from its master to another one step by step (MIGRATING and
+// IMPORTING, then [Migration.Move] of some keys, then [Migration.Finish]), so that a test can run its
+// client while half of a slot's keys have moved; [Cluster.MigrateSlot] does it all at once.
+//
 // Every server is a child process (not daemonized) with its own temporary directory, no persistence
 // (--save "" --appendonly no), bound to 127.0.0.1 on a random port in [MinPort, MaxPort]. Stop and Close kill
 // and reap the process; the child also gets SIGKILL when the test binary dies. A cluster takes a little

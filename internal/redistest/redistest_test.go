@@ -168,3 +168,86 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestCluster_MigrateSlot moves a slot with half its keys, checks what
+// clients see in between (ASK, TRYAGAIN), finishes, and moves the slot
+// once more with MigrateSlot.
+func TestCluster_MigrateSlot(t *testing.T) {
+	t.Parallel()
+	c := redistest.NewCluster(t)
+	ctx := t.Context()
+	cc := redis.NewClusterClient(redistest.AdminClusterOptions(c.Addrs()))
+	defer cc.Close()
+
+	keys := make([]string, 10) // one slot: the hash tag is "mig"
+	for i := range keys {
+		keys[i] = fmt.Sprintf("{mig}%d", i)
+		if err := cc.Set(ctx, keys[i], i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slot, err := cc.ClusterKeySlot(ctx, keys[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// readAll reads every key through the cluster client.
+	readAll := func(when string) {
+		t.Helper()
+		for i, k := range keys {
+			if got, err := cc.Get(ctx, k).Int(); err != nil || got != i {
+				t.Errorf("%s: GET %s = %d, %v; want %d", when, k, got, err, i)
+			}
+		}
+	}
+
+	start := time.Now()
+	m, err := c.BeginMigration(ctx, int(slot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Slot() != int(slot) || m.Source() == m.Target() {
+		t.Fatalf("migration of slot %d from %s to %s", m.Slot(), m.Source(), m.Target())
+	}
+	if err := m.Move(ctx, keys[:5]...); err != nil {
+		t.Fatal(err)
+	}
+	src := redis.NewClient(redistest.AdminOptions(m.Source()))
+	defer src.Close()
+	if _, ok := redis.IsAskError(src.Get(ctx, keys[0]).Err()); !ok {
+		t.Errorf("GET of a moved key on the source = %v, want ASK", src.Get(ctx, keys[0]).Err())
+	}
+	if got, err := src.Get(ctx, keys[9]).Int(); err != nil || got != 9 {
+		t.Errorf("GET of a key left on the source = %d, %v; want 9", got, err)
+	}
+	if err := src.MGet(ctx, keys[0], keys[9]).Err(); !redis.IsTryAgainError(err) {
+		t.Errorf("MGET of a moved key and a key left on the source = %v, want TRYAGAIN", err)
+	}
+	readAll("half moved") // go-redis follows ASK
+
+	if err := m.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("slot %d moved from %s to %s in %v", slot, m.Source(), m.Target(), time.Since(start).Round(time.Millisecond))
+	for addr, want := range map[string]int64{m.Source(): 0, m.Target(): int64(len(keys))} {
+		node := redis.NewClient(redistest.AdminOptions(addr))
+		if n, err := node.ClusterCountKeysInSlot(ctx, int(slot)).Result(); err != nil || n != want {
+			t.Errorf("CLUSTER COUNTKEYSINSLOT %d on %s = %d, %v; want %d", slot, addr, n, err, want)
+		}
+		node.Close()
+	}
+	readAll("after Finish")
+
+	to, err := c.MigrateSlot(ctx, int(slot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to == m.Target() {
+		t.Errorf("MigrateSlot moved slot %d to %s, which served it", slot, to)
+	}
+	readAll("after MigrateSlot")
+	fresh := redis.NewClusterClient(redistest.AdminClusterOptions(c.Addrs()))
+	defer fresh.Close()
+	if addr, err := fresh.MasterForKey(ctx, keys[0]); err != nil || addr.Options().Addr != to {
+		t.Errorf("a new client sends slot %d to %v, %v; want %s", slot, addr, err, to)
+	}
+}
