@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -24,14 +25,19 @@ var _ l2.PrefixDeleter = (*Store)(nil)
 // (ClusterClient.ForEachMaster), every live shard of a Ring
 // (Ring.ForEachShard); it returns an error for other clients. On each node,
 // SCAN MATCH "{" + prefix of s + prefix + "*" (with the glob characters of
-// both prefixes escaped) finds the keys; each batch is then removed with
-// UNLINK, batched as in Delete (one UNLINK per slot, in one pipeline, on a
-// Cluster). Tag indexes are left alone. Keys derived from a value's key
-// ("{tc:user:42}:lease") are deleted with it but not reported.
+// both prefixes escaped) finds the keys, which their last bytes tell apart
+// (see [Store]): values (ending with '}') are deleted and reported, leases
+// (ending with "}:lease") deleted and not reported; tag indexes (ending
+// with "}:tags") and keys of any other shape, which the store did not
+// write, are left alone. Each batch is removed with UNLINK, batched as in
+// Delete (one UNLINK per slot, in one pipeline, on a Cluster).
 //
 // SCAN may miss keys written while it runs, and a node that fails over
 // during the walk may be skipped in part: a caller that needs every key gone
-// runs DeletePrefix again.
+// runs DeletePrefix again. An UNLINK that fails with a key fault (a slot
+// being migrated) does not stop the walk: its keys are neither deleted nor
+// reported, and DeletePrefix returns an error wrapping [l2.ErrKeyFault] at
+// the end.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn func(keys []string) error) error {
 	if count <= 0 {
 		return fmt.Errorf("redisstore: deleteprefix: count must be positive, got %d", count)
@@ -42,6 +48,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 	}
 	frame := "{" + s.prefix
 	match := escapeGlob(frame+prefix) + "*"
+	var fault error // the first key fault
 	for _, node := range nodes {
 		var cursor uint64
 		for {
@@ -52,8 +59,12 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 			for len(rkeys) > 0 {
 				batch := rkeys[:min(count, len(rkeys))]
 				rkeys = rkeys[len(batch):]
-				if err := s.deleteBatch(ctx, frame, batch, fn); err != nil {
+				f, err := s.deleteBatch(ctx, frame, batch, fn)
+				if err != nil {
 					return err
+				}
+				if fault == nil {
+					fault = f
 				}
 			}
 			if next == 0 {
@@ -62,44 +73,72 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 			cursor = next
 		}
 	}
-	return nil
+	return fault
 }
 
-// deleteBatch unlinks the Redis keys rkeys that SCAN found, except tag
-// indexes, and reports the logical keys of the values among them to fn.
-// frame is "{" + s.prefix, which every key of s starts with.
-func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, fn func([]string) error) error {
+// deleteBatch unlinks the values and leases among the Redis keys rkeys
+// that SCAN found, and reports the logical keys of the values to fn. frame
+// is "{" + s.prefix, which every key of s starts with. When the UNLINKs
+// that failed all failed with a key fault, it reports the values of the
+// others and returns the first fault (wrapping l2.ErrKeyFault) as fault;
+// err is fn's error or another error of an UNLINK.
+func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, fn func([]string) error) (fault, err error) {
 	doomed := make([]string, 0, len(rkeys))
-	var keys []string
 	for _, rk := range rkeys {
-		if !strings.HasPrefix(rk, frame) || s.isTagIndex(rk) {
-			continue
+		if k := kindOf(rk); strings.HasPrefix(rk, frame) && (k == valueKey || k == leaseKey) {
+			doomed = append(doomed, rk)
 		}
-		doomed = append(doomed, rk)
-		if strings.HasSuffix(rk, "}") {
-			keys = append(keys, rk[len(frame):len(rk)-1])
-		} // else a key derived from a value's key: deleted, not reported
 	}
 	if len(doomed) == 0 {
-		return nil
+		return nil, nil
 	}
-	if err := s.unlink(ctx, doomed); err != nil {
-		return s.wrap(ctx, "deleteprefix", err)
+	b := s.batch("deleteprefix")
+	s.unlink(ctx, b, doomed)
+	var faults *l2.KeyFaults
+	uerr := b.end(ctx)
+	if uerr != nil && !errors.As(uerr, &faults) {
+		return nil, uerr
+	}
+	failed := l2.Faulted(uerr)
+	var keys []string
+	for i, rk := range doomed {
+		if kindOf(rk) == valueKey && !failed[i] {
+			keys = append(keys, rk[len(frame):len(rk)-1])
+		}
 	}
 	if len(keys) > 0 && fn != nil {
-		return fn(keys)
+		if err := fn(keys); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	if faults != nil {
+		return faults.Err, nil
+	}
+	return nil, nil
 }
 
-// isTagIndex reports whether the Redis key rk, which starts with "{" + the
-// store's base prefix, is a tag index: its first '|' after the prefix starts
-// "|tag|", since namespaces hold no '|', and it ends with the '}' of the
-// frame.
-func (s *Store) isTagIndex(rk string) bool {
-	body := rk[len("{")+len(s.base):]
-	i := strings.IndexByte(body, '|')
-	return i >= 0 && strings.HasPrefix(body[i:], tagInfix) && strings.HasSuffix(body, "}")
+// keyKind is what a Redis key of a Store holds, as its last bytes tell.
+type keyKind uint8
+
+const (
+	otherKey keyKind = iota // not written by a Store
+	valueKey                // "{" + prefix + k + "}"
+	leaseKey                // a value's key + ":lease"
+	tagIndex                // "{" + prefix + ns + "|tag|" + T + "}" + ":tags"
+)
+
+// kindOf returns the kind of the Redis key rk, which starts with "{" + the
+// prefix of a Store.
+func kindOf(rk string) keyKind {
+	switch {
+	case strings.HasSuffix(rk, "}"):
+		return valueKey
+	case strings.HasSuffix(rk, "}"+leaseSuffix):
+		return leaseKey
+	case strings.HasSuffix(rk, "}"+tagSuffix):
+		return tagIndex
+	}
+	return otherKey
 }
 
 // nodes returns a client for every node whose keyspace DeletePrefix walks.

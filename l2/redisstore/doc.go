@@ -10,15 +10,15 @@
 //
 // # Keys
 //
-// The value of logical key k lives under the Redis key "{" + prefix + k + "}"
-// ([Store.Key]; the prefix is [DefaultPrefix] unless [Options] says
-// otherwise). Redis Cluster hashes only a key's hash tag when it has one: the
-// bytes between the first '{' and the first '}' after it, if there are any.
-// Here the first '{' is always the key's first byte, so the tag is the prefix
-// followed by k up to its first '}' (or all of k when it has none), and
-// companion keys built by appending to the Redis key, such as
-// "{tc:user:42}:lease", hash to the same slot: a Lua script or MULTI may use
-// both.
+// The value of logical key k lives under the Redis key "{" + prefix + k +
+// "}" ([Store.Key]; the prefix is [DefaultPrefix] unless [Options] says
+// otherwise, and always ends with ':'). Redis Cluster hashes only a key's
+// hash tag when it has one: the bytes between the first '{' and the first
+// '}' after it, if there are any. Here the first '{' is always the key's
+// first byte, so the tag is the prefix followed by k up to its first '}' (or
+// all of k when it has none), and companion keys built by appending to the
+// Redis key, such as "{tc:user:42}:lease", hash to the same slot: a Lua
+// script or MULTI may use both.
 //
 // A '}' inside k is safe. For k = "a}b" the key is "{tc:a}b}" and the tag is
 // "tc:a"; every key derived from it starts with the same bytes, so its tag,
@@ -26,6 +26,13 @@
 // key holds all of k; "a}b" merely shares its slot with "a". A '{' inside k
 // changes nothing, as the tag starts at the first one. The prefix, which
 // comes before k, must not contain '}'.
+//
+// Every Redis key of the store ends in a way that tells its kind, whatever
+// bytes the keys and tags hold: a value's key ends with '}', its lease's
+// ([Store.LeaseKey]) with "}:lease", and a tag index, "{" + prefix + ns +
+// "|tag|" + T + "}:tags" ([Store.TagKey]), with "}:tags". No value key
+// equals a tag index, and DeletePrefix tells them apart by their last bytes:
+// a value stored under "|tag|x" is a value like any other.
 //
 // # Round trips
 //
@@ -48,7 +55,7 @@
 // Redis set under [Store.TagKey], filled and given its lifetime by a Lua
 // script (one call per tag) and emptied by SPOP with a count.
 // DeletePrefix walks the keyspace of every master with SCAN MATCH, deletes
-// what it finds with UNLINK and leaves tag indexes alone.
+// the values and leases it finds with UNLINK and leaves tag indexes alone.
 //
 // Every script call goes the same way. An operation on one key (or one
 // tag) sends one command, a batch one pipeline (one round trip per node):
@@ -63,6 +70,34 @@
 // ("redisstore: get: ...") and wrap the go-redis error; once the client is
 // closed they also wrap [l2.ErrClosed].
 //
+// Errors that concern a key and not the store wrap [l2.ErrKeyFault]: the
+// replies WRONGTYPE (a key holds a hash, a list or another type where the
+// store keeps a string or a set, answered by a command or by one that a Lua
+// script called), a Lua error raised while a script ran on its keys,
+// TRYAGAIN (a command on several keys of a slot under migration, some of
+// them moved) and ASK or MOVED when go-redis gives up following them during
+// a migration (it follows ASK with the command ASKING, which the Redis user
+// must be allowed: +asking). Transport errors, timeouts, a closed client, a
+// canceled context and the other replies (CLUSTERDOWN, READONLY, LOADING,
+// OOM, NOPERM...) are not key faults.
+//
+// A value's or a lease's key that answered WRONGTYPE holds nothing the
+// store wrote: the operation deletes it with its companion (one UNLINK of
+// the value's key and its lease's, in one more round trip) before it
+// returns the fault, so that the next call on the key works; Tag deletes a
+// tag index of the wrong type and runs its script once more, and PopTagged
+// deletes it. MGET answers nil for
+// a key of another type, which GetMany takes for a miss, and SET replaces a
+// key of any type.
+//
+// A batch (GetMany, SetMany, SetManyIf, Lease, SetLeased, Release, Revoke,
+// Delete, Tag) whose failed commands all failed with key faults returns the
+// results of the other keys with an [*l2.KeyFaults] that lists the
+// positions the failed commands covered: one key for a script call or a SET,
+// every key of its slot for an MGET or an UNLINK that a migration refused.
+// When a command failed for another reason, the batch returns that error
+// and no results.
+//
 // # Cluster failover
 //
 // A go-redis ClusterClient refreshes its slot map only every
@@ -74,9 +109,9 @@
 // go-redis rate-limits) whenever an operation fails with an error that says
 // a node may be gone or has changed role: a connection that fails, is
 // refused, reset or closed, a pool timeout, or the replies CLUSTERDOWN,
-// MASTERDOWN, READONLY, LOADING and TRYAGAIN. The errors of a caller's
-// canceled or expired context, redis.Nil and other replies (WRONGTYPE,
-// script errors) trigger no reload.
+// MASTERDOWN, READONLY, LOADING and TRYAGAIN (also a key fault). The errors
+// of a caller's canceled or expired context, redis.Nil and other replies
+// (WRONGTYPE, script errors) trigger no reload.
 //
 // With the default ClusterStateReloadInterval, then, the first operation
 // on the dead master's slots after the promotion fails (with go-redis's

@@ -40,6 +40,14 @@ func TestRedisServer(t *testing.T) {
 		t.Parallel()
 		testLeaseKey(t, client, admin, "leasekey:")
 	})
+	t.Run("DeletePrefixKeyLayout", func(t *testing.T) {
+		t.Parallel()
+		testDeletePrefixKeyLayout(t, client, admin, "layout:")
+	})
+	t.Run("KeyFaults", func(t *testing.T) {
+		t.Parallel()
+		testKeyFaults(t, client, admin, "keyfaults:")
+	})
 }
 
 // TestRedisCluster starts one cluster (about 2.5 s) for all its subtests.
@@ -81,6 +89,14 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("LeaseKey", func(t *testing.T) {
 		t.Parallel()
 		testLeaseKey(t, newClient(t), admin, "leasekey:")
+	})
+	t.Run("DeletePrefixKeyLayout", func(t *testing.T) {
+		t.Parallel()
+		testDeletePrefixKeyLayout(t, newClient(t), admin, "layout:")
+	})
+	t.Run("KeyFaults", func(t *testing.T) {
+		t.Parallel()
+		testKeyFaults(t, newClient(t), admin, "keyfaults:")
 	})
 	t.Run("TenThousandKeys", func(t *testing.T) {
 		t.Parallel()

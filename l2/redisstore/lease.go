@@ -108,6 +108,12 @@ func (s *Store) leaseKeys(key string) []string {
 // [Store.LeaseKey]: one command (EVALSHA) for one key, one pipeline for
 // several (one round trip per node), then EVAL for the calls a server
 // answered NOSCRIPT. No keys, no round trip.
+//
+// When the calls that failed all failed with a key fault (the value or the
+// lease held another type, or the slot was being migrated), Lease returns
+// the answers of the other keys and an [*l2.KeyFaults] of the failed ones;
+// a key whose value or lease held another type is deleted with its lease,
+// so that the next Lease of it works.
 func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, keys []l2.Expect) ([]l2.LeaseAnswer, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("redisstore: lease: ttl must be positive, got %v", ttl)
@@ -119,16 +125,18 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	}
 	s.send(ctx, calls)
 	answers := make([]l2.LeaseAnswer, len(keys))
+	b := s.batch("lease")
 	for i := range calls {
 		res, err := calls[i].reply().Slice()
 		if err != nil {
-			return nil, s.wrap(ctx, "lease", err)
+			b.fail(ctx, err, []int{i}, calls[i].keys...)
+			continue
 		}
 		if answers[i], err = leaseAnswer(res); err != nil {
 			return nil, err
 		}
 	}
-	return answers, nil
+	return keep(answers, b.end(ctx))
 }
 
 // leaseAnswer decodes the reply of leaseScript.
@@ -161,7 +169,9 @@ func leaseAnswer(res []any) (l2.LeaseAnswer, error) {
 // nothing when one is not positive.
 //
 // Each item takes one call of a Lua script, sent as Lease sends its calls.
-// No items, no round trip. On error some items may have been stored.
+// No items, no round trip. On error some items may have been stored. Key
+// faults are reported and repaired as Lease does: the results of the other
+// items stand.
 func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondItem) ([]l2.LeaseResult, error) {
 	for i := range items {
 		if items[i].TTL <= 0 {
@@ -179,23 +189,26 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 	}
 	s.send(ctx, calls)
 	results := make([]l2.LeaseResult, len(items))
+	b := s.batch("setleased")
 	for i := range calls {
 		res, err := calls[i].reply().Int64Slice()
 		if err != nil {
-			return nil, s.wrap(ctx, "setleased", err)
+			b.fail(ctx, err, []int{i}, calls[i].keys...)
+			continue
 		}
 		if len(res) != 2 {
 			return nil, fmt.Errorf("redisstore: setleased: unexpected answer %v", res)
 		}
 		results[i] = l2.LeaseResult{Stored: res[0] == 1, Waited: res[1] == 1}
 	}
-	return results, nil
+	return keep(results, b.end(ctx))
 }
 
 // Release ends the lease of each key of keys that token holds, and reports
 // for each whether the lease carried the waited mark (false where token
 // held none). Each key takes one call of a Lua script on its
 // [Store.LeaseKey], sent as Lease sends its calls. No keys, no round trip.
+// Key faults are reported and repaired as Lease does.
 func (s *Store) Release(ctx context.Context, token l2.Token, keys ...string) ([]bool, error) {
 	calls := make([]call, len(keys))
 	for i, key := range keys {
@@ -203,21 +216,26 @@ func (s *Store) Release(ctx context.Context, token l2.Token, keys ...string) ([]
 	}
 	s.send(ctx, calls)
 	waited := make([]bool, len(keys))
+	b := s.batch("release")
 	for i := range calls {
 		n, err := calls[i].reply().Int()
 		if err != nil {
-			return nil, s.wrap(ctx, "release", err)
+			b.fail(ctx, err, []int{i}, s.leaseKeys(keys[i])...)
+			continue
 		}
 		waited[i] = n == 1
 	}
-	return waited, nil
+	return keep(waited, b.end(ctx))
 }
 
 // Revoke stores every item and deletes the lease of its key: SET PX and DEL
 // for each item, all in one pipeline (one round trip per node; a key and its
 // lease are on the same node, and a node runs them in order). It checks
 // every TTL first and writes nothing when one is not positive. No items, no
-// round trip. On error some items may have been written.
+// round trip. On error some items may have been written; when the commands
+// that failed all failed with a key fault, the error is an [*l2.KeyFaults]
+// of their items, and the other items were written. SET and DEL replace or
+// remove a key of any type, so no item fails with WRONGTYPE.
 func (s *Store) Revoke(ctx context.Context, items []l2.Item) error {
 	for i := range items {
 		if items[i].TTL <= 0 {
@@ -229,10 +247,11 @@ func (s *Store) Revoke(ctx context.Context, items []l2.Item) error {
 		cmds = append(cmds, s.setCmd(ctx, it.Key, it.Value, it.TTL), redis.NewIntCmd(ctx, "del", s.LeaseKey(it.Key)))
 	}
 	exec(ctx, s, cmds)
-	for _, cmd := range cmds {
+	b := s.batch("revoke")
+	for j, cmd := range cmds {
 		if err := cmd.Err(); err != nil {
-			return s.wrap(ctx, "revoke", err)
+			b.fail(ctx, err, []int{j / 2}) // two commands per item
 		}
 	}
-	return nil
+	return b.end(ctx)
 }

@@ -31,10 +31,10 @@ func testTagIndex(t *testing.T, client, admin redis.UniversalClient, prefix stri
 	ctx := t.Context()
 	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
 	view := s.Namespace("user").(*redisstore.Store)
-	if got, want := s.TagKey("t"), "{"+prefix+"|tag|t}"; got != want {
+	if got, want := s.TagKey("t"), "{"+prefix+"|tag|t}:tags"; got != want {
 		t.Errorf("TagKey(t) = %q, want %q", got, want)
 	}
-	if got, want := view.TagKey("t"), "{"+prefix+"user|tag|t}"; got != want {
+	if got, want := view.TagKey("t"), "{"+prefix+"user|tag|t}:tags"; got != want {
 		t.Errorf("view's TagKey(t) = %q, want %q", got, want)
 	}
 

@@ -7,8 +7,15 @@ const DefaultPrefix = "tc:"
 type Options struct {
 	// Prefix is put before every logical key, inside the hash tag: key k is
 	// stored under "{" + Prefix + k + "}". It separates the cache from other
-	// data in the same database, and one cache from another. It must not
-	// contain '}', which would end the hash tag inside the prefix and put
-	// every key in one slot. Default: DefaultPrefix.
+	// data in the same database, and one cache from another. New appends
+	// ':' to a Prefix that does not end with one: since namespaces hold no
+	// ':' (the tiered cache's names are made of [A-Za-z0-9_.-]), the prefix
+	// of a namespace's keys, Prefix + ns + ":", then tells Prefix and ns
+	// apart, and Prefix "app" with namespace "users" never meets Prefix
+	// "appu" with namespace "sers". Two caches in one database need
+	// prefixes of which neither starts the other ("app:" and "app:x:"
+	// share keys). Prefix must not contain '}', which would end the hash
+	// tag inside the prefix and put every key in one slot. Default:
+	// DefaultPrefix.
 	Prefix string
 }

@@ -28,14 +28,20 @@ return 0
 // item.Old, or holds nothing when item.Old is nil; an empty non-nil Old
 // matches an empty value. It reports whether it stored.
 //
-// With Old nil it sends SET NX PX. Otherwise it runs a Lua script that
-// compares and sets in one step, with EVALSHA, then EVAL when the server
-// does not know the script (after a restart or a Cluster failover).
+// With Old nil it sends SET NX PX, which does not store over a key of
+// another type. Otherwise it runs a Lua script that compares and sets in
+// one step, with EVALSHA, then EVAL when the server does not know the
+// script (after a restart or a Cluster failover); when the key holds
+// another type than a string, SetIf deletes it and its lease and returns
+// an error wrapping [l2.ErrKeyFault].
 func (s *Store) SetIf(ctx context.Context, item l2.CondItem) (bool, error) {
 	if item.TTL <= 0 {
 		return false, fmt.Errorf("redisstore: setif: ttl must be positive, got %v", item.TTL)
 	}
 	stored, err := s.setIf(ctx, "setif", []l2.CondItem{item})
+	if kf, ok := err.(*l2.KeyFaults); ok {
+		return false, kf.Err // the one item's
+	}
 	if err != nil {
 		return false, err
 	}
@@ -50,7 +56,10 @@ func (s *Store) SetIf(ctx context.Context, item l2.CondItem) (bool, error) {
 // for each item whose Old is nil, EVALSHA of the compare-and-set script for
 // the others; then, if a server does not know the script, a second
 // pipeline with EVAL for the items it answered NOSCRIPT. One item is one
-// command, not a pipeline. On error some items may have been written.
+// command, not a pipeline. On error some items may have been written. When
+// the commands that failed all failed with a key fault, SetManyIf returns
+// the results of the other items and an [*l2.KeyFaults] of the failed
+// ones; a key that held another type is deleted with its lease.
 func (s *Store) SetManyIf(ctx context.Context, items []l2.CondItem) ([]bool, error) {
 	for i := range items {
 		if items[i].TTL <= 0 {
@@ -78,23 +87,25 @@ func (s *Store) setIf(ctx context.Context, op string, items []l2.CondItem) ([]bo
 	}
 	s.send(ctx, calls)
 	stored := make([]bool, len(items))
+	b := s.batch(op)
 	for i := range calls {
+		var n int
+		var err error
 		if calls[i].script == nil {
-			err := calls[i].cmd.Err()
-			switch {
-			case errors.Is(err, redis.Nil): // the key holds a value: not stored
-			case err != nil:
-				return nil, s.wrap(ctx, op, err)
-			default:
-				stored[i] = true
+			if err = calls[i].cmd.Err(); err == nil {
+				n = 1
+			} else if errors.Is(err, redis.Nil) { // the key holds something: not stored
+				err = nil
 			}
-			continue
+		} else {
+			n, err = calls[i].reply().Int()
 		}
-		n, err := calls[i].reply().Int()
 		if err != nil {
-			return nil, s.wrap(ctx, op, err)
+			rk := s.Key(items[i].Key)
+			b.fail(ctx, err, []int{i}, rk, rk+leaseSuffix)
+			continue
 		}
 		stored[i] = n == 1
 	}
-	return stored, nil
+	return keep(stored, b.end(ctx))
 }

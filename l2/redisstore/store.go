@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -22,18 +23,22 @@ var _ l2.Store = (*Store)(nil)
 //
 // A Store and its views implement every optional interface of l2
 // ([Store.Abilities] is [l2.All]): [l2.Namespacer], [l2.Conditional],
-// [l2.Leaser], [l2.Tagger] and [l2.PrefixDeleter]. The index of tag T is a
-// Redis set of keys (in the form given to the Store or view), stored under
-// "{" + prefix + "|tag|" + T + "}" for the Store and
-// "{" + prefix + ns + "|tag|" + T + "}" for the view Namespace(ns)
-// ([Store.TagKey]). Since namespaces hold no '|' (the tiered cache's names
-// hold none), keys of the Store itself whose first '|' starts "|tag|"
-// ("|tag|x", "ns|tag|x") are reserved for tag indexes: do not write them;
-// DeletePrefix skips them. The Store and its view Namespace("") share their
-// tag indexes.
+// [l2.Leaser], [l2.Tagger] and [l2.PrefixDeleter].
+//
+// Every Redis key of a Store ends in a way that tells its kind, whatever the
+// logical key or tag: the value of key k is "{" + prefix + k + "}"
+// ([Store.Key], ending with '}'), its lease that key + ":lease"
+// ([Store.LeaseKey]), and the index of tag T, a Redis set of keys (in the
+// form given to the Store or view), "{" + prefix + "|tag|" + T + "}:tags"
+// for the Store and "{" + prefix + ns + "|tag|" + T + "}:tags" for the view
+// Namespace(ns) ([Store.TagKey]). So every key string may be written,
+// "|tag|x" included, and DeletePrefix never takes a tag index for a value
+// nor a value for a tag index. Since namespaces hold no '|' (the tiered
+// cache's names hold none), tag indexes of two namespaces never meet. The
+// Store and its view Namespace("") share their tag indexes.
 type Store struct {
 	client redis.UniversalClient
-	base   string // Options.Prefix, or DefaultPrefix
+	base   string // Options.Prefix, or DefaultPrefix, ending with ':'
 	prefix string // base for the store, base + ns + ":" for the view ns
 	tags   string // base + "|tag|" for the store, base + ns + "|tag|" for the view ns
 	topo   topology
@@ -62,7 +67,9 @@ const (
 // redis.NewFailoverClient), a *redis.ClusterClient or a *redis.Ring. opts
 // may be nil; New does not keep it.
 //
-// New panics when client is nil or when opts.Prefix contains '}'.
+// New appends ':' to a Prefix that does not end with one (see
+// [Options.Prefix]). It panics when client is nil or when opts.Prefix
+// contains '}'.
 func New(client redis.UniversalClient, opts *Options) *Store {
 	if client == nil {
 		panic("redisstore: New: nil client")
@@ -73,6 +80,9 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 	}
 	if strings.Contains(prefix, "}") {
 		panic(fmt.Sprintf("redisstore: New: Prefix %q contains '}'", prefix))
+	}
+	if !strings.HasSuffix(prefix, ":") {
+		prefix += ":"
 	}
 	s := &Store{client: client, base: prefix, prefix: prefix, tags: prefix + tagInfix, topo: perKey}
 	switch c := client.(type) {
@@ -93,12 +103,19 @@ func (s *Store) Key(key string) string {
 	return "{" + s.prefix + key + "}"
 }
 
-// Get returns the value stored under key, or [l2.ErrMiss].
+// Get returns the value stored under key, or [l2.ErrMiss]. When the key
+// holds another type than a string (WRONGTYPE), Get deletes it and its
+// lease and returns an error wrapping [l2.ErrKeyFault]: the next Get
+// misses.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
-	b, err := s.client.Get(ctx, s.Key(key)).Bytes()
+	rk := s.Key(key)
+	b, err := s.client.Get(ctx, rk).Bytes()
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
 			return nil, l2.ErrMiss
+		}
+		if isWrongType(err) {
+			s.unlinkEach(ctx, [][]string{{rk, rk + leaseSuffix}})
 		}
 		return nil, s.wrap(ctx, "get", err)
 	}
@@ -112,12 +129,19 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // It makes one round trip per node: one MGET on a single node, one MGET per
 // hash slot in one pipeline on a Cluster, one GET per key in one pipeline on
 // a Ring. No keys, no round trip.
+//
+// MGET answers nil for a key that holds another type than a string: a
+// miss. When the commands that failed all failed with a key fault (an MGET
+// refused during a slot migration, or a GET answered WRONGTYPE on a Ring,
+// whose key and lease are then deleted), GetMany returns the values of the
+// other keys and an [*l2.KeyFaults] of the keys those commands covered.
 func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 	vals := make([][]byte, len(keys))
 	if len(keys) == 0 {
 		return vals, nil
 	}
 	rkeys := s.redisKeys(keys)
+	b := s.batch("getmany")
 
 	if s.topo == perKey {
 		cmds := make([]*redis.StringCmd, len(rkeys))
@@ -126,25 +150,26 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 		}
 		exec(ctx, s, cmds)
 		for i, cmd := range cmds {
-			b, err := cmd.Bytes()
+			v, err := cmd.Bytes()
 			switch {
 			case errors.Is(err, redis.Nil):
 			case err != nil:
-				return nil, s.wrap(ctx, "getmany", err)
-			case b == nil:
+				b.fail(ctx, err, []int{i}, rkeys[i], rkeys[i]+leaseSuffix)
+			case v == nil:
 				vals[i] = []byte{}
 			default:
-				vals[i] = b
+				vals[i] = v
 			}
 		}
-		return vals, nil
+		return keep(vals, b.end(ctx))
 	}
 
 	groups := s.groups(rkeys)
 	for g, cmd := range sendGrouped(ctx, s, redis.NewSliceCmd, "mget", rkeys, groups) {
 		res, err := cmd.Result()
 		if err != nil {
-			return nil, s.wrap(ctx, "getmany", err)
+			b.fail(ctx, err, groups[g])
+			continue
 		}
 		if len(res) != len(groups[g]) {
 			return nil, fmt.Errorf("redisstore: getmany: MGET of %d keys returned %d values", len(groups[g]), len(res))
@@ -153,13 +178,13 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			switch v := v.(type) {
 			case nil:
 			case string:
-				vals[groups[g][j]] = []byte(v) // never nil, even for ""
+				vals[groups[g][j]] = stringBytes(v)
 			default:
 				return nil, fmt.Errorf("redisstore: getmany: unexpected MGET value of type %T", v)
 			}
 		}
 	}
-	return vals, nil
+	return keep(vals, b.end(ctx))
 }
 
 // Set stores value under key with SET PX for ttl, which must be positive; a
@@ -177,7 +202,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 // SetMany stores every item with one SET PX each, all in one pipeline, which
 // a Cluster client splits per node. It checks every TTL first and writes
 // nothing when one is not positive. On another error some items may have
-// been written.
+// been written; when the SETs that failed all failed with a key fault, the
+// error is an [*l2.KeyFaults] of their items, and the others were written.
 func (s *Store) SetMany(ctx context.Context, items []l2.Item) error {
 	for i := range items {
 		if items[i].TTL <= 0 {
@@ -192,37 +218,41 @@ func (s *Store) SetMany(ctx context.Context, items []l2.Item) error {
 		cmds[i] = s.setCmd(ctx, it.Key, it.Value, it.TTL)
 	}
 	exec(ctx, s, cmds)
-	for _, cmd := range cmds {
+	b := s.batch("setmany")
+	for i, cmd := range cmds {
 		if err := cmd.Err(); err != nil {
-			return s.wrap(ctx, "setmany", err)
+			b.fail(ctx, err, []int{i})
 		}
 	}
-	return nil
+	return b.end(ctx)
 }
 
 // Delete removes the keys with UNLINK (the memory is freed in the
 // background): one command on a single node, one per hash slot in one
 // pipeline on a Cluster, one per key in one pipeline on a Ring. No keys, no
-// round trip.
+// round trip. When the commands that failed all failed with a key fault (an
+// UNLINK of a slot refused during its migration), the others' keys are
+// deleted and the error is an [*l2.KeyFaults] of the keys those commands
+// covered.
 func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if err := s.unlink(ctx, s.redisKeys(keys)); err != nil {
-		return s.wrap(ctx, "delete", err)
-	}
-	return nil
+	b := s.batch("delete")
+	s.unlink(ctx, b, s.redisKeys(keys))
+	return b.end(ctx)
 }
 
 // unlink removes the Redis keys rkeys, batched as Delete documents, and
-// returns the first error.
-func (s *Store) unlink(ctx context.Context, rkeys []string) error {
-	for _, cmd := range sendGrouped(ctx, s, redis.NewIntCmd, "unlink", rkeys, s.groups(rkeys)) {
+// hands b the error of each command that failed, with the positions in
+// rkeys of the keys it covered.
+func (s *Store) unlink(ctx context.Context, b *batch, rkeys []string) {
+	groups := s.groups(rkeys)
+	for g, cmd := range sendGrouped(ctx, s, redis.NewIntCmd, "unlink", rkeys, groups) {
 		if err := cmd.Err(); err != nil {
-			return err
+			b.fail(ctx, err, groups[g])
 		}
 	}
-	return nil
 }
 
 func (s *Store) setCmd(ctx context.Context, key string, value []byte, ttl time.Duration) *redis.StatusCmd {
@@ -288,9 +318,10 @@ var _ l2.Namespacer = (*Store)(nil)
 
 // Namespace returns a view of s whose key k is s's key ns + ":" + k, stored
 // under "{" + prefix + ns + ":" + k + "}" with one allocation. Its tag
-// indexes are "{" + prefix + ns + "|tag|" + tag + "}" (see [Store.TagKey]).
-// The view shares s's client. It panics when ns contains '{' or '}', like
-// New.
+// indexes are "{" + prefix + ns + "|tag|" + tag + "}:tags" (see
+// [Store.TagKey]); ns must not contain '|', or the indexes of two
+// namespaces could meet. The view shares s's client. It panics when ns
+// contains '{' or '}', like New.
 func (s *Store) Namespace(ns string) l2.Store {
 	if strings.ContainsAny(ns, "{}") {
 		panic(fmt.Sprintf("redisstore: Namespace: %q contains a brace", ns))
@@ -304,3 +335,16 @@ func (s *Store) Namespace(ns string) l2.Store {
 // Abilities returns [l2.All]: a Store and each of its views implement
 // every optional interface of l2 (see the package documentation).
 func (s *Store) Abilities() l2.Ability { return l2.All }
+
+// stringBytes returns the bytes of an MGET value without copying them:
+// never nil, even for "" (an empty value is a hit). go-redis hands each
+// value over as a string that nothing else refers to once the command is
+// dropped, and its own StringCmd.Bytes returns a GET's value the same way,
+// so the slice is the caller's. A copy would double what reading a large
+// value costs.
+func stringBytes(s string) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

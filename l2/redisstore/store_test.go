@@ -45,7 +45,8 @@ func TestKey(t *testing.T) {
 		{"", "", "{tc:}"},
 		{"", "a}b", "{tc:a}b}"},
 		{"app1:", "user:42", "{app1:user:42}"},
-		{"{x", "k", "{{xk}"}, // a '{' in the prefix is harmless
+		{"app1", "user:42", "{app1:user:42}"}, // New appends the ':'
+		{"{x", "k", "{{x:k}"},                 // a '{' in the prefix is harmless
 	}
 	for _, tc := range tests {
 		s := redisstore.New(client, &redisstore.Options{Prefix: tc.prefix})
@@ -172,18 +173,24 @@ func TestErrors(t *testing.T) {
 	})
 
 	t.Run("WrongType", func(t *testing.T) {
-		// A key of another type (not ours, but under our prefix) is an
-		// error for GET, and a miss for MGET, as Redis answers.
+		// A key of another type (not ours, but under our prefix) is a miss
+		// for MGET, as Redis answers, and a key fault for GET, which
+		// deletes it.
 		if _, err := m.Lpush(s.Key("list"), "x"); err != nil {
 			t.Fatal(err)
-		}
-		_, err := s.Get(ctx, "list")
-		if err == nil || errors.Is(err, l2.ErrMiss) || !strings.HasPrefix(err.Error(), "redisstore: get: WRONGTYPE") {
-			t.Errorf("Get(list) = %v, want a wrapped WRONGTYPE error", err)
 		}
 		vals, err := s.GetMany(ctx, []string{"list"})
 		if err != nil || vals[0] != nil {
 			t.Errorf("GetMany(list) = %q, %v; want a miss", vals, err)
+		}
+		_, err = s.Get(ctx, "list")
+		var reply redis.Error
+		if !errors.Is(err, l2.ErrKeyFault) || errors.Is(err, l2.ErrMiss) || !errors.As(err, &reply) ||
+			!strings.HasPrefix(err.Error(), "redisstore: get: l2: key fault: WRONGTYPE") {
+			t.Errorf("Get(list) = %v, want a key fault wrapping the WRONGTYPE reply", err)
+		}
+		if _, err := s.Get(ctx, "list"); !errors.Is(err, l2.ErrMiss) {
+			t.Errorf("Get(list) after the key fault = %v, want a miss", err)
 		}
 	})
 
@@ -267,11 +274,14 @@ func TestReloadOnFailure(t *testing.T) {
 	if _, err := m.Lpush(s.Key("list"), "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Get(ctx, "list"); err == nil {
-		t.Error("Get(list): no error")
+	if _, err := s.Get(ctx, "list"); !errors.Is(err, l2.ErrKeyFault) {
+		t.Errorf("Get(list) = %v, want a key fault", err)
 	}
-	if _, err := s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "list", Value: []byte("v"), TTL: time.Minute}, Old: []byte("x")}); err == nil {
-		t.Error("SetIf(list): no error")
+	if _, err := m.Lpush(s.Key("list"), "x"); err != nil { // Get deleted it
+		t.Fatal(err)
+	}
+	if _, err := s.SetIf(ctx, l2.CondItem{Item: l2.Item{Key: "list", Value: []byte("v"), TTL: time.Minute}, Old: []byte("x")}); !errors.Is(err, l2.ErrKeyFault) {
+		t.Errorf("SetIf(list) = %v, want a key fault", err)
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()

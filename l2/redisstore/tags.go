@@ -13,9 +13,13 @@ import (
 
 var _ l2.Tagger = (*Store)(nil)
 
-// tagInfix separates the namespace from the tag in the key of a tag index.
-// Namespaces hold no '|', so no key of a value looks like it.
+// tagInfix separates the namespace from the tag in the key of a tag index:
+// namespaces hold no '|', so the indexes of two namespaces never meet.
 const tagInfix = "|tag|"
+
+// tagSuffix ends the key of every tag index, after the hash tag: no key of
+// a value (which ends with '}') or of a lease (":lease") ends so.
+const tagSuffix = ":tags"
 
 // tagScript adds ARGV[2:] to the set KEYS[1], 1000 members per SADD (Lua's
 // unpack fails on a few thousand values), then makes the set live at least
@@ -35,10 +39,11 @@ return 0
 `)
 
 // TagKey returns the Redis key of the index of tag: "{" + prefix + "|tag|" +
-// tag + "}" for the Store, "{" + prefix + ns + "|tag|" + tag + "}" for the
-// view Namespace(ns). See [Store].
+// tag + "}:tags" for the Store, "{" + prefix + ns + "|tag|" + tag + "}:tags"
+// for the view Namespace(ns). It never equals the key of a value or of a
+// lease, whatever the tag and the key. See [Store].
 func (s *Store) TagKey(tag string) string {
-	return "{" + s.tags + tag + "}"
+	return "{" + s.tags + tag + "}" + tagSuffix
 }
 
 // Tag adds every key of keys to the index of every tag of tags, and makes
@@ -50,6 +55,13 @@ func (s *Store) TagKey(tag string) string {
 // key: one command for one tag, one pipeline for several, with EVALSHA,
 // then EVAL for the calls a server answered NOSCRIPT. On error some indexes
 // may have been updated.
+//
+// An index that holds another type than a set (WRONGTYPE) holds nothing the
+// store wrote: Tag deletes it and runs that tag's script once more, in two
+// more round trips (UNLINK, then the script). When the calls that failed all
+// failed with a key fault (again, or during a slot migration), the other
+// tags' indexes are updated and the error is an [*l2.KeyFaults] of the
+// failed tags.
 func (s *Store) Tag(ctx context.Context, tags, keys []string, ttl time.Duration) error {
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: tag: ttl must be positive, got %v", ttl)
@@ -67,23 +79,49 @@ func (s *Store) Tag(ctx context.Context, tags, keys []string, ttl time.Duration)
 		calls[i] = scriptCall(tagScript, []string{s.TagKey(tag)}, args...)
 	}
 	s.send(ctx, calls)
+	var redo []int
 	for i := range calls {
-		if err := calls[i].cmd.Err(); err != nil {
-			return s.wrap(ctx, "tag", err)
+		if isWrongType(calls[i].cmd.Err()) {
+			redo = append(redo, i)
 		}
 	}
-	return nil
+	if len(redo) > 0 {
+		broken := make([][]string, len(redo))
+		again := make([]call, len(redo))
+		for j, i := range redo {
+			broken[j] = calls[i].keys
+			again[j] = calls[i]
+		}
+		s.unlinkEach(ctx, broken)
+		s.send(ctx, again)
+		for j, i := range redo {
+			calls[i] = again[j]
+		}
+	}
+	b := s.batch("tag")
+	for i := range calls {
+		if err := calls[i].cmd.Err(); err != nil {
+			b.fail(ctx, err, []int{i})
+		}
+	}
+	return b.end(ctx)
 }
 
 // PopTagged removes up to count (which must be positive) random keys from
 // the index of tag with SPOP and returns them: none when the index is empty
-// or absent. Redis deletes the set once it is empty.
+// or absent. Redis deletes the set once it is empty. An index that holds
+// another type than a set (WRONGTYPE) is deleted, and PopTagged returns an
+// error wrapping [l2.ErrKeyFault]: the next call finds no index.
 func (s *Store) PopTagged(ctx context.Context, tag string, count int) ([]string, error) {
 	if count <= 0 {
 		return nil, fmt.Errorf("redisstore: poptagged: count must be positive, got %d", count)
 	}
-	keys, err := s.client.SPopN(ctx, s.TagKey(tag), int64(count)).Result()
+	tk := s.TagKey(tag)
+	keys, err := s.client.SPopN(ctx, tk, int64(count)).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
+		if isWrongType(err) {
+			s.unlinkEach(ctx, [][]string{{tk}})
+		}
 		return nil, s.wrap(ctx, "poptagged", err)
 	}
 	return keys, nil
