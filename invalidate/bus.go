@@ -27,8 +27,9 @@ type Bus interface {
 	// Publish sends m to every subscriber of m.Namespace, this bus's own
 	// included (receivers skip their own messages by Origin). The bus sets
 	// Origin, Seq and Sent; it may merge messages of one namespace that
-	// name only keys and are published faster than one round trip. Publish
-	// returns when m was sent or failed; a failed message is not lost:
+	// name only keys and are published faster than one round trip, and
+	// split one too large for it into several ([Message.Split]), each
+	// with a Seq of its own. Publish returns when m was sent or failed; a failed message is not lost:
 	// the bus sends it again with the next one, and the skipped sequence
 	// number makes receivers flush.
 	Publish(ctx context.Context, m *Message) error
@@ -65,8 +66,9 @@ type Handler interface {
 
 // Observer is implemented by a Handler that also wants to hear how the
 // namespace's messages fared on their way out, including the bus's own
-// retries, which no Publish caller waits for. The bus calls Observe from
-// its own goroutines; it must be fast.
+// retries, which no Publish caller waits for, and which payloads the bus
+// dropped on their way in ([Rejected]). The bus calls Observe from its own
+// goroutines; it must be fast.
 type Observer interface {
 	Observe(ev Event, keys int)
 }
@@ -81,6 +83,12 @@ const (
 	// SendFailed: a message could not be sent; the bus keeps it and sends
 	// it again (keys: how many keys it named).
 	SendFailed
+	// Rejected: a payload on the namespace's channel was dropped unread:
+	// it failed authentication or exceeded the bus's size cap (keys: 0).
+	// A rejected payload reaches neither Receive nor Lost, unless the bus
+	// could have dropped a genuine invalidation (an oversized payload on
+	// a bus without keys), which it then reports as Lost(Malformed) too.
+	Rejected
 )
 
 // String returns the event's lower-case name.
@@ -90,6 +98,8 @@ func (e Event) String() string {
 		return "sent"
 	case SendFailed:
 		return "send_failed"
+	case Rejected:
+		return "rejected"
 	}
 	return "unknown"
 }

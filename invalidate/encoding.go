@@ -114,23 +114,45 @@ func (m *Message) appendTo(dst []byte) []byte {
 	return appendStr(dst, m.Prefix)
 }
 
+// EncodedLen returns the length of the encoding of m: how many bytes
+// [Message.AppendBinary] appends (when m is within msgpack's limits). It
+// does not allocate.
+func (m *Message) EncodedLen() int {
+	size, _ := m.size()
+	return size
+}
+
 // encodedSize returns the length of m's encoding, or an error if a string
 // or a list exceeds what msgpack can express.
 func (m *Message) encodedSize() (int, error) {
-	size := 2 + uintSize(m.Seq) + intSize(m.Sent) + 1 // array header, version, seq, sent, flags
-	size += strSize(len(m.Origin)) + strSize(len(m.Namespace)) + strSize(len(m.Prefix))
-	longest := max(len(m.Origin), len(m.Namespace), len(m.Prefix), len(m.Keys), len(m.Tags))
+	size, longest := m.size()
+	if uint64(longest) > math.MaxUint32 {
+		return 0, m.tooLong()
+	}
+	return size, nil
+}
+
+// size returns the length of m's encoding and the length of its longest
+// string or list.
+func (m *Message) size() (size, longest int) {
+	size = m.baseSize()
+	longest = max(len(m.Origin), len(m.Namespace), len(m.Prefix), len(m.Keys), len(m.Tags))
 	for _, ss := range [...][]string{m.Keys, m.Tags} {
-		size += arrayHeaderSize(len(ss))
+		size += arrayHeaderSize(len(ss)) - arrayHeaderSize(0)
 		for _, s := range ss {
 			size += strSize(len(s))
 			longest = max(longest, len(s))
 		}
 	}
-	if uint64(longest) > math.MaxUint32 {
-		return 0, m.tooLong()
-	}
-	return size, nil
+	return size, longest
+}
+
+// baseSize returns the length of m's encoding without its keys and tags
+// (two empty lists in their place).
+func (m *Message) baseSize() int {
+	size := 2 + uintSize(m.Seq) + intSize(m.Sent) + 1 // array header, version, seq, sent, flags
+	size += strSize(len(m.Origin)) + strSize(len(m.Namespace)) + strSize(len(m.Prefix))
+	return size + 2*arrayHeaderSize(0)
 }
 
 // tooLong describes the string or list of m too long for msgpack.

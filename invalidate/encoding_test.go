@@ -494,6 +494,53 @@ func TestMessage_UnmarshalBinary_HugeLengthsAlloc(t *testing.T) {
 	}
 }
 
+// TestMessage_UnmarshalBinary_TenMillionKeys is the attack on a receiver:
+// a payload of a few bytes (or a few thousand) that claims ten million
+// keys, or tags, must fail at once, without allocating for the claim
+// (160 MB of string headers) or walking it. It measures allocations, so it
+// does not run in parallel with other tests.
+func TestMessage_UnmarshalBinary_TenMillionKeys(t *testing.T) {
+	const claim = 10_000_000
+	array32 := []byte{0xdd, claim >> 24, claim >> 16 & 0xff, claim >> 8 & 0xff, claim & 0xff}
+	emptyKeys := bytes.Repeat([]byte{0xa0}, 4096) // 4096 of the ten million
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"keys in a few bytes", wire(fKeys, array32...)},
+		{"tags in a few bytes", wire(fTags, array32...)},
+		{"keys, then 4096 of them", wire(fKeys, append(slices.Clip(array32), emptyKeys...)...)},
+		{"tags, then 4096 of them", wire(fTags, append(slices.Clip(array32), emptyKeys...)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m invalidate.Message
+			err := m.UnmarshalBinary(tt.data)
+			checkMalformed(t, err, &m)
+			if !strings.Contains(err.Error(), "array of 10000000 elements") {
+				t.Errorf("error %q does not name the claim", err)
+			}
+			// The error message, and the strings decoded before the list
+			// (a copy of the input at most, rounded up to a size class).
+			// A new message each time: a used one keeps the array of its
+			// Keys, which would hide an allocation made for the claim.
+			allocs := testing.AllocsPerRun(100, func() { _ = new(invalidate.Message).UnmarshalBinary(tt.data) })
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			const runs = 100
+			for range runs {
+				_ = new(invalidate.Message).UnmarshalBinary(tt.data)
+			}
+			runtime.ReadMemStats(&after)
+			perRun := (after.TotalAlloc - before.TotalAlloc) / runs
+			if limit := uint64(2*len(tt.data) + 1024); allocs > 16 || perRun > limit {
+				t.Errorf("UnmarshalBinary of %d bytes claiming %d elements: %v allocs, %d bytes a call; want at most 16 and %d",
+					len(tt.data), claim, allocs, perRun, limit)
+			}
+		})
+	}
+}
+
 func TestMessage_AppendBinary_NoAllocWithRoom(t *testing.T) {
 	m := benchMessage()
 	buf := make([]byte, 0, 4096)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/tiercache/tiercache/invalidate"
 )
@@ -99,4 +100,26 @@ func ExampleMessage_MarshalBinary() {
 	// a 1 users [user:42] <nil>
 	// true
 	// invalidate: malformed message: prefix at byte 23: truncated
+}
+
+// A bus that caps its messages at 64 bytes cuts a message of many keys;
+// it measures the message as it will stamp it, Seq and Sent at their
+// longest.
+func ExampleMessage_Split() {
+	m := invalidate.Message{
+		Origin: "a", Seq: math.MaxUint64, Sent: math.MinInt64, Namespace: "users",
+		Keys: []string{"user:1", "user:2", "user:3", "user:4", "user:5", "user:6"}, Flush: true,
+	}
+	fmt.Println(m.EncodedLen(), "bytes")
+	pieces, err := m.Split(64)
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range pieces {
+		fmt.Println(p.EncodedLen(), p.Flush, p.Keys)
+	}
+	// Output:
+	// 74 bytes
+	// 60 true [user:1 user:2 user:3 user:4]
+	// 46 false [user:5 user:6]
 }

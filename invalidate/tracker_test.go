@@ -1,6 +1,7 @@
 package invalidate
 
 import (
+	"math"
 	"strconv"
 	"testing"
 )
@@ -51,6 +52,63 @@ func TestTracker_Next(t *testing.T) {
 			{origin: "a", seq: 7, gap: true},
 		}},
 		{"reset of the zero value", []step{{reset: true}, {origin: "a", seq: 3}, {origin: "a", seq: 4}}},
+		// Numbers far from the last one: one forged message costs a
+		// flush, never the detection of the origin's later gaps.
+		{"a jump of maxSeqJump is an ordinary gap", []step{
+			{origin: "a", seq: 1},
+			{origin: "a", seq: 1 + maxSeqJump, gap: true},
+			{origin: "a", seq: 2 + maxSeqJump},
+			{origin: "a", seq: 4 + maxSeqJump, gap: true},
+		}},
+		{"forged MaxUint64 is a gap and not recorded", []step{
+			{origin: "a", seq: 1},
+			{origin: "a", seq: math.MaxUint64, gap: true},
+			{origin: "a", seq: 2},
+			{origin: "a", seq: 4, gap: true}, // still detected
+			{origin: "a", seq: math.MaxUint64, gap: true},
+			{origin: "a", seq: 5},
+		}},
+		{"a jump past maxSeqJump is not recorded", []step{
+			{origin: "a", seq: 10},
+			{origin: "a", seq: 11 + maxSeqJump, gap: true},
+			{origin: "a", seq: 11},
+			{origin: "a", seq: 13, gap: true},
+		}},
+		{"the number after a far one confirms it", []step{
+			{origin: "a", seq: 1},
+			{origin: "a", seq: 5 + maxSeqJump, gap: true}, // a publisher that failed a million times
+			{origin: "a", seq: 6 + maxSeqJump},
+			{origin: "a", seq: 7 + maxSeqJump},
+			{origin: "a", seq: 9 + maxSeqJump, gap: true},
+		}},
+		{"a far number not followed by the next is no confirmation", []step{
+			{origin: "a", seq: 1},
+			{origin: "a", seq: 5 + maxSeqJump, gap: true},
+			{origin: "a", seq: 2},
+			{origin: "a", seq: 7 + maxSeqJump, gap: true},
+			{origin: "a", seq: 3},
+		}},
+		{"two forged numbers in a row do not switch detection off", []step{
+			{origin: "a", seq: 7},
+			{origin: "a", seq: math.MaxUint64 - 1, gap: true},
+			{origin: "a", seq: math.MaxUint64},
+			{origin: "a", seq: 8, gap: true}, // far behind: the record is replaced
+			{origin: "a", seq: 9},
+			{origin: "a", seq: 11, gap: true},
+		}},
+		{"forged first number", []step{
+			{origin: "a", seq: math.MaxUint64},
+			{origin: "a", seq: 3, gap: true},
+			{origin: "a", seq: 4},
+			{origin: "a", seq: 6, gap: true},
+		}},
+		{"a restart with the same ID", []step{
+			{origin: "a", seq: 10 + maxSeqJump},
+			{origin: "a", seq: 10}, // within maxSeqJump: a duplicate
+			{origin: "a", seq: 1, gap: true},
+			{origin: "a", seq: 2},
+			{origin: "a", seq: 4, gap: true},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,6 +22,12 @@ type Bus struct {
 	client  redis.UniversalClient
 	cluster *redis.ClusterClient // non-nil: sharded pub/sub
 	cfg     Options
+	// channels starts every channel name: Prefix, Scope and the database
+	// (see Channel).
+	channels string
+	// maxEncoded caps the encoding of a message: MaxMessageSize, less the
+	// MAC when there are Keys.
+	maxEncoded int
 
 	// done is closed by Close; every goroutine of the bus watches it.
 	done chan struct{}
@@ -50,9 +57,14 @@ func New(client redis.UniversalClient, opts *Options) (*Bus, error) {
 	b := &Bus{
 		client:     client,
 		cfg:        cfg,
+		channels:   channels(&cfg, client),
+		maxEncoded: cfg.MaxMessageSize,
 		done:       make(chan struct{}),
 		subs:       make(map[string]*subscription),
 		publishers: make(map[string]*publisher),
+	}
+	if len(cfg.Keys) > 0 {
+		b.maxEncoded -= macSize
 	}
 	b.cluster, _ = client.(*redis.ClusterClient)
 	return b, nil
@@ -61,8 +73,46 @@ func New(client redis.UniversalClient, opts *Options) (*Bus, error) {
 // ID returns the bus's ID (Options.ID, or the random one chosen by New).
 func (b *Bus) ID() string { return b.cfg.ID }
 
-// Channel returns the name of the channel of namespace ns.
-func (b *Bus) Channel(ns string) string { return b.cfg.Prefix + ns }
+// Channel returns the name of the channel of namespace ns:
+//
+//	Prefix [Scope ":"] ["db" N ":"] ns
+//
+// Prefix ends with ':' (DefaultPrefix is "tc:inv:"); Scope is
+// Options.Scope, when set; N is the database number of the client's
+// options (*redis.Client, including a Sentinel failover client, and
+// *redis.Ring), when not 0. Redis pub/sub ignores database numbers: this
+// is what keeps the caches of database 5 from hearing those of database 0.
+// A Cluster has database 0 only. Namespaces are cache names, which hold
+// no ':', and neither does Scope: the parts never run into each other.
+//
+// "users" is on "tc:inv:users"; with Scope "shop" on a client of database
+// 5, on "tc:inv:shop:db5:users".
+func (b *Bus) Channel(ns string) string { return b.channels + ns }
+
+// channels returns the start of every channel name of a bus with cfg over
+// client.
+func channels(cfg *Options, client redis.UniversalClient) string {
+	s := cfg.Prefix
+	if cfg.Scope != "" {
+		s += cfg.Scope + ":"
+	}
+	if db := database(client); db != 0 {
+		s += "db" + strconv.Itoa(db) + ":"
+	}
+	return s
+}
+
+// database returns the database number that client selects, 0 for a
+// Cluster and for a client of a type it does not know.
+func database(client redis.UniversalClient) int {
+	switch c := client.(type) {
+	case *redis.Client: // also NewFailoverClient's
+		return c.Options().DB
+	case *redis.Ring:
+		return c.Options().DB
+	}
+	return 0
+}
 
 // Close ends every subscription, makes one last attempt to send what is
 // queued, and waits for the bus's goroutines. It is idempotent and returns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,10 +94,50 @@ func TestNew_Errors(t *testing.T) {
 	if _, err := redisbus.New(nil, nil); err == nil {
 		t.Error("New(nil) did not fail")
 	}
-	for _, o := range []redisbus.Options{{MaxBatch: -1}, {ID: "has space"}, {HealthCheck: -time.Second}} {
-		if _, err := redisbus.New(client, &o); err == nil {
-			t.Errorf("New(%+v) did not fail", o)
+	key := []byte("0123456789abcdef")
+	tests := []struct {
+		name string
+		opts redisbus.Options
+		want string // in the error
+	}{
+		{"negative MaxBatch", redisbus.Options{MaxBatch: -1}, "must not be negative"},
+		{"ID with a space", redisbus.Options{ID: "has space"}, "ID must be"},
+		{"negative HealthCheck", redisbus.Options{HealthCheck: -time.Second}, "must not be negative"},
+		{"five keys", redisbus.Options{Keys: [][]byte{key, key, key, key, key}}, "at most 4 Keys, got 5"},
+		{"a short key", redisbus.Options{Keys: [][]byte{key, key[:15]}}, "Keys[1] has 15 bytes, want at least 16"},
+		{"an empty key", redisbus.Options{Keys: [][]byte{nil}}, "Keys[0] has 0 bytes"},
+		{"MaxMessageSize below 4 KiB", redisbus.Options{MaxMessageSize: 4095}, "MaxMessageSize must be 0 (the default) or at least 4096"},
+		{"negative MaxMessageSize", redisbus.Options{MaxMessageSize: -1}, "MaxMessageSize must be"},
+		{"Scope with a colon", redisbus.Options{Scope: "shop:eu"}, "no ':'"},
+		{"Scope with a space", redisbus.Options{Scope: "shop eu"}, "no white space"},
+		{"Scope with a tab", redisbus.Options{Scope: "shop\teu"}, "no white space"},
+		{"Scope too long", redisbus.Options{Scope: strings.Repeat("s", 65)}, "at most 64 characters"},
+		{"Scope like a database", redisbus.Options{Scope: "db5"}, "form of a database number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := redisbus.New(client, &tt.opts)
+			if err == nil {
+				b.Close()
+				t.Fatalf("New did not fail")
+			}
+			if !strings.HasPrefix(err.Error(), "redisbus: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New = %q, want an error starting with \"redisbus: \" containing %q", err, tt.want)
+			}
+		})
+	}
+	// The limits themselves are valid.
+	for _, o := range []redisbus.Options{
+		{Keys: [][]byte{key, key, key, key}, MaxMessageSize: 4096, Scope: strings.Repeat("s", 64)},
+		{Scope: "db"}, {Scope: "dbx"}, {Scope: "shop-eu.2"},
+	} {
+		b, err := redisbus.New(client, &o)
+		if err != nil {
+			t.Errorf("New(%+v) = %v", o, err)
+			continue
 		}
+		b.Close()
 	}
 }
 

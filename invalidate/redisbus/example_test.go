@@ -54,3 +54,57 @@ func ExampleNew() {
 	// lost: subscribed
 	// user from instance-1: [42]
 }
+
+func ExampleBus_Channel() {
+	// A client of database 5 (New does not connect).
+	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", DB: 5})
+	defer rdb.Close()
+	bus, err := redisbus.New(rdb, &redisbus.Options{Scope: "shop"})
+	if err != nil {
+		panic(err)
+	}
+	defer bus.Close()
+	fmt.Println(bus.Channel("user"))
+	// Output:
+	// tc:inv:shop:db5:user
+}
+
+// Signed messages, during a rotation of keys: the receiver, already on
+// [new, old], accepts what the sender, still on [old], signs.
+func ExampleOptions_keys() {
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+
+	// In production: 32 random bytes each (crypto/rand), from a secret store.
+	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	sender, err := redisbus.New(rdb, &redisbus.Options{ID: "instance-1", Keys: [][]byte{oldKey}})
+	if err != nil {
+		panic(err)
+	}
+	defer sender.Close()
+	receiver, err := redisbus.New(rdb, &redisbus.Options{ID: "instance-2", Keys: [][]byte{newKey, oldKey}})
+	if err != nil {
+		panic(err)
+	}
+	defer receiver.Close()
+
+	p := printer{got: make(chan struct{}, 4)}
+	unsubscribe, err := receiver.Subscribe("user", p)
+	if err != nil {
+		panic(err)
+	}
+	defer unsubscribe()
+	<-p.got // subscribed
+	if err := sender.Publish(context.Background(), &invalidate.Message{Namespace: "user", Keys: []string{"42"}}); err != nil {
+		panic(err)
+	}
+	<-p.got
+	// Output:
+	// lost: subscribed
+	// user from instance-1: [42]
+}

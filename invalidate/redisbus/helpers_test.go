@@ -2,7 +2,10 @@ package redisbus_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -33,7 +36,7 @@ func newRecorder() *recorder { return &recorder{change: make(chan struct{}, 1)} 
 func (r *recorder) Receive(m *invalidate.Message) {
 	r.mu.Lock()
 	c := *m
-	c.Keys = slices.Clone(m.Keys)
+	c.Keys, c.Tags = slices.Clone(m.Keys), slices.Clone(m.Tags)
 	r.msgs = append(r.msgs, c)
 	r.keys = append(r.keys, m.Keys...)
 	r.mu.Unlock()
@@ -200,4 +203,97 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// sign returns msg followed by its MAC for channel under key, computed here
+// from the specification (HMAC-SHA256 over the channel, a 0 byte and msg,
+// truncated to 16 bytes), not by the bus.
+func sign(key []byte, channel string, msg []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(channel))
+	h.Write([]byte{0})
+	h.Write(msg)
+	return append(slices.Clip(msg), h.Sum(nil)[:16]...)
+}
+
+// encode returns the encoding of m, failing the test on error.
+func encode(t *testing.T, m *invalidate.Message) []byte {
+	t.Helper()
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rawPublish publishes payload on channel with a plain client, as anyone
+// with PUBLISH on the channel could.
+func rawPublish(t *testing.T, client redis.UniversalClient, channel string, payload []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Publish(ctx, channel, payload).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rejected returns how many payloads the bus reported as Rejected.
+func (r *recorder) rejected() int { return r.events[invalidate.Rejected] }
+
+// logCounter is a slog.Handler that counts its records by message.
+type logCounter struct {
+	mu    sync.Mutex
+	count map[string]int
+	last  map[string]slog.Record
+}
+
+func newLogCounter() *logCounter {
+	return &logCounter{count: make(map[string]int), last: make(map[string]slog.Record)}
+}
+
+func (h *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.count[r.Message]++
+	h.last[r.Message] = r.Clone()
+	return nil
+}
+func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logCounter) WithGroup(string) slog.Handler      { return h }
+
+func (h *logCounter) get(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.count[msg]
+}
+
+// rawSubscriber listens on channel with a plain client and hands over the
+// payloads as they are, to check what the bus puts on the wire.
+type rawSubscriber struct {
+	ps *redis.PubSub
+}
+
+func newRawSubscriber(t *testing.T, client *redis.Client, channel string) *rawSubscriber {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps := client.Subscribe(ctx, channel)
+	t.Cleanup(func() { ps.Close() })
+	if _, err := ps.Receive(ctx); err != nil { // the confirmation
+		t.Fatal(err)
+	}
+	return &rawSubscriber{ps: ps}
+}
+
+// next returns the next payload, or fails the test after 15 s.
+func (s *rawSubscriber) next(t *testing.T) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	msg, err := s.ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatalf("raw subscriber: %v", err)
+	}
+	return []byte(msg.Payload)
 }

@@ -189,3 +189,110 @@ func TestIntegration_ClusterMasterKilled(t *testing.T) {
 	})
 	t.Logf("subscribed again and delivering %v after the kill", time.Since(start).Round(time.Millisecond))
 }
+
+// On a real server with Keys: a forged unsigned message, published by a
+// plain client with PUBLISH on the channel, never reaches the handler and
+// is counted as Rejected, while a signed one from another bus arrives; and
+// a bus with [new, old] hears one with [old] (a rotation in progress).
+func TestIntegration_Authentication(t *testing.T) {
+	srv := redistest.NewServer(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { client.Close() })
+	pub := newBus(t, client, &redisbus.Options{ID: "pub", Keys: [][]byte{keyOld}})
+	sub := newBus(t, client, &redisbus.Options{Keys: [][]byte{keyOld}})
+	rotated := newBus(t, client, &redisbus.Options{Keys: [][]byte{keyNew, keyOld}})
+	r, rr := newRecorder(), newRecorder()
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.Subscribe("user", rr); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	rr.subscribed(t)
+
+	forged := encode(t, &invalidate.Message{Origin: "pub", Seq: 7, Namespace: "user", Keys: []string{"forged"}, Flush: true})
+	rawPublish(t, client, sub.Channel("user"), forged)
+	publish(t, pub, "user", "signed")
+	for _, r := range []*recorder{r, rr} {
+		r.wait(t, "the signed message", r.hasKeys("signed"))
+		r.mu.Lock()
+		if want := []string{"signed"}; !slices.Equal(r.keys, want) || len(r.msgs) != 1 {
+			t.Errorf("received keys %q in %d messages, want %q in one", r.keys, len(r.msgs), want)
+		}
+		if want := []invalidate.LostReason{invalidate.Subscribed}; !slices.Equal(r.lost, want) {
+			t.Errorf("Lost calls %v, want %v", r.lost, want)
+		}
+		if r.rejected() != 1 {
+			t.Errorf("%d payloads reported Rejected, want 1", r.rejected())
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Redis pub/sub ignores database numbers, and applications that share a
+// server may name their caches alike: buses of different databases, or of
+// different Scopes, must not hear each other, while buses of the same
+// still do.
+func TestIntegration_Isolation(t *testing.T) {
+	srv := redistest.NewServer(t)
+	db0 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { db0.Close() })
+	// SELECT is not among the commands of redistest.ACL: the client of
+	// database 5 connects as the admin user.
+	opts5 := redistest.AdminOptions(srv.Addr())
+	opts5.DB = 5
+	db5 := redis.NewClient(opts5)
+	t.Cleanup(func() { db5.Close() })
+	tests := []struct {
+		name               string
+		clientA            *redis.Client
+		optsA              redisbus.Options
+		clientB            *redis.Client
+		optsB              redisbus.Options
+		channelA, channelB string
+	}{
+		{"databases 0 and 5", db0, redisbus.Options{}, db5, redisbus.Options{}, "tc:inv:user", "tc:inv:db5:user"},
+		{"scopes", db0, redisbus.Options{Scope: "shop"}, db0, redisbus.Options{Scope: "blog"}, "tc:inv:shop:user", "tc:inv:blog:user"},
+		{"a scope and none", db0, redisbus.Options{Scope: "shop"}, db0, redisbus.Options{}, "tc:inv:shop:user", "tc:inv:user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Two instances on each side.
+			a1, a2 := newBus(t, tt.clientA, &tt.optsA), newBus(t, tt.clientA, &tt.optsA)
+			b1, b2 := newBus(t, tt.clientB, &tt.optsB), newBus(t, tt.clientB, &tt.optsB)
+			if a1.Channel("user") != tt.channelA || b1.Channel("user") != tt.channelB {
+				t.Fatalf("channels %q and %q, want %q and %q", a1.Channel("user"), b1.Channel("user"), tt.channelA, tt.channelB)
+			}
+			ra, rb := newRecorder(), newRecorder()
+			if _, err := a2.Subscribe("user", ra); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b2.Subscribe("user", rb); err != nil {
+				t.Fatal(err)
+			}
+			ra.subscribed(t)
+			rb.subscribed(t)
+			// The server handles one PUBLISH after the other: once a
+			// subscriber has what was published after a message, it would
+			// have had that message too.
+			publish(t, a1, "user", "from-a")
+			ra.wait(t, "a's message at a", ra.hasKeys("from-a"))
+			publish(t, b1, "user", "from-b")
+			rb.wait(t, "b's message at b", rb.hasKeys("from-b"))
+			publish(t, a1, "user", "from-a-again")
+			ra.wait(t, "a's second message at a", ra.hasKeys("from-a-again"))
+			for _, c := range []struct {
+				r    *recorder
+				name string
+				want []string
+			}{{ra, "a", []string{"from-a", "from-a-again"}}, {rb, "b", []string{"from-b"}}} {
+				c.r.mu.Lock()
+				if !slices.Equal(c.r.keys, c.want) || len(c.r.lost) != 1 || c.r.rejected() != 0 {
+					t.Errorf("%s heard keys %q (lost %v, %d rejected), want %q only", c.name, c.r.keys, c.r.lost, c.r.rejected(), c.want)
+				}
+				c.r.mu.Unlock()
+			}
+		})
+	}
+}

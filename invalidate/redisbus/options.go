@@ -1,18 +1,23 @@
 package redisbus
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Defaults of [Options].
 const (
 	// DefaultPrefix starts the channel names: namespace ns is published on
-	// DefaultPrefix + ns.
+	// DefaultPrefix + ns (see [Bus.Channel]).
 	DefaultPrefix = "tc:inv:"
+	// DefaultMaxMessageSize caps the payloads the bus sends and accepts,
+	// 256 KiB: a few thousand keys.
+	DefaultMaxMessageSize = 256 << 10
 	// DefaultMaxBatch is how many keys one message may carry when the bus
 	// merges messages published faster than it can send them.
 	DefaultMaxBatch = 1000
@@ -28,19 +33,64 @@ const (
 	DefaultRetryBackoff = time.Second
 )
 
+// Limits of [Options].
+const (
+	// minMaxMessageSize is the smallest MaxMessageSize: a message naming
+	// one key of the longest a cache allows (1 KiB) always fits.
+	minMaxMessageSize = 4 << 10
+	// maxKeys bounds Options.Keys: each payload is checked against every
+	// key.
+	maxKeys = 4
+	// minKeySize is the shortest key of Options.Keys.
+	minKeySize = 16
+	// maxScope bounds the length of Options.Scope.
+	maxScope = 64
+)
+
 // Options configures a [Bus]. The zero value of every field is valid.
 type Options struct {
 	// ID identifies this instance in the messages it publishes; receivers
 	// skip their own messages by it. It must be unique among the instances
 	// that share the Redis. Default: 26 random characters.
 	ID string
-	// Prefix starts every channel name. Default DefaultPrefix.
+	// Prefix starts every channel name. A Prefix that does not end with
+	// ':' is given one ("tc:inv" becomes "tc:inv:"), so that the prefix and
+	// the names after it never run into each other. Default DefaultPrefix.
 	Prefix string
+	// Scope names the application, when several share a Redis server: the
+	// channel of namespace ns becomes Prefix + Scope + ":" + ns, so that
+	// two applications with caches of the same name do not hear each
+	// other. At most 64 characters, without ':' or white space, and not
+	// "db" and digits (the form of the database part of a channel, see
+	// [Bus.Channel]). Default "": no scope.
+	Scope string
+	// Keys, when not empty, authenticate the messages: the bus signs each
+	// payload it publishes with Keys[0] (HMAC-SHA256 over the channel name
+	// and the message, truncated to 16 bytes, appended to the message), and
+	// accepts a payload signed with any of Keys, dropping every other
+	// (reported as [invalidate.Rejected] to an [invalidate.Observer]). At
+	// most 4 keys, each of at least 16 bytes (32 random bytes is right).
+	//
+	// Every instance that shares the channels needs the same keys. To
+	// rotate without downtime, deploy [old, new] everywhere (signs with
+	// old, accepts both), then [new, old], then [new]. The bus keeps its
+	// own copy. Default: none, messages are neither signed nor checked.
+	Keys [][]byte
+	// MaxMessageSize caps the payloads of the bus, in bytes. The bus never
+	// publishes a larger one: it splits a message that would be into
+	// several (each with its own sequence number), and merges messages
+	// only up to it. It drops a larger payload that it receives before
+	// reading it ([invalidate.Rejected]; without Keys, also
+	// Lost(Malformed), since it may have been an invalidation). All
+	// instances should use the same cap. 0 means the default; otherwise at
+	// least 4096. Default DefaultMaxMessageSize.
+	MaxMessageSize int
 	// MaxBatch is the most keys the bus merges into one message when
 	// messages of a namespace are published faster than one round trip;
 	// 1 turns merging off (every Publish is its own message, sent one at a
-	// time). A single message with more keys is sent as it is. Default
-	// DefaultMaxBatch.
+	// time). Merging also stops at MaxMessageSize. A single message with
+	// more keys is sent as it is (split only if larger than
+	// MaxMessageSize). Default DefaultMaxBatch.
 	MaxBatch int
 	// MaxPending bounds the keys waiting to be sent again while Redis
 	// fails; beyond it they become one flush of the namespace. Default
@@ -52,7 +102,9 @@ type Options struct {
 	// at 10 ms). Default DefaultRetryBackoff.
 	RetryBackoff time.Duration
 	// Logger receives lost and restored subscriptions and failed
-	// publishes. Default: discards.
+	// publishes, and, at most once a minute per subscription (with the
+	// count of those not logged), payloads dropped or undecodable.
+	// Default: discards.
 	Logger *slog.Logger
 }
 
@@ -67,7 +119,28 @@ func (o *Options) config() (Options, error) {
 	if strings.ContainsAny(c.ID, " \n") || len(c.ID) > 128 {
 		return c, fmt.Errorf("redisbus: ID must be at most 128 characters without spaces, got %q", c.ID)
 	}
+	if err := validScope(c.Scope); err != nil {
+		return c, err
+	}
+	if len(c.Keys) > maxKeys {
+		return c, fmt.Errorf("redisbus: at most %d Keys, got %d", maxKeys, len(c.Keys))
+	}
+	keys := make([][]byte, len(c.Keys))
+	for i, k := range c.Keys {
+		if len(k) < minKeySize {
+			return c, fmt.Errorf("redisbus: Keys[%d] has %d bytes, want at least %d", i, len(k), minKeySize)
+		}
+		keys[i] = bytes.Clone(k)
+	}
+	c.Keys = keys
+	if c.MaxMessageSize != 0 && c.MaxMessageSize < minMaxMessageSize {
+		return c, fmt.Errorf("redisbus: MaxMessageSize must be 0 (the default) or at least %d, got %d", minMaxMessageSize, c.MaxMessageSize)
+	}
+	c.MaxMessageSize = cmp.Or(c.MaxMessageSize, DefaultMaxMessageSize)
 	c.Prefix = cmp.Or(c.Prefix, DefaultPrefix)
+	if !strings.HasSuffix(c.Prefix, ":") {
+		c.Prefix += ":"
+	}
 	c.MaxBatch = cmp.Or(c.MaxBatch, DefaultMaxBatch)
 	c.MaxPending = cmp.Or(c.MaxPending, DefaultMaxPending)
 	c.HealthCheck = cmp.Or(c.HealthCheck, DefaultHealthCheck)
@@ -76,4 +149,24 @@ func (o *Options) config() (Options, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c, nil
+}
+
+// validScope checks Options.Scope.
+func validScope(scope string) error {
+	switch {
+	case len(scope) > maxScope:
+		return fmt.Errorf("redisbus: Scope must be at most %d characters, got %d", maxScope, len(scope))
+	case strings.ContainsFunc(scope, func(r rune) bool { return r == ':' || unicode.IsSpace(r) }):
+		return fmt.Errorf("redisbus: Scope must hold no ':' and no white space, got %q", scope)
+	case isDBPart(scope):
+		return fmt.Errorf("redisbus: Scope %q has the form of a database number; choose another", scope)
+	}
+	return nil
+}
+
+// isDBPart reports whether s has the form "db" and digits, the part of a
+// channel name that holds a database number.
+func isDBPart(s string) bool {
+	digits, ok := strings.CutPrefix(s, "db")
+	return ok && digits != "" && strings.Trim(digits, "0123456789") == ""
 }

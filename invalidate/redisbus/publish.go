@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -16,12 +17,17 @@ import (
 // caller sends its message itself (no hand-off to another goroutine). While
 // one is on its way, the messages published behind it queue up, and the
 // namespace's publishing goroutine then sends those that name only keys as
-// one message (at most MaxBatch keys), so that a burst of deletes costs a
-// few round trips, not one each. Publish returns
-// when the message that carries m was answered, or ctx ends (m stays
-// queued). A message that fails is kept and sent again, merged with the
-// next ones, after a backoff; its sequence number is not reused, so
-// receivers that heard this bus before flush when the retry arrives.
+// one message (at most MaxBatch keys, and at most MaxMessageSize bytes),
+// so that a burst of deletes costs a few round trips, not one each. A
+// message whose payload would be larger than MaxMessageSize is sent as
+// several, its keys and tags spread over them (see [invalidate.Message.Split]),
+// each with a sequence number of its own; Publish fails at once, sending
+// nothing, when one key or tag alone (or the namespace and prefix) does not
+// fit. Publish returns when every message that carries m was answered (with
+// the first error), or ctx ends (m stays queued). A message that fails is
+// kept and sent again, merged with the next ones, after a backoff; its
+// sequence number is not reused, so receivers that heard this bus before
+// flush when the retry arrives.
 func (b *Bus) Publish(ctx context.Context, m *invalidate.Message) error {
 	if m == nil {
 		return nil
@@ -30,8 +36,13 @@ func (b *Bus) Publish(ctx context.Context, m *invalidate.Message) error {
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	if err := p.enqueue(m, done); err != nil {
+	pieces, err := b.pieces(m)
+	if err != nil {
+		return fmt.Errorf("redisbus: publish: %w", err)
+	}
+	// One answer per piece: each is sent, failed or dropped exactly once.
+	done := make(chan error, len(pieces))
+	if err := p.enqueue(pieces, done); err != nil {
 		return err
 	}
 	if p.sending.TryLock() {
@@ -45,12 +56,43 @@ func (b *Bus) Publish(ctx context.Context, m *invalidate.Message) error {
 	} else {
 		p.kick()
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("redisbus: publish: %w", ctx.Err())
+	var first error
+	for range pieces {
+		select {
+		case err := <-done:
+			if first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("redisbus: publish: %w", ctx.Err())
+		}
 	}
+	return first
+}
+
+// pieces returns a copy of m (the caller may reuse its message) cut into
+// messages whose payloads fit MaxMessageSize. The copies are stamped at
+// their widest (see widest).
+func (b *Bus) pieces(m *invalidate.Message) ([]invalidate.Message, error) {
+	c := *m
+	c.Keys = append([]string(nil), m.Keys...)
+	c.Tags = append([]string(nil), m.Tags...)
+	b.widest(&c)
+	return c.Split(b.maxEncoded)
+}
+
+// widest stamps m as the bus will, its sequence number and send time at
+// their longest encodings: the bus measures a message before it knows
+// them.
+func (b *Bus) widest(m *invalidate.Message) {
+	m.Origin, m.Seq, m.Sent = b.cfg.ID, math.MaxUint64, math.MinInt64
+}
+
+// widestLen returns the length of m's encoding once stamped, at most.
+func (b *Bus) widestLen(m *invalidate.Message) int {
+	c := *m
+	b.widest(&c)
+	return c.EncodedLen()
 }
 
 // publisher returns the publishing goroutine of namespace ns, starting it
@@ -63,7 +105,9 @@ func (b *Bus) publisher(ns string) (*publisher, error) {
 	}
 	p := b.publishers[ns]
 	if p == nil {
-		p = &publisher{b: b, ns: ns, channel: b.Channel(ns), wake: make(chan struct{}, 1)}
+		channel := b.Channel(ns)
+		p = &publisher{b: b, ns: ns, channel: channel, wake: make(chan struct{}, 1),
+			auth: newAuth(channel, b.cfg.Keys[:min(len(b.cfg.Keys), 1)])}
 		b.publishers[ns] = p
 		b.wg.Add(1)
 		go p.run()
@@ -89,6 +133,7 @@ type publisher struct {
 	seq     uint64
 	retry   *invalidate.Message // a message that failed, sent again first
 	payload []byte
+	auth    *auth // signs with Options.Keys[0]; nil without Keys
 }
 
 type queued struct {
@@ -96,17 +141,17 @@ type queued struct {
 	done []chan<- error     // the callers waiting for it
 }
 
-func (p *publisher) enqueue(m *invalidate.Message, done chan<- error) error {
-	q := queued{m: *m, done: []chan<- error{done}}
-	q.m.Keys = append([]string(nil), m.Keys...)
-	q.m.Tags = append([]string(nil), m.Tags...)
+// enqueue queues the pieces of one Publish, each answered on done.
+func (p *publisher) enqueue(pieces []invalidate.Message, done chan<- error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return invalidate.ErrClosed
 	}
-	p.queue = append(p.queue, q)
-	p.queued += len(m.Keys)
+	for _, m := range pieces {
+		p.queue = append(p.queue, queued{m: m, done: []chan<- error{done}})
+		p.queued += len(m.Keys)
+	}
 	if p.queued > p.b.cfg.MaxPending {
 		// Redis has been failing for a while: one flush of the namespace
 		// says as much as every key queued.
@@ -207,6 +252,9 @@ func (p *publisher) sendNext(ctx context.Context) (ok, more bool) {
 	var err error
 	p.payload, err = batch.AppendBinary(p.payload[:0])
 	if err == nil {
+		if p.auth != nil {
+			p.payload = p.auth.sign(p.payload)
+		}
 		err = p.b.publish(ctx, p.channel, p.payload)
 	}
 	if err != nil {
@@ -245,10 +293,22 @@ func (p *publisher) next() (*invalidate.Message, []chan<- error) {
 		take(p.queue[0])
 		p.queue = p.queue[1:]
 	}
-	max := p.b.cfg.MaxBatch
-	if max > 1 && keysOnly(batch) {
-		for len(p.queue) > 0 && mergeable(batch, &p.queue[0].m) && len(batch.Keys)+len(p.queue[0].m.Keys) <= max {
-			batch.Keys = append(batch.Keys, p.queue[0].m.Keys...)
+	if maxKeys := p.b.cfg.MaxBatch; maxKeys > 1 && keysOnly(batch) {
+		size := p.b.widestLen(batch)
+		for len(p.queue) > 0 {
+			m := &p.queue[0].m
+			if !mergeable(batch, m) || len(batch.Keys)+len(m.Keys) > maxKeys {
+				break
+			}
+			// The keys of m add less to the batch than m's whole
+			// encoding: the rest of it, more than 20 bytes, exceeds what
+			// the batch's list header can grow (4 bytes).
+			add := p.b.widestLen(m)
+			if size+add > p.b.maxEncoded {
+				break
+			}
+			size += add
+			batch.Keys = append(batch.Keys, m.Keys...)
 			take(p.queue[0])
 			p.queue = p.queue[1:]
 		}

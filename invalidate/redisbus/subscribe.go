@@ -33,7 +33,9 @@ func (b *Bus) Subscribe(namespace string, h invalidate.Handler) (func(), error) 
 		return nil, fmt.Errorf("%w: %q", invalidate.ErrSubscribed, namespace)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &subscription{b: b, ns: namespace, channel: b.Channel(namespace), h: h, quit: make(chan struct{}), cancel: cancel}
+	channel := b.Channel(namespace)
+	s := &subscription{b: b, ns: namespace, channel: channel, h: h, open: b.newOpener(channel), quit: make(chan struct{}), cancel: cancel}
+	s.observer, _ = h.(invalidate.Observer)
 	b.subs[namespace] = s
 	b.wg.Add(1)
 	go s.run(ctx)
@@ -52,10 +54,15 @@ type subscription struct {
 	b           *Bus
 	ns, channel string
 	h           invalidate.Handler
-	tracker     invalidate.Tracker // read goroutine only
+	observer    invalidate.Observer // h, when it is one
+	// Read goroutine only:
+	open    opener
+	tracker invalidate.Tracker
 	// interrupted: Lost(Interrupted) was called and Lost(Resubscribed)
-	// not yet (read goroutine only).
+	// not yet.
 	interrupted bool
+	// rejectLog and malformedLog limit the lines about dropped payloads.
+	rejectLog, malformedLog rarely
 
 	quit     chan struct{}
 	stopOnce sync.Once
@@ -154,7 +161,6 @@ var errUnsubscribed = errors.New("redisbus: subscription ended by the server")
 // means messages may have been lost.
 func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *bool, attempt *int) error {
 	pinged := false
-	var buf []byte
 	var m invalidate.Message
 	failures := 0
 	for !s.stopped() {
@@ -224,17 +230,7 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 				return errUnsubscribed
 			}
 		case *redis.Message:
-			buf = append(buf[:0], msg.Payload...)
-			if err := m.UnmarshalBinary(buf); err != nil {
-				s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: undecodable invalidation message",
-					slog.String("channel", s.channel), slog.Any("error", err))
-				s.h.Lost(invalidate.Malformed)
-				continue
-			}
-			if s.tracker.Next(m.Origin, m.Seq) {
-				s.h.Lost(invalidate.Gap)
-			}
-			s.h.Receive(&m)
+			s.deliver(ctx, msg.Payload, &m)
 		case *redis.Pong:
 		}
 	}
