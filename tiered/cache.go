@@ -35,9 +35,10 @@ type Cache[K comparable, V any] struct {
 	fresh     freshness
 	gens      *generations
 	flights   loader.Group[string, *entry[V]]
-	reads     readGroup // L2 reads shared by the readers that miss L1 at once
-	waiters   waiters   // loads waiting for other instances' leases
-	unsettled unsettled // keys whose invalidation has not reached L2
+	reads     readGroup     // L2 reads shared by the readers that miss L1 at once
+	waiters   waiters       // loads waiting for other instances' leases
+	unsettled unsettled     // keys whose invalidation has not reached L2
+	loadSlots chan struct{} // MaxLoads tokens; nil: no limit
 	// l1off: L1 takes and serves nothing, because the bus's subscription
 	// is not in place (before the first one, and while it is broken).
 	l1off atomic.Bool
@@ -104,6 +105,9 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 		gens:       newGenerations(),
 		lifetime:   lifetime,
 		stop:       stop,
+	}
+	if cfg.MaxLoads > 0 {
+		c.loadSlots = make(chan struct{}, cfg.MaxLoads)
 	}
 	c.unsettled = unsettled{
 		horizon: c.l2TTL(cfg.TTL) + cfg.LoadTimeout,

@@ -38,6 +38,11 @@ var (
 	// values until they expire. Retry the write.
 	ErrUnsettled = errors.New("tiered: too many unsettled invalidations")
 
+	// ErrOverloaded is wrapped by the error of a Get or GetMany whose load
+	// waited for one of the Options.MaxLoads slots until LoadTimeout (or
+	// its context) ran out: the instance was loading as much as it may.
+	ErrOverloaded = errors.New("tiered: too many loads at once")
+
 	// ErrIncompatibleStore is wrapped by the error of New when the L2
 	// store declares an ability it does not implement (see l2.Check): a
 	// wrapper that embeds another store hides its optional methods, and

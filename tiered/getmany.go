@@ -140,9 +140,14 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out 
 	var err error
 	switch {
 	case c.cfg.BatchLoader != nil:
+		release, err := c.loadSlot(ctx)
+		if err != nil {
+			return err
+		}
 		lctx, cancel := c.loadContext(ctx)
 		res = c.load(lctx, ctx, misses, nil, true)
 		cancel()
+		release()
 	case c.cfg.Loader != nil:
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(getManyLoadConcurrency)

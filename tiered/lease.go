@@ -71,6 +71,10 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 				expect[j] = l2.Expect{Key: lks[i].k, Old: lks[i].seen.frame}
 			}
 			answers, err := c.remote.lease(wctx, lease.token, c.cfg.LeaseTTL, expect)
+			faulted := l2.Faulted(err) // the other keys' answers are good
+			if faulted != nil {
+				err = nil
+			}
 			switch {
 			case err != nil && wctx.Err() == nil:
 				// L2 failed: load the keys without leases; their values
@@ -87,6 +91,14 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 				held := pending[:0:0]
 				granted := 0
 				for j, i := range pending {
+					if faulted[j] {
+						// That key's lease is broken (l2.ErrKeyFault):
+						// load it without one, and keep its value out of
+						// L2, whose state for it is unknown.
+						lks[i].seen = observed{}
+						load = append(load, i)
+						continue
+					}
 					switch a := answers[j]; a.State {
 					case l2.LeaseGranted:
 						lease.keys[i].held = true

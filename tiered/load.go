@@ -28,6 +28,11 @@ type loaded[V any] struct {
 // may wait for it), bounded by LoadTimeout and by Close.
 func (c *Cache[K, V]) loadOne(ctx context.Context, lk lookup[K, V]) (*entry[V], error) {
 	e, err, _ := c.flights.Do(ctx, lk.k, func() (*entry[V], error) {
+		release, err := c.loadSlot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		lctx, cancel := c.loadContext(ctx)
 		defer cancel()
 		return c.fetch(lctx, &lk, nil)
@@ -45,10 +50,16 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V
 	lk := c.newLookup(key, k, nil)
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
-	if c.closing {
+	if c.closing || c.flights.InFlight(k) {
+		return
+	}
+	release, ok := c.tryLoadSlot()
+	if !ok { // a refresh is optional: no waiting for a slot
+		c.stats.Add(stats.Overloaded, 1)
 		return
 	}
 	started := c.flights.Start(k, func() (*entry[V], error) {
+		defer release()
 		lctx, cancel := c.loadContext(ctx)
 		defer cancel()
 		e, err := c.fetch(lctx, &lk, cur)
@@ -58,10 +69,48 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V
 		}
 		return e, err
 	})
-	if started && early {
+	switch {
+	case !started:
+		release()
+	case early:
 		c.stats.Add(stats.EarlyRefresh, 1)
 	}
 }
+
+// loadSlot takes one of the MaxLoads slots for a load, and returns the
+// function that gives it back. When all are taken it waits, for at most
+// LoadTimeout (detached from ctx's cancellation, like the load) or until
+// Close, then fails with ErrOverloaded. The load's own LoadTimeout starts
+// once it has its slot: a load that starts may finish and store its value.
+func (c *Cache[K, V]) loadSlot(ctx context.Context) (release func(), err error) {
+	if release, ok := c.tryLoadSlot(); ok {
+		return release, nil
+	}
+	wctx, cancel := c.loadContext(ctx)
+	defer cancel()
+	select {
+	case c.loadSlots <- struct{}{}:
+		return c.freeSlot, nil
+	case <-wctx.Done():
+		c.stats.Add(stats.Overloaded, 1)
+		return nil, fmt.Errorf("tiered: %s: load: %w (MaxLoads %d): %w", c.cfg.Name, ErrOverloaded, c.cfg.MaxLoads, context.Cause(wctx))
+	}
+}
+
+// tryLoadSlot takes a load slot if one is free at once.
+func (c *Cache[K, V]) tryLoadSlot() (release func(), ok bool) {
+	if c.loadSlots == nil {
+		return func() {}, true
+	}
+	select {
+	case c.loadSlots <- struct{}{}:
+		return c.freeSlot, true
+	default:
+		return nil, false
+	}
+}
+
+func (c *Cache[K, V]) freeSlot() { <-c.loadSlots }
 
 // fetch runs in the flight of lk's key. It loads the key and stores the
 // value in L2 and L1, unless L2 turns out to hold a value to serve. cur is
@@ -77,7 +126,7 @@ func (c *Cache[K, V]) fetch(ctx context.Context, lk *lookup[K, V], cur *entry[V]
 		frame, ok, err := c.remote.get(ctx, lk.k, false)
 		switch {
 		case err != nil:
-			return nil, err
+			return nil, fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
 		case !ok:
 			lk.seen = observed{}
 		case cur != nil:

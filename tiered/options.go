@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/tiercache/tiercache/codec"
@@ -49,6 +50,12 @@ const (
 	// DefaultMaxUnsettled bounds how many keys whose invalidation did not
 	// reach L2 an instance retries at once: see Options.MaxUnsettled.
 	DefaultMaxUnsettled = 100_000
+	// DefaultMaxLoads bounds how many loads an instance runs at once: see
+	// Options.MaxLoads.
+	DefaultMaxLoads = 1000
+	// DefaultMaxL2CallsPerCPU times runtime.GOMAXPROCS is the default of
+	// Options.MaxL2Calls: go-redis's default PoolSize.
+	DefaultMaxL2CallsPerCPU = 10
 )
 
 // Options configures a [Cache]. Only Name is required; the zero value of
@@ -102,7 +109,10 @@ type Options[K comparable, V any] struct {
 	// MaxValueSize is the largest value, in bytes as the codec encodes it
 	// (before compression), that the cache stores. A larger value that a
 	// loader returns is served but cached in neither tier; Set of one
-	// deletes the key instead and returns ErrValueTooLarge. Both count
+	// deletes the key instead and returns ErrValueTooLarge. A larger value
+	// found in L2 (written by a cache with a larger limit, or by someone
+	// else) is not decompressed nor decoded: it is a miss, left in L2, and
+	// costs its bytes on the wire once. All three count
 	// stats.ValueTooLarge. Default DefaultMaxValueSize (1 MiB); negative:
 	// no limit.
 	MaxValueSize int
@@ -153,6 +163,29 @@ type Options[K comparable, V any] struct {
 	// retried and its error wraps ErrUnsettled. Default
 	// DefaultMaxUnsettled.
 	MaxUnsettled int
+	// MaxLoads bounds how many loads run at once in this instance. A load
+	// is everything a miss costs: its second look at L2, its lease, the
+	// loader call (one BatchLoader call counts once) and the store of its
+	// value. A load that finds every slot taken waits for one, for at most
+	// LoadTimeout, touching nothing meanwhile (its callers may leave
+	// earlier, with their contexts); one that gets none fails with
+	// ErrOverloaded, and an early refresh is skipped instead (both count
+	// stats.Overloaded). A load's LoadTimeout starts once it has its slot,
+	// so a load that starts can finish and store its value. Under a burst
+	// of distinct misses the loader then sees at most MaxLoads calls at
+	// once. Default DefaultMaxLoads; negative: no limit.
+	MaxLoads int
+	// MaxL2Calls bounds the L2 calls in flight from this cache. The calls
+	// of loads and writes (leases, stores, Set, Delete) go before the first
+	// reads of Get and GetMany when all are taken; a read waits within its
+	// context and L2Timeout, and one that gets no slot in time goes on
+	// without L2 (stats.L2Skipped and stats.Overloaded) without opening
+	// the breaker. Keep it at most the L2 client's connection pool (per
+	// node): then calls queue here, in order of priority, and never time
+	// out in the client's pool. Default DefaultMaxL2CallsPerCPU *
+	// runtime.GOMAXPROCS(0), go-redis's default PoolSize; negative: no
+	// limit.
+	MaxL2Calls int
 	// Tags returns the tags of a value (nil for none). Every value stored
 	// by Set, SetMany or a load is indexed under its tags in L2, so that
 	// InvalidateTags finds it; SetTagged adds tags of its own. Tags need an
@@ -283,6 +316,8 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
 	c.MaxValueSize = cmp.Or(c.MaxValueSize, DefaultMaxValueSize)
 	c.MaxUnsettled = cmp.Or(c.MaxUnsettled, DefaultMaxUnsettled)
+	c.MaxLoads = cmp.Or(c.MaxLoads, DefaultMaxLoads)
+	c.MaxL2Calls = cmp.Or(c.MaxL2Calls, DefaultMaxL2CallsPerCPU*runtime.GOMAXPROCS(0))
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = max(DefaultTombstoneTTL, 2*c.LoadTimeout)
 	} else if c.TombstoneTTL < c.LoadTimeout {

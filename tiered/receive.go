@@ -90,5 +90,7 @@ func (r receiver[K, V]) Observe(ev invalidate.Event, _ int) {
 		r.c.stats.Add(stats.BusSent, 1)
 	case invalidate.SendFailed:
 		r.c.stats.Add(stats.BusSendFailed, 1)
+	case invalidate.Rejected:
+		r.c.stats.Add(stats.BusRejected, 1)
 	}
 }

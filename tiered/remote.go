@@ -37,6 +37,7 @@ type remote struct {
 	logger  *slog.Logger
 	breaker breaker
 	timeout time.Duration // L2Timeout, for reads
+	gate    *gate         // MaxL2Calls; nil: no limit
 }
 
 // newRemote checks store and returns the cache's view of it, or nil for a
@@ -55,6 +56,9 @@ func newRemote[K comparable, V any](cfg *Options[K, V]) (*remote, error) {
 		name: cfg.Name, stats: cfg.Stats, timed: !noop, logger: cfg.Logger,
 		breaker: breaker{cooldown: cfg.L2Cooldown, now: cfg.Now},
 		timeout: cfg.L2Timeout,
+	}
+	if cfg.MaxL2Calls > 0 {
+		r.gate = newGate(cfg.MaxL2Calls)
 	}
 	if can.Has(l2.Namespaces) {
 		// The store adds the namespace with its own key framing: one
@@ -106,7 +110,9 @@ func (r *remote) local(rk string) string { return rk[len(r.ns):] }
 
 // done reports a call of op that started at start and ended with err: to
 // the Recorder, and to the breaker (a failure opens it, a success closes
-// it; a call that ctx ended says nothing about L2). A miss is a success.
+// it; a call that ctx ended says nothing about L2). A miss is a success,
+// and so is a key fault (l2.ErrKeyFault): it concerns one key, and the
+// store answered.
 func (r *remote) done(ctx context.Context, op stats.Op, start time.Time, err error) {
 	outcome := stats.OK
 	switch {
@@ -118,6 +124,14 @@ func (r *remote) done(ctx context.Context, op stats.Op, start time.Time, err err
 		outcome = stats.Canceled
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			outcome = stats.TimedOut
+		}
+	case errors.Is(err, l2.ErrKeyFault):
+		// One key's trouble (a wrong type under it, a migrating slot):
+		// the store answered, so L2 works for every other key.
+		outcome = stats.Failed
+		r.stats.Add(stats.L2KeyFault, 1)
+		if r.breaker.success() {
+			r.logger.LogAttrs(context.Background(), slogInfo, "tiercache: L2 is back", attrCache(r.name))
 		}
 	case errors.Is(err, context.DeadlineExceeded): // L2Timeout
 		outcome = stats.TimedOut
@@ -149,6 +163,31 @@ func (r *remote) failed(op stats.Op, err error) {
 	}
 }
 
+// enter takes an L2 call slot (see gate); high: a load's or a write's
+// call. It fails only when ctx ends first. Every successful enter is
+// followed by one exit.
+func (r *remote) enter(ctx context.Context, high bool) error {
+	if r.gate == nil {
+		return nil
+	}
+	return r.gate.enter(ctx, high)
+}
+
+// exit gives back the slot of enter.
+func (r *remote) exit() {
+	if r.gate != nil {
+		r.gate.leave()
+	}
+}
+
+// busy counts n reads that found no L2 call slot before their deadline:
+// L2 is saturated, not broken, so they go on without it and the breaker
+// is not told.
+func (r *remote) busy(n int) {
+	r.stats.Add(stats.L2Skipped, n)
+	r.stats.Add(stats.Overloaded, 1)
+}
+
 // readContext bounds a read by L2Timeout, when set.
 func (r *remote) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if r.timeout <= 0 {
@@ -169,16 +208,26 @@ func (r *remote) get(ctx context.Context, k string, count bool) (frame []byte, o
 		return nil, false, nil
 	}
 	rctx, cancel := r.readContext(ctx)
+	if cancel != nil {
+		defer cancel()
+	}
+	if err := r.enter(rctx, !count); err != nil { // a load's second look goes first
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		r.busy(1)
+		return nil, false, nil
+	}
 	start := r.start()
 	b, err := r.store.Get(rctx, r.key(k))
+	r.exit()
 	r.done(ctx, stats.OpGet, start, err)
-	if cancel != nil {
-		cancel()
-	}
 	switch {
 	case err == nil:
 		return b, true, nil
-	case errors.Is(err, l2.ErrMiss):
+	case errors.Is(err, l2.ErrMiss), errors.Is(err, l2.ErrKeyFault):
+		// A key fault is the key's miss: the load's write is
+		// conditional, and L2 answers it with what the key really holds.
 		return nil, true, nil
 	case ctx.Err() != nil:
 		return nil, false, ctx.Err()
@@ -194,17 +243,28 @@ func (r *remote) getMany(ctx context.Context, ks []string) (frames [][]byte, ok 
 		return nil, false, nil
 	}
 	rctx, cancel := r.readContext(ctx)
+	if cancel != nil {
+		defer cancel()
+	}
+	if err := r.enter(rctx, false); err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		r.busy(len(ks))
+		return nil, false, nil
+	}
 	start := r.start()
 	frames, err = r.store.GetMany(rctx, r.keys(ks))
-	if err == nil && len(frames) != len(ks) {
+	r.exit()
+	var kf *l2.KeyFaults
+	if (err == nil || errors.As(err, &kf)) && len(frames) != len(ks) {
 		err = fmt.Errorf("%w: GetMany returned %d values for %d keys", errBadStore, len(frames), len(ks))
 	}
 	r.done(ctx, stats.OpGetMany, start, err)
-	if cancel != nil {
-		cancel()
-	}
 	switch {
-	case err == nil:
+	case err == nil, errors.As(err, &kf):
+		// The keys of a KeyFaults are misses (see get); the others' frames
+		// are there.
 		return frames, true, nil
 	case ctx.Err() != nil:
 		return nil, false, ctx.Err()
@@ -220,6 +280,10 @@ var errBadStore = errors.New("tiered: L2 store broke its contract")
 // stored, and its waiters stop waiting). Writes always try L2, whatever
 // the breaker says.
 func (r *remote) write(ctx context.Context, items []l2.Item) error {
+	if err := r.enter(ctx, true); err != nil {
+		return err
+	}
+	defer r.exit()
 	items = r.items(items)
 	start := r.start()
 	var err error
@@ -241,6 +305,10 @@ func (r *remote) write(ctx context.Context, items []l2.Item) error {
 // remove deletes the keys ks, for a store without conditional writes
 // (which gets no tombstones).
 func (r *remote) remove(ctx context.Context, ks []string) error {
+	if err := r.enter(ctx, true); err != nil {
+		return err
+	}
+	defer r.exit()
 	start := r.start()
 	err := r.store.Delete(ctx, r.keys(ks)...)
 	r.done(ctx, stats.OpDelete, start, err)
@@ -275,6 +343,10 @@ func withNamespace[T any](ns string, s []T, key func(*T) *string) []T {
 // setIf stores each item only if its key still holds item.Old (see
 // l2.Conditional), or, without conditional writes, as it is.
 func (r *remote) setIf(ctx context.Context, items []l2.CondItem) ([]bool, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
 	items = r.condItems(items)
 	start := r.start()
 	var (
@@ -310,12 +382,18 @@ func (r *remote) setIf(ctx context.Context, items []l2.CondItem) ([]bool, error)
 	return stored, err
 }
 
-// lease asks for the leases of keys (L1 keys and what the caller saw).
+// lease asks for the leases of keys (L1 keys and what the caller saw). A
+// *l2.KeyFaults error comes with the answers of the other keys.
 func (r *remote) lease(ctx context.Context, token l2.Token, ttl time.Duration, keys []l2.Expect) ([]l2.LeaseAnswer, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
 	keys = withNamespace(r.ns, keys, func(e *l2.Expect) *string { return &e.Key })
 	start := r.start()
 	answers, err := r.leaser.Lease(ctx, token, ttl, keys)
-	if err == nil && len(answers) != len(keys) {
+	var kf *l2.KeyFaults
+	if (err == nil || errors.As(err, &kf)) && len(answers) != len(keys) {
 		err = fmt.Errorf("%w: %d lease answers for %d keys", errBadStore, len(answers), len(keys))
 	}
 	r.done(ctx, stats.OpLease, start, err)
@@ -324,6 +402,10 @@ func (r *remote) lease(ctx context.Context, token l2.Token, ttl time.Duration, k
 
 // setLeased stores items under token's leases.
 func (r *remote) setLeased(ctx context.Context, token l2.Token, items []l2.CondItem) ([]l2.LeaseResult, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
 	items = r.condItems(items)
 	start := r.start()
 	res, err := r.leaser.SetLeased(ctx, token, items)
@@ -337,6 +419,10 @@ func (r *remote) setLeased(ctx context.Context, token l2.Token, items []l2.CondI
 // release ends token's leases of the L1 keys ks and returns the keys that
 // somebody waited for.
 func (r *remote) release(ctx context.Context, token l2.Token, ks []string) ([]string, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
 	start := r.start()
 	waited, err := r.leaser.Release(ctx, token, r.keys(ks)...)
 	r.done(ctx, stats.OpRelease, start, err)
@@ -354,6 +440,10 @@ func (r *remote) release(ctx context.Context, token l2.Token, ks []string) ([]st
 
 // tag indexes the L1 keys ks under tags, for at least ttl.
 func (r *remote) tag(ctx context.Context, tags, ks []string, ttl time.Duration) error {
+	if err := r.enter(ctx, true); err != nil {
+		return err
+	}
+	defer r.exit()
 	start := r.start()
 	err := r.tagger.Tag(ctx, r.keys(tags), r.keys(ks), ttl)
 	r.done(ctx, stats.OpTag, start, err)
@@ -362,6 +452,10 @@ func (r *remote) tag(ctx context.Context, tags, ks []string, ttl time.Duration) 
 
 // popTagged takes up to count keys (L1 keys) out of the index of tag.
 func (r *remote) popTagged(ctx context.Context, tag string, count int) ([]string, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
 	start := r.start()
 	rks, err := r.tagger.PopTagged(ctx, r.key(tag), count)
 	r.done(ctx, stats.OpPopTagged, start, err)
@@ -377,6 +471,10 @@ func (r *remote) popTagged(ctx context.Context, tag string, count int) ([]string
 // deletePrefix deletes every key that starts with the L1 prefix p and
 // calls fn with each batch of L1 keys deleted.
 func (r *remote) deletePrefix(ctx context.Context, p string, count int, fn func(ks []string) error) error {
+	if err := r.enter(ctx, true); err != nil {
+		return err
+	}
+	defer r.exit()
 	start := r.start()
 	err := r.prefix.DeletePrefix(ctx, r.key(p), count, func(rks []string) error {
 		for i, rk := range rks {

@@ -135,6 +135,10 @@ const (
 	// context): its callers got their error, and its value, if it ever
 	// comes, is dropped.
 	LoadAbandoned
+	// Overloaded: a load waited for one of Options.MaxLoads slots until
+	// its deadline and failed (ErrOverloaded), or an early refresh was
+	// skipped because every slot was taken.
+	Overloaded
 
 	numEvents // keep last
 )
@@ -182,6 +186,7 @@ var eventNames = [numEvents]string{
 	BusRejected:    "bus_rejected",
 	FlushCoalesced: "flush_coalesced",
 	LoadAbandoned:  "load_abandoned",
+	Overloaded:     "overloaded",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

@@ -1,0 +1,114 @@
+package tiered_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// Item 9: a burst of distinct cold keys larger than L2 and the loader can
+// serve in time degrades gracefully. The loads run at most MaxLoads at a
+// time, the L2 calls at most MaxL2Calls (loads' and writes' first), so
+// every caller either gets its value or ErrOverloaded, the breaker never
+// opens, and every value loaded is stored in L2. Before, the callers'
+// reads, leases and stores raced for the client's pool: they timed out
+// there, the breaker opened, and almost nothing loaded reached L2.
+func TestHostile_Overload(t *testing.T) {
+	if testing.Short() || !redistest.Enabled() {
+		t.Skip("needs redis-server")
+	}
+	srv := redistest.NewServer(t)
+	// A small pool stands for a saturated one: 20,000 keys need about
+	// 60,000 round trips, more than 4 connections carry within LoadTimeout.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 4})
+	t.Cleanup(func() { rdb.Close() })
+	admin := redis.NewClient(redistest.AdminOptions(srv.Addr()))
+	t.Cleanup(func() { admin.Close() })
+
+	st := &stats.Counter{}
+	c, err := tiered.New(&tiered.Options[int64, int64]{
+		Name: "burst", L2: redisstore.New(rdb, nil), Stats: st,
+		LoadTimeout: time.Second, MaxLoads: 200, MaxL2Calls: 4,
+		Loader: loader.Func[int64, int64](func(ctx context.Context, k int64) (int64, error) {
+			t := time.NewTimer(100 * time.Millisecond)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return k, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+
+	const n = 20_000
+	var ok, overloaded atomic.Int64
+	var mu sync.Mutex
+	other := map[string]int{}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.Get(context.Background(), int64(i))
+			switch {
+			case err == nil && v == int64(i):
+				ok.Add(1)
+			case errors.Is(err, tiered.ErrOverloaded):
+				overloaded.Add(1)
+			default:
+				mu.Lock()
+				other[errString(err)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	stored, err := admin.DBSize(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := st.Snapshot()
+	t.Logf("%d keys at once in %v: %d served, %d ErrOverloaded, %d other errors; %d values in L2; L2 errors %d, reads skipped %d",
+		n, time.Since(start).Round(time.Millisecond), ok.Load(), overloaded.Load(), n-ok.Load()-overloaded.Load(),
+		stored, snap.Get(stats.L2Error), snap.Get(stats.L2Skipped))
+	for e, k := range other {
+		t.Errorf("%d callers failed with %s", k, e)
+	}
+	if ok.Load() == 0 {
+		t.Error("no caller was served")
+	}
+	if stored < ok.Load() {
+		t.Errorf("%d values in L2 for %d loads served: loaded values were lost", stored, ok.Load())
+	}
+	if e := snap.Get(stats.L2Error); e != 0 {
+		t.Errorf("%d L2 errors: the burst was held against L2", e)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "a wrong value"
+	}
+	s := err.Error()
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	return s
+}
