@@ -22,3 +22,14 @@ type Compressor interface {
 	// error, never a panic.
 	Decompress(dst, src []byte) ([]byte, error)
 }
+
+// DecodedLener is implemented by a [Compressor] that can tell how many bytes
+// a compressed block decodes to from the block's own header, without
+// decoding it. The tiered cache asks before it decompresses a value read
+// from L2, and refuses one larger than its MaxValueSize without allocating
+// for it.
+type DecodedLener interface {
+	// DecodedLen returns the length src declares once decoded, or an error
+	// when src is not a block of this compressor.
+	DecodedLen(src []byte) (int, error)
+}

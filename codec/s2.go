@@ -23,7 +23,19 @@ type S2 struct {
 	MaxDecodedLen int
 }
 
-var _ Compressor = S2{}
+var (
+	_ Compressor   = S2{}
+	_ DecodedLener = S2{}
+)
+
+// DecodedLen returns the length the S2 block src declares once decoded.
+func (S2) DecodedLen(src []byte) (int, error) {
+	n, err := s2.DecodedLen(src)
+	if err != nil {
+		return 0, fmt.Errorf("%w: s2: %w", ErrCorrupt, err)
+	}
+	return n, nil
+}
 
 // Compress appends the S2 block encoding of src to dst. When dst has room
 // for the worst case (len(src) plus a small overhead) it does not allocate.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tiercache/tiercache/codec"
 	"github.com/tiercache/tiercache/tiered/internal/envelope"
 )
 
@@ -42,6 +43,12 @@ const frameSizeHint = 256
 // reader counts it (stats.L2Foreign), treats it as a miss and leaves it in
 // L2 for its writer.
 var errForeign = errors.New("tiered: value written with another schema")
+
+// errTooLarge marks a frame whose value is larger than MaxValueSize: the
+// cache does not decode it (a writer with a larger MaxValueSize, or a
+// hostile one, wrote it). It is counted (stats.ValueTooLarge), treated as
+// a miss and left alone, like another schema's value.
+var errTooLarge = fmt.Errorf("tiered: value in L2 larger than MaxValueSize: %w", ErrValueTooLarge)
 
 // errWrongKey marks a frame bound to another key than the one it was read
 // under (see keyHash): copied there by mistake or by someone who can write
@@ -114,9 +121,17 @@ func (c *Cache[K, V]) decode(k string, frame []byte) (*entry[V], int, error) {
 		if c.cfg.Compressor == nil || h.Compressor != c.compressor {
 			return nil, 0, errForeign
 		}
+		if dl, ok := c.cfg.Compressor.(codec.DecodedLener); ok && c.cfg.MaxValueSize > 0 {
+			if n, err := dl.DecodedLen(payload); err == nil && n > c.cfg.MaxValueSize {
+				return nil, 0, errTooLarge
+			}
+		}
 		if payload, err = c.cfg.Compressor.Decompress(nil, payload); err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", envelope.ErrCorrupt, err)
 		}
+	}
+	if c.cfg.MaxValueSize > 0 && len(payload) > c.cfg.MaxValueSize {
+		return nil, 0, errTooLarge
 	}
 	if err := c.cfg.Codec.Unmarshal(payload, &e.value); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", envelope.ErrCorrupt, err)

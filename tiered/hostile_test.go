@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/codec"
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/l2"
@@ -366,5 +369,80 @@ func TestHostile_FlushesCoalesced(t *testing.T) {
 	// At most one Clear per 100 ms window, plus the first.
 	if limit := int64(elapsed/(100*time.Millisecond)) + 2; clears > limit {
 		t.Errorf("%d L1 clears for %d flushes in %v, want at most %d", clears, flushes, elapsed, limit)
+	}
+}
+
+// allocated returns the bytes allocated while f ran.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Item 8: a value in L2 larger than MaxValueSize (a writer with a larger
+// limit wrote it) is neither decompressed nor decoded, nor kept in L1:
+// reading it costs its bytes on the wire once, and GetMany of several
+// such values no more than their sum.
+func TestHostile_OversizedValueNotDecoded(t *testing.T) {
+	ctx := context.Background()
+	const size = 4 << 20 // 4 MiB, over the default MaxValueSize of 1 MiB
+	big := user(1)
+	big.Name = strings.Repeat("x", size)
+	for _, tg := range rawTargets(t) {
+		for _, compressed := range []bool{false, true} {
+			name := tg.name
+			if compressed {
+				name += "/s2"
+			}
+			t.Run(name, func(t *testing.T) {
+				var comp codec.Compressor
+				if compressed {
+					comp = codec.S2{}
+				}
+				writer := hostileCache(t, tg.store, &recordingL1{}, &stats.Counter{}, nil, func(o *tiered.Options[int64, User]) {
+					o.MaxValueSize, o.Compressor = -1, comp
+				})
+				ids := []int64{1, 2, 3, 4, 5}
+				for _, id := range ids {
+					if err := writer.Set(ctx, id, big); err != nil {
+						t.Fatal(err)
+					}
+				}
+				wire := len(tg.get(t, "users", "1"))
+
+				st := &stats.Counter{}
+				l1 := &recordingL1{}
+				reader := hostileCache(t, tg.store, l1, st, nil, func(o *tiered.Options[int64, User]) { o.Compressor = comp })
+				var got User
+				a := allocated(func() {
+					var err error
+					if got, err = reader.Get(ctx, 1); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if got.Name == big.Name {
+					t.Fatal("Get served the oversized value")
+				}
+				if a > uint64(wire)+(1<<20) {
+					t.Errorf("Get of a %d-byte value (%d on the wire) allocated %d bytes, want at most its wire size + 1 MiB", size, wire, a)
+				}
+				a = allocated(func() {
+					m, err := reader.GetMany(ctx, ids[1:])
+					if err != nil || len(m) != 4 {
+						t.Fatalf("GetMany: %d values, %v", len(m), err)
+					}
+				})
+				if a > 4*uint64(wire)+(1<<20) {
+					t.Errorf("GetMany of 4 oversized values (%d bytes each on the wire) allocated %d bytes, want at most their sum + 1 MiB", wire, a)
+				}
+				if n := st.Snapshot().Get(stats.ValueTooLarge); n != 5 {
+					t.Errorf("ValueTooLarge = %d, want 5", n)
+				}
+				t.Logf("%d bytes on the wire per value; Get and GetMany allocated within bounds", wire)
+			})
+		}
 	}
 }

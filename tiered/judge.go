@@ -81,11 +81,16 @@ func (c *Cache[K, V]) decodeL2(ctx context.Context, lk *lookup[K, V], frame []by
 // undecodable handles a frame of k that decode refused with err, and
 // returns what a load that follows may assume L2 holds. Another schema's
 // value is counted (stats.L2Foreign) and left alone: the load does not
-// write over it. A damaged or foreign one is counted (stats.L2Corrupt),
+// write over it; so is a value larger than MaxValueSize, which is not
+// decoded (stats.ValueTooLarge). A damaged or foreign one is counted (stats.L2Corrupt),
 // logged and deleted, so that the load that follows repairs the key.
 func (c *Cache[K, V]) undecodable(ctx context.Context, k string, frame []byte, err error) observed {
-	if errors.Is(err, errForeign) {
+	switch {
+	case errors.Is(err, errForeign):
 		c.stats.Add(stats.L2Foreign, 1)
+		return observed{ok: true, frame: frame, foreign: true}
+	case errors.Is(err, errTooLarge):
+		c.stats.Add(stats.ValueTooLarge, 1)
 		return observed{ok: true, frame: frame, foreign: true}
 	}
 	c.stats.Add(stats.L2Corrupt, 1)
