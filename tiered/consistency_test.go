@@ -145,7 +145,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 	})
 	for i := range consInstances {
 		client := r.newClient(t)
-		bus, err := redisbus.New(client, &redisbus.Options{ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond})
+		bus, err := redisbus.New(client, &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -115,7 +115,7 @@ func failoverRun(t *testing.T, channelMaster bool) {
 	for i := range foInstances {
 		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 		t.Cleanup(func() { client.Close() })
-		bus, err := redisbus.New(client, &redisbus.Options{ID: fmt.Sprint("instance-", i)})
+		bus, err := redisbus.New(client, &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -100,15 +100,18 @@ func (c *Cache[K, V]) dropL1(keys []string) {
 // messages that name tags or prefixes, garbage on the channel) costs an
 // atomic add each, not a walk of L1. The dead entries that a skipped Clear
 // leaves are overwritten by the next fill of their key or evicted.
-func (c *Cache[K, V]) flushL1() {
+//
+// It reports whether it cleared L1 (false: coalesced).
+func (c *Cache[K, V]) flushL1() bool {
 	c.gens.bumpAll()
 	now := time.Now().UnixNano()
 	last := c.lastClear.Load()
 	if now-last < int64(flushWindow) || !c.lastClear.CompareAndSwap(last, now) {
 		c.stats.Add(stats.FlushCoalesced, 1)
-		return
+		return false
 	}
 	c.l1.Clear()
+	return true
 }
 
 // flushWindow is the shortest time between two L1.Clear calls of flushL1.

@@ -246,3 +246,9 @@ type atomicString struct{ v atomic.Value }
 
 func (s *atomicString) Load() string   { return s.v.Load().(string) }
 func (s *atomicString) Store(x string) { s.v.Store(x) }
+
+// testBusKeys authenticates the messages of every Redis bus of the
+// multi-instance tests (consistency, failover, stampede, schema): they
+// pass with authentication on (issue 12). The redisbus package tests the
+// bus without keys.
+var testBusKeys = [][]byte{[]byte("tiercache test bus key, 32 bytes")}

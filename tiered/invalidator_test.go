@@ -51,7 +51,7 @@ func invalidatorTargets(t *testing.T) []invalidatorTarget {
 		name:  "cluster",
 		store: func() l2.Store { return redisstore.New(newClient(), nil) },
 		newBus: func(id string) invalidate.Bus {
-			b, err := redisbus.New(newClient(), &redisbus.Options{ID: id})
+			b, err := redisbus.New(newClient(), &redisbus.Options{Keys: testBusKeys, ID: id})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -72,15 +72,24 @@ func (r receiver[K, V]) Lost(reason invalidate.LostReason) {
 			attrCache(c.cfg.Name))
 		return
 	case invalidate.Resubscribed:
-		c.flushL1()
+		cleared := c.flushL1()
 		c.l1off.Store(false)
 		c.stats.Add(stats.FlushResubscribed, 1)
+		c.logFlush(cleared, reason)
 	default:
-		c.flushL1()
+		cleared := c.flushL1()
 		c.stats.Add(stats.FlushGap, 1)
+		c.logFlush(cleared, reason)
 	}
-	c.cfg.Logger.LogAttrs(context.Background(), slogInfo, "tiercache: L1 flushed, invalidations may have been missed",
-		attrCache(c.cfg.Name), attrReason(reason.String()))
+}
+
+// logFlush logs a flush of L1 for reason, unless it was coalesced with an
+// earlier one (a flood of reasons would flood the log too).
+func (c *Cache[K, V]) logFlush(cleared bool, reason invalidate.LostReason) {
+	if cleared {
+		c.cfg.Logger.LogAttrs(context.Background(), slogInfo, "tiercache: L1 flushed, invalidations may have been missed",
+			attrCache(c.cfg.Name), attrReason(reason.String()))
+	}
 }
 
 // Observe counts how the namespace's messages fared on their way out.

@@ -268,7 +268,7 @@ func TestRedisInvalidation(t *testing.T) {
 			var l1s []*l1.Ristretto
 			for i := range 2 {
 				client := target.client(t)
-				bus, err := redisbus.New(client, &redisbus.Options{ID: fmt.Sprint("inst-", i)})
+				bus, err := redisbus.New(client, &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("inst-", i)})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -72,7 +72,7 @@ func schemaTargets(t *testing.T) []schemaTarget {
 			name:  rt.name,
 			store: store,
 			newBus: func(id string) invalidate.Bus {
-				b, err := redisbus.New(rdb, &redisbus.Options{ID: id})
+				b, err := redisbus.New(rdb, &redisbus.Options{Keys: testBusKeys, ID: id})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -60,7 +60,7 @@ func newStampedeNode(t *testing.T, target redisTarget, name string, withBus bool
 		})
 	}
 	if withBus {
-		bus, err := redisbus.New(n.client, &redisbus.Options{ID: name})
+		bus, err := redisbus.New(n.client, &redisbus.Options{Keys: testBusKeys, ID: name})
 		if err != nil {
 			t.Fatal(err)
 		}
