@@ -148,7 +148,7 @@ func TestRedisEndToEnd(t *testing.T) {
 			}
 
 			// Corrupt bytes written straight into Redis under a cache key.
-			if err := rdb.Set(ctx, "{tc:e2e:500}", "\xc7\x7c\x01garbage that is not a frame", time.Hour).Err(); err != nil {
+			if err := rdb.Set(ctx, "{tc:e2e:500}", "\xc7\x7c\x03garbage that is not a frame", time.Hour).Err(); err != nil {
 				t.Fatal(err)
 			}
 			u, err := b.Get(ctx, 500)
