@@ -43,6 +43,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0xC7, 0x7C, 2})
 	f.Add(envelope.Append(nil, envelope.Header{Flags: envelope.FlagCompressed, Compressor: 9, Schema: 0xdeadbeef}, []byte("x")))
 	f.Add([]byte(`{"not":"an envelope","but":"long enough to look like one"}`))
+	f.Add(envelope.Append(nil, envelope.Header{Created: 5, Expiry: 6, Key: 0xdeadbeef}, []byte("bound")))
+	f.Add(append([]byte{0xC7, 0x7C, 2, 0}, make([]byte, 40)...)) // a version 2 frame
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		checkDecode(t, frame)
 		if len(frame) >= envelope.HeaderSize {
