@@ -446,3 +446,51 @@ func TestHostile_OversizedValueNotDecoded(t *testing.T) {
 		}
 	}
 }
+
+// Item 1: the key layout is unambiguous for every key string. A value
+// whose key holds "|tag|" was taken for a tag index by redisstore and
+// survived Flush and InvalidatePrefix (and was served after them).
+func TestHostile_TagLookalikeKeys(t *testing.T) {
+	ctx := context.Background()
+	for _, tg := range rawTargets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			var loads atomic.Int64
+			c, err := tiered.New(&tiered.Options[string, string]{
+				Name: "users", L2: tg.store, L1: &recordingL1{},
+				Loader: loader.Func[string, string](func(_ context.Context, k string) (string, error) {
+					loads.Add(1)
+					return "loaded " + k, nil
+				}),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			keys := []string{"a|tag|b", "|tag|x", "p|tag|", "p:x|tag|y"}
+			for _, op := range []struct {
+				name string
+				run  func() error
+			}{
+				{"Flush", func() error { return c.Flush(ctx) }},
+				{"InvalidatePrefix", func() error { return c.InvalidatePrefix(ctx, "") }},
+			} {
+				for _, k := range keys {
+					if err := c.Set(ctx, k, "old "+k); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := op.run(); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range keys {
+					if raw := tg.get(t, "users", k); raw != nil && !isTombstone(raw) {
+						t.Errorf("%s: L2 still holds the value of %q", op.name, k)
+					}
+					if v, err := c.Get(ctx, k); err != nil || v != "loaded "+k {
+						t.Errorf("%s: Get(%q) = %q, %v; want the loader's value", op.name, k, v, err)
+					}
+				}
+			}
+		})
+	}
+}
