@@ -2,6 +2,7 @@ package tiered
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func FuzzCacheDecode(f *testing.F) {
 	seed("h", envelope.Header{Schema: c.schema, Created: ms, Expiry: ms + 1000}, bytes.Repeat([]byte("y"), 5000))
 	h := envelope.Header{Schema: c.schema, Created: ms, Expiry: ms + 1000, Key: c.keyHash("i")}
 	f.Add("another key", envelope.Append(nil, h, []byte("copied"))) // bound to "i"
-	f.Add("j", []byte{0xC7, 0x7C, 2, 0, 1, 2, 3})                    // another version
+	f.Add("j", []byte{0xC7, 0x7C, 2, 0, 1, 2, 3})                   // another version
 
 	f.Fuzz(func(t *testing.T, k string, frame []byte) {
 		for _, fr := range [][]byte{frame, refinish(bytes.Clone(frame))} {
@@ -89,13 +90,10 @@ func refinish(frame []byte) []byte {
 	return envelope.Append(nil, envelope.Header{
 		Flags:      envelope.Flags(frame[3]) & (envelope.FlagNotFound | envelope.FlagCompressed | envelope.FlagTombstone),
 		Compressor: frame[4],
-		Schema:     uint32(frame[5])<<24 | uint32(frame[6])<<16 | uint32(frame[7])<<8 | uint32(frame[8]),
-		Created:    int64(be64(frame[9:17])),
-		Expiry:     int64(be64(frame[17:25])),
-		Delta:      time.Duration(be32(frame[25:29])) * time.Microsecond,
-		Key:        be32(frame[29:33]),
+		Schema:     binary.BigEndian.Uint32(frame[5:9]),
+		Created:    int64(binary.BigEndian.Uint64(frame[9:17])),
+		Expiry:     int64(binary.BigEndian.Uint64(frame[17:25])),
+		Delta:      time.Duration(binary.BigEndian.Uint32(frame[25:29])) * time.Microsecond,
+		Key:        binary.BigEndian.Uint32(frame[29:33]),
 	}, frame[envelope.HeaderSize:])
 }
-
-func be32(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
-func be64(b []byte) uint64 { return uint64(be32(b[:4]))<<32 | uint64(be32(b[4:])) }

@@ -272,12 +272,18 @@ func TestHostile_TagFailureStoresNoValue(t *testing.T) {
 // neither its callers past LoadTimeout nor Close: they get the context's
 // error, and the loader is counted and logged as abandoned.
 func TestHostile_LoaderIgnoringContext(t *testing.T) {
+	for _, tg := range rawTargets(t) {
+		t.Run(tg.name, func(t *testing.T) { testLoaderIgnoringContext(t, tg.store) })
+	}
+}
+
+func testLoaderIgnoringContext(t *testing.T, store l2.Store) {
 	ctx := context.Background()
 	release := make(chan struct{})
 	defer close(release) // the loader's goroutine ends with the test
 	st := &stats.Counter{}
 	c, err := tiered.New(&tiered.Options[int64, User]{
-		Name: "users", L2: memstore.New(nil), Stats: st, LoadTimeout: 50 * time.Millisecond,
+		Name: "deaf", L2: store, Stats: st, LoadTimeout: 50 * time.Millisecond,
 		Loader: loader.Func[int64, User](func(context.Context, int64) (User, error) {
 			<-release // deaf to its context
 			return user(1), nil
