@@ -182,9 +182,10 @@ type Options[K comparable, V any] struct {
 	// without L2 (stats.L2Skipped and stats.Overloaded) without opening
 	// the breaker. Keep it at most the L2 client's connection pool (per
 	// node): then calls queue here, in order of priority, and never time
-	// out in the client's pool. Default DefaultMaxL2CallsPerCPU *
-	// runtime.GOMAXPROCS(0), go-redis's default PoolSize; negative: no
-	// limit.
+	// out in the client's pool. The bound is the cache's own: caches that
+	// share a client should split the pool between them. Default
+	// DefaultMaxL2CallsPerCPU * runtime.GOMAXPROCS(0), go-redis's default
+	// PoolSize; negative: no limit.
 	MaxL2Calls int
 	// Tags returns the tags of a value (nil for none). Every value stored
 	// by Set, SetMany or a load is indexed under its tags in L2, so that
