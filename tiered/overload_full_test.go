@@ -13,7 +13,6 @@ import (
 
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/l2/redisstore"
-	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
@@ -38,16 +37,7 @@ func TestHostile_OverloadFull(t *testing.T) {
 	st := &stats.Counter{}
 	c, err := tiered.New(&tiered.Options[int64, int64]{
 		Name: "burst", L2: redisstore.New(rdb, nil), Stats: st, MaxLoads: maxLoads,
-		Loader: loader.Func[int64, int64](func(ctx context.Context, k int64) (int64, error) {
-			t := time.NewTimer(500 * time.Millisecond)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return k, nil
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			}
-		}),
+		Loader: slowIdentity(500 * time.Millisecond),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -40,16 +40,7 @@ func TestHostile_Overload(t *testing.T) {
 	c, err := tiered.New(&tiered.Options[int64, int64]{
 		Name: "burst", L2: redisstore.New(rdb, nil), Stats: st,
 		LoadTimeout: time.Second, MaxLoads: 200, MaxL2Calls: 4,
-		Loader: loader.Func[int64, int64](func(ctx context.Context, k int64) (int64, error) {
-			t := time.NewTimer(100 * time.Millisecond)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return k, nil
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			}
-		}),
+		Loader: slowIdentity(100 * time.Millisecond),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +90,21 @@ func TestHostile_Overload(t *testing.T) {
 	}
 	if e := snap.Get(stats.L2Error); e != 0 {
 		t.Errorf("%d L2 errors: the burst was held against L2", e)
+	}
+}
+
+// slowIdentity is a loader that returns its key after d, or its
+// context's error if that ends first.
+func slowIdentity(d time.Duration) loader.Func[int64, int64] {
+	return func(ctx context.Context, k int64) (int64, error) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return k, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
 }
 
