@@ -106,7 +106,13 @@ func newInstance(addr, name string, db *fakeDB) (*instance, error) {
 	in := &instance{name: name, stats: &stats.Counter{}}
 	in.rdb = redis.NewClient(&redis.Options{Addr: addr})
 	var err error
-	in.bus, err = redisbus.New(in.rdb, &redisbus.Options{ID: "instance-" + strings.ToLower(name)})
+	in.bus, err = redisbus.New(in.rdb, &redisbus.Options{
+		ID: "instance-" + strings.ToLower(name),
+		// Messages are authenticated with a key every instance shares, so
+		// that nobody else who can PUBLISH on the channel is heard. Load it
+		// from your secret store; this one is for the example only.
+		Keys: [][]byte{[]byte("example only: not a secret key!!")},
+	})
 	if err != nil {
 		in.rdb.Close()
 		return nil, err
