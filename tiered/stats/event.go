@@ -140,6 +140,18 @@ const (
 	// skipped because every slot was taken.
 	Overloaded
 
+	// CDCApplied: database changes whose evictions were applied by a CDC
+	// engine (invalidate/cdc), added with the number of changes.
+	CDCApplied
+	// CDCSkipped: changes of tables that no rule maps.
+	CDCSkipped
+	// CDCDeadLetter: changes that could not be decoded or mapped (in
+	// whole or in part), handed to the dead-letter hook.
+	CDCDeadLetter
+	// CDCLag (Observe): from a change's commit in the database to the end
+	// of its eviction from every tier.
+	CDCLag
+
 	numEvents // keep last
 )
 
@@ -187,6 +199,10 @@ var eventNames = [numEvents]string{
 	FlushCoalesced: "flush_coalesced",
 	LoadAbandoned:  "load_abandoned",
 	Overloaded:     "overloaded",
+	CDCApplied:     "cdc_applied",
+	CDCSkipped:     "cdc_skipped",
+	CDCDeadLetter:  "cdc_dead_letter",
+	CDCLag:         "cdc_lag",
 }
 
 // String returns the event's snake_case name, as used in metric labels.
