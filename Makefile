@@ -1,9 +1,9 @@
 # tiercache: the one test command is `make test`.
 #
-# make test   installs redis-server where missing (apt-get), then runs go vet,
-#             gofmt, staticcheck and every test with -race, integration
-#             tests on real Redis (one node and a 3+3 Cluster) included,
-#             over every module.
+# make test   installs redis-server and postgresql where missing (apt-get),
+#             then runs go vet, gofmt, staticcheck and every test with
+#             -race, integration tests on real Redis (one node and a 3+3
+#             Cluster) and PostgreSQL included, over every module.
 # make bench  runs every scenario of the bench module (tiercache beside
 #             go-redis/cache, rueidis, go-redis's client-side cache, raw
 #             ristretto and raw go-redis) on its own redis-server, writes
@@ -43,6 +43,14 @@ deps:
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing postgresql"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+	@# The binaries internal/pgtest runs: beside initdb on PATH, else the highest /usr/lib/postgresql/*/bin.
+	@if command -v initdb >/dev/null; then bin=$$(dirname "$$(readlink -f "$$(command -v initdb)")"); \
+	else bin=$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); fi; \
+	"$$bin/postgres" --version
 
 vet:
 	@for m in $(MODULES); do \
