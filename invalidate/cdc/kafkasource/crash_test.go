@@ -1,0 +1,171 @@
+package kafkasource_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
+)
+
+// The environment of TestHelperConsumer, the child of TestSourceCrash.
+const (
+	envBrokers = "KAFKASOURCE_TEST_CHILD_BROKERS"
+	envOut     = "KAFKASOURCE_TEST_CHILD_OUT"
+	crashGroup = "crash"
+)
+
+// A member killed with SIGKILL mid-stream (no leave, no last commit) holds
+// its partitions until the session timeout; then the survivor takes them
+// over, from the last committed offsets, and no change is missed: every
+// change was evicted by the survivor, or by the killed member before it
+// committed it. The killed member is this test binary, run again as a
+// child process (in-process, Close always leaves the group).
+func TestSourceCrash(t *testing.T) {
+	t.Parallel()
+	const partitions = 4
+	c := newCluster(t, partitions, usersTopic)
+	f := feed(t, newProducer(t, c), partitions, 8, 5*time.Millisecond)
+
+	out := filepath.Join(t.TempDir(), "evicted")
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperConsumer$", "-test.count=1")
+	child.Env = append(os.Environ(), envBrokers+"="+strings.Join(c.ListenAddrs(), ","), envOut+"="+out)
+	var logs bytes.Buffer
+	child.Stdout, child.Stderr = &logs, &logs
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var reap sync.Once
+	wait := func() { reap.Do(func() { _ = child.Wait() }) }
+	t.Cleanup(func() {
+		_ = child.Process.Kill()
+		wait()
+		if t.Failed() {
+			t.Logf("the child's output:\n%s", logs.String())
+		}
+	})
+
+	survivor := newRecorder()
+	start(t, newSource(t, c, kafkasource.Options{Group: crashGroup, Topics: []string{usersTopic},
+		Engine: usersEngine(t, survivor, nil, nil), MaxBatch: 16}))
+	waitAssigned(t, c, crashGroup, 2, partitions)
+	waitFor(t, 15*time.Second, "both members evicting", func() bool {
+		_, n := survivor.deletes()
+		return n > 200 && len(readEvicted(t, out)) > 200
+	})
+
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	killedAt := int(f.next.Load())
+	waitAssigned(t, c, crashGroup, 1, partitions) // after the session timeout (1 s)
+	waitFor(t, 10*time.Second, "the survivor evicting what came after the kill, in every partition", func() bool {
+		for p := range partitions {
+			if !survivor.has(strconv.Itoa(killedAt + 100 + p)) {
+				return false
+			}
+		}
+		return true
+	})
+	n := f.halt()
+	waitFor(t, 15*time.Second, "every offset committed", func() bool { return commitLag(c, crashGroup, usersTopic) == "" })
+
+	byChild := readEvicted(t, out)
+	childHas := func(key string) bool { return byChild[key] > 0 }
+	if count, first := missing(n, childHas, survivor.has); count > 0 {
+		t.Fatalf("%d of %d changes missed (the first: user %s)", count, n, first)
+	}
+	childTotal := 0
+	for _, k := range byChild {
+		childTotal += k
+	}
+	total, distinct := survivor.deletes()
+	t.Logf("%d changes: the killed member evicted %d (%d distinct), the survivor %d (%d distinct); %d redeliveries",
+		n, childTotal, len(byChild), total, distinct, childTotal+total-n)
+}
+
+// readEvicted returns the keys a child evicted, with how many times: the
+// lines of its file (a last line without its newline was cut by the kill,
+// before its batch was committed).
+func readEvicted(t testing.TB, path string) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := make(map[string]int)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		keys[sc.Text()]++
+	}
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		keys[sc.Text()]-- // the cut line
+	}
+	return keys
+}
+
+// TestHelperConsumer is the member that TestSourceCrash kills: a Source
+// that appends the keys of each batch to a file once Apply returned nil
+// for them and before they are committed. It runs only as that test's
+// child.
+func TestHelperConsumer(t *testing.T) {
+	brokers := os.Getenv(envBrokers)
+	if brokers == "" {
+		t.Skip("the child process of TestSourceCrash")
+	}
+	out, err := os.OpenFile(os.Getenv(envOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	var pending keyLog // the keys of the batch being applied
+	engine := usersEngine(t, &pending, nil, nil)
+	src, err := kafkasource.New(&kafkasource.Options{Brokers: strings.Split(brokers, ","), Group: crashGroup,
+		Topics: []string{usersTopic}, Engine: engine, MaxBatch: 16, ClientOptions: fastGroup()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kafkasource.SetAfterApply(src, func([]*kgo.Record) {
+		var b strings.Builder
+		for _, k := range pending {
+			b.WriteString(k + "\n")
+		}
+		pending = pending[:0]
+		if _, err := out.WriteString(b.String()); err != nil {
+			t.Error(err)
+		}
+	})
+	// A child whose parent died does not linger.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := src.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keyLog is a Target that appends the keys it deletes to itself; Run's
+// goroutine alone uses it.
+type keyLog []string
+
+func (l *keyLog) Delete(_ context.Context, keys ...string) error {
+	*l = append(*l, keys...)
+	return nil
+}
+
+func (l *keyLog) InvalidateTags(context.Context, ...string) error { return nil }
+func (l *keyLog) Flush(context.Context) error                     { return nil }
