@@ -41,6 +41,17 @@
 // ("topic/partition@offset", also the Position of every event), after its
 // batch was applied, and committed with it: it never stops the stream.
 //
+// # Visibility
+//
+// Debezium reads PostgreSQL's logical replication stream, which carries a
+// transaction as soon as its commit record is on disk, a moment before
+// other sessions can see it. The Kafka hop usually outlasts that moment,
+// but not while a commit waits for a synchronous standby: an eviction
+// made then can be undone by a reload that reads the old row. This source
+// has no database connection to wait with (pgsource waits; see its
+// documentation); with synchronous replication, prefer pgsource, or keep
+// TTLs short enough for such a row.
+//
 // # Tests
 //
 // The package's tests run on kfake, franz-go's in-process Kafka cluster:
