@@ -56,7 +56,10 @@ type Options struct {
 	BatchSize int
 	// Stats records the changes applied (stats.CDCApplied), skipped
 	// (CDCSkipped), dead-lettered (CDCDeadLetter) and the lag from commit
-	// to eviction (CDCLag). Default: none.
+	// to eviction (CDCLag). Each change decoded is counted once: applied
+	// when all its rules mapped it, skipped when none maps its table,
+	// dead-lettered otherwise (what did map was evicted all the same).
+	// Default: none.
 	Stats stats.Recorder
 	// Logger receives dead letters (without DeadLetters) and failures.
 	// Default: discards.
@@ -149,7 +152,6 @@ func (e *Engine) Apply(ctx context.Context, events []Event) error {
 			skipped++
 			continue
 		}
-		applied++
 		var first error
 		for _, r := range rules {
 			w := works[r.Namespace]
@@ -163,6 +165,8 @@ func (e *Engine) Apply(ctx context.Context, events []Event) error {
 		}
 		if first != nil {
 			dead = append(dead, DeadLetter{Event: ev, Position: ev.Position, Err: first})
+		} else {
+			applied++
 		}
 	}
 	var errs []error

@@ -141,12 +141,14 @@ const (
 	Overloaded
 
 	// CDCApplied: database changes whose evictions were applied by a CDC
-	// engine (invalidate/cdc), added with the number of changes.
+	// engine (invalidate/cdc), added with the number of changes. Each
+	// change counts once: as applied, skipped or dead-lettered.
 	CDCApplied
 	// CDCSkipped: changes of tables that no rule maps.
 	CDCSkipped
 	// CDCDeadLetter: changes that could not be decoded or mapped (in
-	// whole or in part), handed to the dead-letter hook.
+	// whole or in part: what mapped was evicted), handed to the
+	// dead-letter hook.
 	CDCDeadLetter
 	// CDCLag (Observe): from a change's commit in the database to the end
 	// of its eviction from every tier.
