@@ -71,7 +71,9 @@ var (
 // A value and a key are wrapped when they are an object with exactly the
 // two members "schema" (an object or null) and "payload": what the
 // converter writes with schemas.enable. A column named twice keeps its
-// last value. Nesting deeper than encoding/json's limit (10000) is
+// last value. Invalid UTF-8 inside a JSON string is replaced with U+FFFD,
+// as encoding/json does (Debezium writes none): a table name so damaged
+// names no rule (skipped), a key column so damaged names no cache key. Nesting deeper than encoding/json's limit (10000) is
 // malformed; the work is linear in the input's length.
 func DecodeDebezium(key, value []byte) (Event, error) {
 	if len(value) == 0 {
