@@ -163,3 +163,18 @@ bench-stampede: deps
 		echo "== round $$i of $(STAMPEDECOUNT)"; \
 		TIERCACHE_INTEGRATION=1 ./bin/tiered.test -test.run='^$$' -test.bench='^BenchmarkCache_ZipfReplay$$' -test.benchmem -test.benchtime=1x 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)| replay ' | tee -a bench/results/stampede.txt || exit 1; \
 	done
+
+# The CDC benchmarks on real PostgreSQL and Redis: the lag from a single-row
+# UPDATE's commit to its eviction from 4 instances' L1 (10,000 of them, beside
+# a writer's own Delete), and one 100,000-row UPDATE (changes/s, peak heap).
+CDCCOUNT ?= 3
+.PHONY: bench-cdc
+bench-cdc: deps
+	@mkdir -p bench/results bin
+	cd invalidate/cdc/pgsource && $(GO) test -c -o ../../../bin/pgsource.test .
+	@: > bench/results/cdc.txt
+	@set -o pipefail; for i in $$(seq $(CDCCOUNT)); do \
+		echo "== round $$i of $(CDCCOUNT)"; \
+		TIERCACHE_INTEGRATION=1 ./bin/pgsource.test -test.run='^$$' -test.bench='^BenchmarkSource_Lag$$' -test.benchtime=10000x 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)| lag [a-z_]+ over [0-9]{2,}' | tee -a bench/results/cdc.txt || exit 1; \
+		TIERCACHE_INTEGRATION=1 ./bin/pgsource.test -test.run='^$$' -test.bench='^BenchmarkSource_BulkUpdate$$' -test.benchtime=1x 2>&1 | grep -E '^(Benchmark|--- FAIL|FAIL)| bulk UPDATE ' | tee -a bench/results/cdc.txt || exit 1; \
+	done
