@@ -165,10 +165,11 @@ func TestSourceAppliesDebezium(t *testing.T) {
 		t.Errorf("dead letters at %v, want %v", positions, want)
 	}
 	snap := st.Snapshot()
-	// 7 user changes, 3 order changes, 2 session changes; the audit change
-	// is skipped.
-	if got := [3]int64{snap.Get(stats.CDCApplied), snap.Get(stats.CDCSkipped), snap.Get(stats.CDCDeadLetter)}; got != [3]int64{12, 1, 5} {
-		t.Errorf("applied, skipped, dead-lettered: %v, want [12 1 5]", got)
+	// 7 user changes, 3 order changes, 2 session changes, of which the 2
+	// that map in part count as dead letters only; the audit change is
+	// skipped.
+	if got := [3]int64{snap.Get(stats.CDCApplied), snap.Get(stats.CDCSkipped), snap.Get(stats.CDCDeadLetter)}; got != [3]int64{10, 1, 5} {
+		t.Errorf("applied, skipped, dead-lettered: %v, want [10 1 5]", got)
 	}
 }
 
