@@ -430,9 +430,9 @@ func TestSource_ServerRestart(t *testing.T) {
 
 	// One writer, which reconnects after the crash and retries each update
 	// until it succeeds: every id is committed once at least.
-	var done atomic.Int64
+	var last, done atomic.Int64
 	writes := make(chan error, 1)
-	go func() { writes <- writeThroughCrash(pg.srv.DSN("postgres"), n, &done) }()
+	go func() { writes <- updateThroughCrashes(pg.srv.DSN("postgres"), n, &last, &done, nil) }()
 	waitFor(t, waitTimeout, "200 updates", func() bool { return done.Load() >= 200 })
 	if err := pg.srv.Kill(); err != nil {
 		t.Fatal(err)
@@ -454,42 +454,6 @@ func TestSource_ServerRestart(t *testing.T) {
 	}
 	t.Logf("killed after %d of %d updates: %d evictions (%d redelivered), %d reconnection attempts",
 		killedAt, n, total(ev, 1, n), total(ev, 1, n)-n, lg.count("reconnecting"))
-}
-
-// writeThroughCrash updates ids 1..n in order, reconnecting after errors
-// and retrying each update until it succeeds.
-func writeThroughCrash(dsn string, n int, done *atomic.Int64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			conn.Close(context.Background())
-		}
-	}()
-	retry := time.NewTicker(20 * time.Millisecond) // the pace of reconnections
-	defer retry.Stop()
-	for id := 1; id <= n; {
-		var err error
-		if conn == nil {
-			conn, err = pgx.Connect(ctx, dsn)
-		}
-		if err == nil {
-			if _, err = conn.Exec(ctx, "UPDATE items SET v = v + 1 WHERE id = $1", id); err == nil {
-				done.Add(1)
-				id++
-				continue
-			}
-			conn.Close(context.Background())
-			conn = nil
-		}
-		select {
-		case <-retry.C:
-		case <-ctx.Done():
-			return fmt.Errorf("update %d: %w (last error: %w)", id, ctx.Err(), err)
-		}
-	}
-	return nil
 }
 
 // Test 4: writes to a table outside the publication send no change, only
