@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tiercache/tiercache/internal/childproc"
 )
 
 // Servers listen on a random port in [MinPort, MaxPort]: below the ephemeral range (32768 on) and
@@ -51,7 +53,7 @@ type Server struct {
 	port int
 
 	mu     sync.Mutex
-	proc   *process // nil while stopped
+	proc   *childproc.Process // nil while stopped
 	closed bool
 }
 
@@ -199,7 +201,7 @@ func (s *Server) initdb() error {
 		if s.cred != nil {
 			err = fmt.Errorf("%w (initdb runs as user %s, who must be able to reach %s)", err, serverUser, s.dir)
 		}
-		return fmt.Errorf("pgtest: initdb: %w\n--- last lines of its output ---\n%s", err, tail(out, tailLines))
+		return fmt.Errorf("pgtest: initdb: %w\n--- last lines of its output ---\n%s", err, childproc.Tail(out, tailLines))
 	}
 	return nil
 }
@@ -212,12 +214,21 @@ func (s *Server) startLocked() error {
 		args = append(args, "-c", st.name+"="+st.value)
 	}
 	args = append(args, "-p", strconv.Itoa(s.port)) // last: the port is Addr's
-	p, err := startProcess(s.bins.postgres, args, s.dir, filepath.Join(s.dir, "postgres.log"), s.cred)
+	p, err := childproc.Start(s.bins.postgres, args, childproc.Options{
+		Dir:     s.dir,
+		LogPath: filepath.Join(s.dir, "postgres.log"),
+		Env:     append(os.Environ(), "LC_ALL=C"), // messages in English: start errors are recognised by them
+		// Run as the postgres user when this process is root.
+		Credential: s.cred,
+		// The postmaster leads a group with its children (backends, checkpointer, ...): a kill kills
+		// them all, as a crash would.
+		Group: true,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("pgtest: %w", err)
 	}
-	if err := p.waitReady(s.bins.pgIsReady, s.dataDir(), s.port, time.Now().Add(readyTimeout)); err != nil {
-		return errors.Join(err, p.kill())
+	if err := waitReady(p, s.bins.pgIsReady, s.dataDir(), s.port, time.Now().Add(readyTimeout)); err != nil {
+		return errors.Join(err, p.Kill(killTimeout))
 	}
 	s.proc = p
 	return nil
@@ -227,7 +238,7 @@ func (s *Server) stopLocked() error {
 	if s.proc == nil {
 		return nil
 	}
-	err := s.proc.stop()
+	err := stop(s.proc)
 	s.proc = nil
 	return err
 }
@@ -236,7 +247,7 @@ func (s *Server) killLocked() error {
 	if s.proc == nil {
 		return nil
 	}
-	err := s.proc.kill()
+	err := s.proc.Kill(killTimeout)
 	s.proc = nil
 	return err
 }

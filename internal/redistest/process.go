@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tiercache/tiercache/internal/childproc"
 )
 
 const (
@@ -29,93 +28,25 @@ const (
 // errAddrInUse means redis-server exited because its port (or its cluster bus port) was taken.
 var errAddrInUse = errors.New("redistest: address already in use")
 
-// process is one running redis-server child. Its stdout and stderr go to a log file.
-type process struct {
-	cmd     *exec.Cmd
-	log     *os.File
-	logPath string
-	logFrom int64         // size of the log file when this process started
-	done    chan struct{} // closed once Wait has returned
-	waitErr error         // Wait's result; read it only after done is closed
-}
-
-// startProcess starts bin with args in dir, appending its output to logPath.
-func startProcess(bin, dir, logPath string, args []string) (*process, error) {
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("redistest: open log: %w", err)
-	}
-	from, err := log.Seek(0, io.SeekEnd)
-	if err != nil {
-		_ = log.Close()
-		return nil, fmt.Errorf("redistest: open log: %w", err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	// An *os.File is handed to the child as is: exec starts no copying goroutine.
-	cmd.Stdout = log
-	cmd.Stderr = log
-	// Kill the server when the test binary dies. Pdeathsig fires when the thread that forked exits;
-	// the Go runtime keeps its threads alive unless a goroutine exits while locked to one.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = log.Close()
-		return nil, fmt.Errorf("redistest: start %s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, log: log, logPath: logPath, logFrom: from, done: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// exited reports whether the process has ended and been reaped.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill sends SIGKILL, waits until the process is reaped and closes the log. Killing a process that has
-// already exited is not an error.
-func (p *process) kill() error {
-	if !p.exited() {
-		// Fails only when the process has just exited; the wait below covers both cases.
-		_ = p.cmd.Process.Kill()
-	}
-	timer := time.NewTimer(killTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		return fmt.Errorf("redistest: pid %d not reaped %v after SIGKILL", p.cmd.Process.Pid, killTimeout)
-	}
-	return p.log.Close()
-}
-
-// waitReady polls addr until this process answers, the process exits or deadline passes.
+// waitReady polls addr until process p answers, p exits or deadline passes.
 // The error wraps errAddrInUse when the server could not bind its ports.
-func (p *process) waitReady(addr string, deadline time.Time) error {
+func waitReady(p *childproc.Process, addr string, deadline time.Time) error {
 	for {
-		if p.exited() {
-			out := readLog(p.logPath, p.logFrom)
-			err := fmt.Errorf("redistest: redis-server on %s exited: %v", addr, p.waitErr)
+		if p.Exited() {
+			out := p.Output()
+			err := fmt.Errorf("redistest: redis-server on %s exited: %v", addr, p.Err())
 			if bytes.Contains(out, []byte("Address already in use")) {
 				err = fmt.Errorf("%w: %w", errAddrInUse, err)
 			}
-			return withTail(err, p.logPath, out)
+			return childproc.WithTail(err, p.LogPath(), out, tailLines)
 		}
-		err := probe(addr, p.cmd.Process.Pid)
+		err := probe(addr, p.Pid())
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			err := fmt.Errorf("redistest: redis-server on %s not ready in time: %w", addr, err)
-			return withTail(err, p.logPath, readLog(p.logPath, p.logFrom))
+			return childproc.WithTail(err, p.LogPath(), p.Output(), tailLines)
 		}
 		time.Sleep(pollInterval)
 	}
@@ -159,27 +90,4 @@ func probe(addr string, pid int) error {
 		return errors.New("another process answers on this port")
 	}
 	return nil
-}
-
-// readLog returns the log from offset from on; nil when it cannot be read.
-func readLog(path string, from int64) []byte {
-	b, err := os.ReadFile(path)
-	if err != nil || from > int64(len(b)) {
-		return nil
-	}
-	return b[from:]
-}
-
-// withTail appends the last lines of a server log to err.
-func withTail(err error, path string, log []byte) error {
-	return fmt.Errorf("%w\n--- last lines of %s ---\n%s", err, path, tail(log, tailLines))
-}
-
-// tail returns the last n lines of b.
-func tail(b []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

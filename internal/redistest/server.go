@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tiercache/tiercache/internal/childproc"
 )
 
 // Servers listen on a random port in [MinPort, MaxPort]: below the ephemeral range, and low enough for
@@ -43,7 +45,7 @@ type Server struct {
 	onBusy func()
 
 	mu     sync.Mutex
-	proc   *process // nil while stopped
+	proc   *childproc.Process // nil while stopped
 	closed bool
 }
 
@@ -166,12 +168,12 @@ func (s *Server) startLocked() error {
 		"--appendonly", "no",
 	}
 	args = append(args, aclArgs()...)
-	p, err := startProcess(s.bin, s.dir, filepath.Join(s.dir, "redis.log"), append(args, s.extra...))
+	p, err := childproc.Start(s.bin, append(args, s.extra...), childproc.Options{Dir: s.dir, LogPath: filepath.Join(s.dir, "redis.log")})
 	if err != nil {
-		return err
+		return fmt.Errorf("redistest: %w", err)
 	}
-	if err := p.waitReady(s.Addr(), time.Now().Add(serverTimeout)); err != nil {
-		return errors.Join(err, p.kill())
+	if err := waitReady(p, s.Addr(), time.Now().Add(serverTimeout)); err != nil {
+		return errors.Join(err, p.Kill(killTimeout))
 	}
 	s.proc = p
 	return nil
@@ -181,7 +183,7 @@ func (s *Server) stopLocked() error {
 	if s.proc == nil {
 		return nil
 	}
-	err := s.proc.kill()
+	err := s.proc.Kill(killTimeout)
 	s.proc = nil
 	return err
 }
@@ -189,7 +191,7 @@ func (s *Server) stopLocked() error {
 // logTail returns the last lines of the server's log, for error messages.
 func (s *Server) logTail() string {
 	path := filepath.Join(s.dir, "redis.log")
-	return fmt.Sprintf("--- last lines of %s ---\n%s", path, tail(readLog(path, 0), tailLines))
+	return fmt.Sprintf("--- last lines of %s ---\n%s", path, childproc.Tail(childproc.ReadLog(path, 0), tailLines))
 }
 
 // randomPort draws a port in [MinPort, MaxPort].

@@ -66,7 +66,7 @@ func TestRestart_RetriesBusyPort(t *testing.T) {
 	if busy != 1 {
 		t.Errorf("Restart found the port busy %d times, want 1", busy)
 	}
-	if err := probe(s.Addr(), s.proc.cmd.Process.Pid); err != nil {
+	if err := probe(s.Addr(), s.proc.Pid()); err != nil {
 		t.Errorf("after Restart: %v", err)
 	}
 }
@@ -78,7 +78,7 @@ func TestStop_ReapsProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := s.proc.cmd.Process.Pid
+	pid := s.proc.Pid()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
