@@ -5,53 +5,23 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
-// recorder is a Target that records its calls as lines.
-type recorder struct {
-	mu    sync.Mutex
-	calls []string
-	fail  error
-}
-
-func (r *recorder) note(s string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, s)
-	return r.fail
-}
-
-func (r *recorder) Delete(_ context.Context, keys ...string) error {
-	return r.note("delete " + strings.Join(keys, " "))
-}
-
-func (r *recorder) InvalidateTags(_ context.Context, tags ...string) error {
-	return r.note("tags " + strings.Join(tags, " "))
-}
-
-func (r *recorder) Flush(context.Context) error { return r.note("flush") }
-
-func (r *recorder) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.calls)
-}
-
 var users = cdc.Table{Database: "app", Schema: "public", Name: "users"}
 
-func newEngine(t *testing.T, opt func(*cdc.Options), rules ...cdc.Rule) (*cdc.Engine, map[string]*recorder, *stats.Counter, *[]cdc.DeadLetter) {
+func newEngine(t *testing.T, opt func(*cdc.Options), rules ...cdc.Rule) (*cdc.Engine, map[string]*cdctest.Recorder, *stats.Counter, *[]cdc.DeadLetter) {
 	t.Helper()
 	targets := map[string]cdc.Target{}
-	recs := map[string]*recorder{}
+	recs := map[string]*cdctest.Recorder{}
 	for _, r := range rules {
 		if recs[r.Namespace] == nil {
-			recs[r.Namespace] = &recorder{}
+			recs[r.Namespace] = cdctest.NewRecorder()
 			targets[r.Namespace] = recs[r.Namespace]
 		}
 	}
@@ -120,10 +90,10 @@ func TestApply_Mapping(t *testing.T) {
 			if err := e.Apply(context.Background(), []cdc.Event{tt.ev}); err != nil {
 				t.Fatal(err)
 			}
-			if got := recs["user"].got(); !slices.Equal(got, tt.user) {
+			if got := recs["user"].Calls(); !slices.Equal(got, tt.user) {
 				t.Errorf("user: %q, want %q", got, tt.user)
 			}
-			if got := recs["user_by_email"].got(); !slices.Equal(got, tt.email) {
+			if got := recs["user_by_email"].Calls(); !slices.Equal(got, tt.email) {
 				t.Errorf("user_by_email: %q, want %q", got, tt.email)
 			}
 			if (len(*dead) > 0) != tt.dead || st.Snapshot().Get(stats.CDCDeadLetter) != int64(len(*dead)) {
@@ -159,10 +129,10 @@ func TestApply_Batch(t *testing.T) {
 	if err := e.Apply(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := recs["user"].got(), []string{"delete 1 2", "delete 3 4", "delete 5"}; !slices.Equal(got, want) {
+	if got, want := recs["user"].Calls(), []string{"delete 1 2", "delete 3 4", "delete 5"}; !slices.Equal(got, want) {
 		t.Errorf("user: %q, want %q", got, want)
 	}
-	if got, want := recs["order"].got(), []string{"delete 7:70"}; !slices.Equal(got, want) {
+	if got, want := recs["order"].Calls(), []string{"delete 7:70"}; !slices.Equal(got, want) {
 		t.Errorf("order: %q, want %q", got, want)
 	}
 	s := st.Snapshot()
@@ -179,7 +149,7 @@ func TestApply_Batch(t *testing.T) {
 func TestApply_TargetFails(t *testing.T) {
 	t.Parallel()
 	e, recs, st, dead := newEngine(t, nil, cdc.Rule{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}})
-	recs["user"].fail = errors.New("L2 down")
+	recs["user"].FailWith(func(string) error { return errors.New("L2 down") })
 	events := []cdc.Event{
 		{Table: users, Op: cdc.Create, After: cdc.Row{"id": "1"}},
 		{Table: users, Op: cdc.Delete}, // dead letter
@@ -191,7 +161,7 @@ func TestApply_TargetFails(t *testing.T) {
 	if s := st.Snapshot(); s.Get(stats.CDCApplied) != 0 || len(*dead) != 0 {
 		t.Fatalf("a failed batch counted %d changes and %d dead letters", s.Get(stats.CDCApplied), len(*dead))
 	}
-	recs["user"].fail = nil
+	recs["user"].FailWith(nil)
 	if err := e.Apply(context.Background(), events); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +173,7 @@ func TestApply_TargetFails(t *testing.T) {
 
 func TestNew_Errors(t *testing.T) {
 	t.Parallel()
-	target := map[string]cdc.Target{"user": &recorder{}}
+	target := map[string]cdc.Target{"user": cdctest.NewRecorder()}
 	for _, tt := range []struct {
 		name string
 		opts *cdc.Options
@@ -237,7 +207,7 @@ func TestTemplates(t *testing.T) {
 	if err := e.Apply(context.Background(), []cdc.Event{{Table: cdc.Table{Name: "t"}, Op: cdc.Create, After: cdc.Row{"a": "1", "b": "2"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := recs["n"].got(), []string{"delete {literal}:1 12 x f:1"}; !slices.Equal(got, want) {
+	if got, want := recs["n"].Calls(), []string{"delete {literal}:1 12 x f:1"}; !slices.Equal(got, want) {
 		t.Errorf("%q, want %q", got, want)
 	}
 	cols, err := cdc.Rule{Table: "t", Namespace: "n", Keys: []string{"{b}:{a}"}, Tags: []string{"t:{c}", "{a}"}}.Columns()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
 )
 
@@ -56,12 +57,12 @@ func TestSourceCrash(t *testing.T) {
 		}
 	})
 
-	survivor := newRecorder()
+	survivor := cdctest.NewRecorder()
 	start(t, newSource(t, c, kafkasource.Options{Group: crashGroup, Topics: []string{usersTopic},
 		Engine: usersEngine(t, survivor, nil, nil), MaxBatch: 16}))
 	waitAssigned(t, c, crashGroup, 2, partitions)
 	waitFor(t, 15*time.Second, "both members evicting", func() bool {
-		_, n := survivor.deletes()
+		_, n := survivor.Deletes()
 		return n > 200 && len(readEvicted(t, out)) > 200
 	})
 
@@ -73,7 +74,7 @@ func TestSourceCrash(t *testing.T) {
 	waitAssigned(t, c, crashGroup, 1, partitions) // after the session timeout (1 s)
 	waitFor(t, 10*time.Second, "the survivor evicting what came after the kill, in every partition", func() bool {
 		for p := range partitions {
-			if !survivor.has(strconv.Itoa(killedAt + 100 + p)) {
+			if !survivor.Has(strconv.Itoa(killedAt + 100 + p)) {
 				return false
 			}
 		}
@@ -84,14 +85,14 @@ func TestSourceCrash(t *testing.T) {
 
 	byChild := readEvicted(t, out)
 	childHas := func(key string) bool { return byChild[key] > 0 }
-	if count, first := missing(n, childHas, survivor.has); count > 0 {
+	if count, first := missing(n, childHas, survivor.Has); count > 0 {
 		t.Fatalf("%d of %d changes missed (the first: user %s)", count, n, first)
 	}
 	childTotal := 0
 	for _, k := range byChild {
 		childTotal += k
 	}
-	total, distinct := survivor.deletes()
+	total, distinct := survivor.Deletes()
 	t.Logf("%d changes: the killed member evicted %d (%d distinct), the survivor %d (%d distinct); %d redeliveries",
 		n, childTotal, len(byChild), total, distinct, childTotal+total-n)
 }

@@ -3,11 +3,11 @@ package kafkasource_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
@@ -108,85 +109,16 @@ func userCreate(id int, partition int32) *kgo.Record {
 	return record(usersTopic, partition, idKey(s), dbz("users", "c", "null", `{"id":`+s+`,"company_id":1}`))
 }
 
-// recorder is a cdc.Target that records what it is asked to evict. Its
-// fail, when set, is asked before each Delete whether that call fails.
-type recorder struct {
-	mu      sync.Mutex
-	keys    map[string]int // deletes of each key
-	tags    map[string]int
-	flushes int
-	calls   int // Deletes
-	fail    func(call int) error
-}
-
-func newRecorder() *recorder {
-	return &recorder{keys: make(map[string]int), tags: make(map[string]int)}
-}
-
-func (r *recorder) Delete(_ context.Context, keys ...string) error {
-	r.mu.Lock()
-	r.calls++
-	call, fail := r.calls, r.fail
-	r.mu.Unlock()
-	if fail != nil {
-		if err := fail(call); err != nil {
-			return err
+// failDeletes makes r ask f, with the number of each Delete call (1, 2,
+// ...), whether that call fails.
+func failDeletes(r *cdctest.Recorder, f func(call int) error) {
+	var n atomic.Int64
+	r.FailWith(func(call string) error {
+		if !strings.HasPrefix(call, "delete") {
+			return nil
 		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, k := range keys {
-		r.keys[k]++
-	}
-	return nil
-}
-
-func (r *recorder) InvalidateTags(_ context.Context, tags ...string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range tags {
-		r.tags[t]++
-	}
-	return nil
-}
-
-func (r *recorder) Flush(context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.flushes++
-	return nil
-}
-
-// keySet returns the keys deleted at least once, sorted.
-func (r *recorder) keySet() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Sorted(maps.Keys(r.keys))
-}
-
-// tagSet returns the tags invalidated at least once, sorted.
-func (r *recorder) tagSet() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Sorted(maps.Keys(r.tags))
-}
-
-// deletes returns how many keys were deleted, counting repeats, and how
-// many distinct keys.
-func (r *recorder) deletes() (total, distinct int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, n := range r.keys {
-		total += n
-	}
-	return total, len(r.keys)
-}
-
-// has reports whether key was deleted.
-func (r *recorder) has(key string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.keys[key] > 0
+		return f(int(n.Add(1)))
+	})
 }
 
 // deadLetters collects an engine's dead letters.

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
@@ -62,7 +63,7 @@ func TestSource_MutatedMessages(t *testing.T) {
 		byPos[mutPosition(r)] = msgs[i]
 	}
 
-	target := newRecorder()
+	target := cdctest.NewRecorder()
 	var dead deadLetters
 	var st stats.Counter
 	const group = "mutated"
@@ -88,7 +89,7 @@ func TestSource_MutatedMessages(t *testing.T) {
 	waitFor(t, 10*time.Second, "the changes produced after the mutated ones", func() bool {
 		for _, r := range after {
 			for _, k := range byPos[mutPosition(r)].keys {
-				if !target.has(k) {
+				if !target.Has(k) {
 					return false
 				}
 			}
@@ -179,20 +180,17 @@ func TestSource_MutatedMessages(t *testing.T) {
 		}
 	}
 	for k := range wantKeys {
-		if !target.has(k) {
+		if !target.Has(k) {
 			t.Errorf("key %q was not evicted", mutShort(k))
 		}
 	}
-	gotKeys := target.keySet()
+	gotKeys := target.Keys()
 	for _, k := range gotKeys {
 		if !wantKeys[k] {
 			t.Errorf("key %q was evicted, and no change maps to it", mutShort(k))
 		}
 	}
-	target.mu.Lock()
-	flushes := target.flushes
-	target.mu.Unlock()
-	if flushes != 0 {
+	if flushes := target.Flushes(); flushes != 0 {
 		t.Errorf("%d flushes, want none", flushes)
 	}
 

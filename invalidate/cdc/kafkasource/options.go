@@ -31,6 +31,12 @@ const (
 // would do no harm, but there is no reason to.
 const commitTimeout = 10 * time.Second
 
+// leaveTimeout bounds the leave of the group when Run ends: a leave that
+// waits longer (a broker that does not answer, a rebalance that does not
+// end) is abandoned, and the group drops the member after its session
+// timeout instead, as after a crash.
+const leaveTimeout = 5 * time.Second
+
 // Options configures a [Source]. Brokers, Group, Engine and one of Topics
 // and TopicRegex are required.
 type Options struct {

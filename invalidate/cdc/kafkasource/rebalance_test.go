@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
 )
 
@@ -111,16 +112,16 @@ func TestSourceRebalance(t *testing.T) {
 	const group, partitions = "cache", 4
 	c := newCluster(t, partitions, usersTopic)
 	f := feed(t, newProducer(t, c), partitions, 8, 5*time.Millisecond)
-	a, b := newRecorder(), newRecorder()
-	opts := func(r *recorder) kafkasource.Options {
+	a, b := cdctest.NewRecorder(), cdctest.NewRecorder()
+	opts := func(r *cdctest.Recorder) kafkasource.Options {
 		return kafkasource.Options{Group: group, Topics: []string{usersTopic}, Engine: usersEngine(t, r, nil, nil), MaxBatch: 16}
 	}
 	runA := start(t, newSource(t, c, opts(a)))
 	start(t, newSource(t, c, opts(b)))
 	waitAssigned(t, c, group, 2, partitions)
 	waitFor(t, 10*time.Second, "both Sources evicting", func() bool {
-		_, na := a.deletes()
-		_, nb := b.deletes()
+		_, na := a.Deletes()
+		_, nb := b.Deletes()
 		return na > 200 && nb > 200
 	})
 
@@ -129,7 +130,7 @@ func TestSourceRebalance(t *testing.T) {
 	waitAssigned(t, c, group, 1, partitions)
 	waitFor(t, 10*time.Second, "B evicting what comes after A left, in every partition", func() bool {
 		for p := range partitions {
-			if !b.has(strconv.Itoa(stoppedAt + 100 + p)) {
+			if !b.Has(strconv.Itoa(stoppedAt + 100 + p)) {
 				return false
 			}
 		}
@@ -137,11 +138,11 @@ func TestSourceRebalance(t *testing.T) {
 	})
 	n := f.halt()
 	waitFor(t, 15*time.Second, "every change evicted and committed", func() bool {
-		count, _ := missing(n, a.has, b.has)
+		count, _ := missing(n, a.Has, b.Has)
 		return count == 0 && commitLag(c, group, usersTopic) == ""
 	})
-	ta, da := a.deletes()
-	tb, db := b.deletes()
+	ta, da := a.Deletes()
+	tb, db := b.Deletes()
 	t.Logf("%d changes: A evicted %d (%d distinct), B %d (%d distinct); %d redeliveries", n, ta, da, tb, db, ta+tb-n)
 }
 
@@ -161,14 +162,14 @@ func TestSourceRebalanceWhileFailing(t *testing.T) {
 
 	var down atomic.Bool
 	down.Store(true)
-	a, b := newRecorder(), newRecorder()
-	a.fail = func(int) error {
+	a, b := cdctest.NewRecorder(), cdctest.NewRecorder()
+	failDeletes(a, func(int) error {
 		if down.Load() {
 			return errors.New("L2 down")
 		}
 		return nil
-	}
-	opts := func(name string, r *recorder) kafkasource.Options {
+	})
+	opts := func(name string, r *cdctest.Recorder) kafkasource.Options {
 		return kafkasource.Options{Group: group, Topics: []string{usersTopic}, Engine: usersEngine(t, r, nil, nil),
 			RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 50 * time.Millisecond,
 			// A rebalance that the failing batch held up until the
@@ -176,14 +177,10 @@ func TestSourceRebalanceWhileFailing(t *testing.T) {
 			ClientOptions: []kgo.Opt{kgo.ClientID(name), kgo.RebalanceTimeout(time.Minute)}}
 	}
 	start(t, newSource(t, c, opts("a", a)))
-	waitFor(t, 10*time.Second, "A failing", func() bool {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.calls >= 2
-	})
+	waitFor(t, 10*time.Second, "A failing", func() bool { return a.Failed() >= 2 })
 	start(t, newSource(t, c, opts("b", b)))
 	waitAssigned(t, c, group, 2, partitions)
-	waitFor(t, 10*time.Second, "B evicting while A fails", func() bool { _, nb := b.deletes(); return nb > 0 })
+	waitFor(t, 10*time.Second, "B evicting while A fails", func() bool { _, nb := b.Deletes(); return nb > 0 })
 	info := c.GroupInfo(group)
 	for _, m := range info.Members {
 		if m.ClientID != "a" {
@@ -197,11 +194,11 @@ func TestSourceRebalanceWhileFailing(t *testing.T) {
 	}
 	down.Store(false)
 	waitFor(t, 15*time.Second, "every change evicted and committed", func() bool {
-		count, _ := missing(n, a.has, b.has)
+		count, _ := missing(n, a.Has, b.Has)
 		return count == 0 && commitLag(c, group, usersTopic) == ""
 	})
-	_, da := a.deletes()
-	_, db := b.deletes()
+	_, da := a.Deletes()
+	_, db := b.Deletes()
 	t.Logf("A evicted %d, B %d", da, db)
 	if da == 0 {
 		t.Error("A evicted nothing after it recovered")

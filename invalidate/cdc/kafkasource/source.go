@@ -37,8 +37,8 @@ func New(opts *Options) (*Source, error) {
 }
 
 // Run joins the group and applies the changes of the partitions it is
-// given until ctx ends; then it leaves the group, closes its client and
-// returns nil. It returns an error only when the client cannot be made or
+// given until ctx ends; then it leaves the group (waiting at most 5 s for
+// the broker), closes its client and returns nil. It returns an error only when the client cannot be made or
 // when Run is already running. Each poll of up to Options.MaxBatch records
 // is decoded, applied (again and again, with backoff, until Apply returns
 // nil) and committed before the next poll, and rebalances wait for the
@@ -57,9 +57,7 @@ func (s *Source) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafkasource: %w", err)
 	}
-	// Close leaves the group after the last batch was committed or given
-	// back (AllowRebalance first, or the leave would wait for it).
-	defer cl.CloseAllowingRebalance()
+	defer s.close(cl)
 	for {
 		drain(wanted)
 		fetches := cl.PollRecords(ctx, s.cfg.MaxBatch)
@@ -77,6 +75,20 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		cl.AllowRebalance()
 	}
+}
+
+// close leaves the group, once the last batch was committed or given back
+// (AllowRebalance first, or the leave would wait for it), within
+// leaveTimeout, and closes the client: Close alone waits for the leave
+// however long it takes.
+func (s *Source) close(cl *kgo.Client) {
+	cl.AllowRebalance()
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	if err := cl.LeaveGroupContext(ctx); err != nil {
+		s.cfg.Logger.Warn("tiercache: kafka group not left; the group drops the member after its session timeout", "err", err)
+	}
+	cl.Close()
 }
 
 // clientOptions returns the franz-go options of the Source's client: the

@@ -14,13 +14,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
-	engine := usersEngine(t, newRecorder(), nil, nil)
+	engine := usersEngine(t, cdctest.NewRecorder(), nil, nil)
 	valid := func() kafkasource.Options {
 		return kafkasource.Options{Brokers: []string{"127.0.0.1:9092"}, Group: "g", Topics: []string{usersTopic}, Engine: engine}
 	}
@@ -104,7 +105,7 @@ func TestSourceAppliesDebezium(t *testing.T) {
 		record(auditTopic, 0, idKey("1"), dbz("audit", "c", "null", `{"id":1}`)),
 	)
 
-	user, order, session := newRecorder(), newRecorder(), newRecorder()
+	user, order, session := cdctest.NewRecorder(), cdctest.NewRecorder(), cdctest.NewRecorder()
 	var dead deadLetters
 	var st stats.Counter
 	engine, err := cdc.New(&cdc.Options{
@@ -127,22 +128,22 @@ func TestSourceAppliesDebezium(t *testing.T) {
 	waitFor(t, 15*time.Second, "every offset committed", func() bool { return commitLag(c, group, topics...) == "" })
 	run.stop(t)
 
-	if got, want := user.keySet(), []string{"1", "2", "3", "4", "5", big}; !slices.Equal(got, want) {
+	if got, want := user.Keys(), []string{"1", "2", "3", "4", "5", big}; !slices.Equal(got, want) {
 		t.Errorf("user keys %v, want %v", got, want)
 	}
-	if got, want := user.tagSet(), []string{"company:10", "company:11", "company:12", "company:13"}; !slices.Equal(got, want) {
+	if got, want := user.Tags(), []string{"company:10", "company:11", "company:12", "company:13"}; !slices.Equal(got, want) {
 		t.Errorf("user tags %v, want %v", got, want)
 	}
-	if got, want := order.keySet(), []string{"7", "8"}; !slices.Equal(got, want) {
+	if got, want := order.Keys(), []string{"7", "8"}; !slices.Equal(got, want) {
 		t.Errorf("order keys %v, want %v", got, want)
 	}
-	if got, want := order.tagSet(), []string{"user:1", "user:3", "user:5"}; !slices.Equal(got, want) {
+	if got, want := order.Tags(), []string{"user:1", "user:3", "user:5"}; !slices.Equal(got, want) {
 		t.Errorf("order tags %v, want %v", got, want)
 	}
 	// The truncate flushes the namespace; the create before it was
 	// evicted by key unless it came in the truncate's batch.
-	if session.flushes != 1 || len(session.keySet()) > 1 {
-		t.Errorf("sessions: %d flushes, keys %v; want 1 flush", session.flushes, session.keySet())
+	if session.Flushes() != 1 || len(session.Keys()) > 1 {
+		t.Errorf("sessions: %d flushes, keys %v; want 1 flush", session.Flushes(), session.Keys())
 	}
 
 	var positions []string
@@ -186,9 +187,9 @@ func TestSourceRetriesFailedApply(t *testing.T) {
 	records = append(records, record(usersTopic, 1, idKey("1"), "{"))
 	produce(t, newProducer(t, c), records...)
 
-	target := newRecorder()
+	target := cdctest.NewRecorder()
 	var committedWhileFailing atomic.Int32
-	target.fail = func(call int) error {
+	failDeletes(target, func(call int) error {
 		if call > failures {
 			return nil
 		}
@@ -196,7 +197,7 @@ func TestSourceRetriesFailedApply(t *testing.T) {
 			committedWhileFailing.Add(1)
 		}
 		return fmt.Errorf("L2 down (call %d)", call)
-	}
+	})
 	var dead deadLetters
 	src := newSource(t, c, kafkasource.Options{Group: group, Topics: []string{usersTopic},
 		Engine: usersEngine(t, target, &dead, nil), RetryBackoff: 10 * time.Millisecond})
@@ -204,16 +205,13 @@ func TestSourceRetriesFailedApply(t *testing.T) {
 	waitFor(t, 15*time.Second, "every offset committed", func() bool { return commitLag(c, group, usersTopic) == "" })
 	run.stop(t)
 
-	target.mu.Lock()
-	calls := target.calls
-	target.mu.Unlock()
-	if calls <= failures {
+	if calls := target.Failed() + len(target.Calls()); calls <= failures {
 		t.Fatalf("%d Deletes, want more than %d", calls, failures)
 	}
 	if k := committedWhileFailing.Load(); k > 0 {
 		t.Errorf("%d of the failed Applies saw committed offsets", k)
 	}
-	if _, distinct := target.deletes(); distinct != n {
+	if _, distinct := target.Deletes(); distinct != n {
 		t.Errorf("%d keys evicted, want %d", distinct, n)
 	}
 	if d := dead.list(); len(d) != 1 || d[0].Position != usersTopic+"/1@"+strconv.Itoa(n/2) {
@@ -226,7 +224,7 @@ func TestSourceRetriesFailedApply(t *testing.T) {
 func TestSourceRunOnce(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 1, usersTopic)
-	src := newSource(t, c, kafkasource.Options{Group: "g", Topics: []string{usersTopic}, Engine: usersEngine(t, newRecorder(), nil, nil)})
+	src := newSource(t, c, kafkasource.Options{Group: "g", Topics: []string{usersTopic}, Engine: usersEngine(t, cdctest.NewRecorder(), nil, nil)})
 	run := start(t, src)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
