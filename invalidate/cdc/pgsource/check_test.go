@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
 // Test 6: Check warns about a rule whose templates read columns outside
@@ -15,7 +16,7 @@ func TestSource_Check(t *testing.T) {
 	pg := newPG(t, `CREATE TABLE members (id bigint PRIMARY KEY, company_id int);
 CREATE TABLE accounts (id bigint PRIMARY KEY, company_id int);
 ALTER TABLE accounts REPLICA IDENTITY FULL;`)
-	engine := newEngine(t, newEvictions(), nil,
+	engine := newEngine(t, cdctest.NewRecorder(), nil,
 		cdc.Rule{Table: "public.members", Namespace: "member", Keys: []string{"{id}"}, Tags: []string{"company:{company_id}"}},
 		cdc.Rule{Table: "public.members", Namespace: "member_by_id", Keys: []string{"m{id}"}}, // the key alone: fine
 		cdc.Rule{Table: "public.accounts", Namespace: "account", Keys: []string{"{id}"}, Tags: []string{"company:{company_id}"}},
@@ -62,7 +63,7 @@ func TestSource_CheckTables(t *testing.T) {
 CREATE TABLE unpublished (id bigint PRIMARY KEY);
 CREATE TABLE published (id bigint PRIMARY KEY);
 CREATE PUBLICATION tiercache FOR TABLE published;`)
-	engine := newEngine(t, newEvictions(), nil,
+	engine := newEngine(t, cdctest.NewRecorder(), nil,
 		cdc.Rule{Table: "public.nokey", Namespace: "a", Keys: []string{"{id}"}},
 		cdc.Rule{Table: "public.unpublished", Namespace: "b", Keys: []string{"{id}"}},
 		cdc.Rule{Table: "public.published", Namespace: "c", Keys: []string{"{id}"}},

@@ -7,122 +7,43 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// evictions records what an engine's Targets are asked to evict, in
-// order, as lines ("user: delete 1 2", "user: tags company:10", "user:
-// flush"), and counts each key's evictions. It can fail the first calls.
-type evictions struct {
-	mu       sync.Mutex
-	lines    []string
-	keys     map[string]int // "ns/key" -> evictions
-	failures int            // the calls still to fail
-	failed   int            // the calls that failed
-	onFail   func()         // called (without the lock) on each failing call
-}
-
-func newEvictions() *evictions { return &evictions{keys: make(map[string]int)} }
-
-// target returns the Target of namespace ns.
-func (e *evictions) target(ns string) cdc.Target { return evictionTarget{e, ns} }
-
-func (e *evictions) note(line string, keys []string) error {
-	e.mu.Lock()
-	if e.failures > 0 {
-		e.failures--
-		e.failed++
-		onFail := e.onFail
-		e.mu.Unlock()
+// failCalls makes the next n calls of r fail, calling onFail (when not
+// nil, without r's lock) on each.
+func failCalls(r *cdctest.Recorder, n int, onFail func()) {
+	var left atomic.Int64
+	left.Store(int64(n))
+	r.FailWith(func(call string) error {
+		if left.Add(-1) < 0 {
+			return nil
+		}
 		if onFail != nil {
 			onFail()
 		}
-		return fmt.Errorf("injected failure of %q", line)
-	}
-	defer e.mu.Unlock()
-	e.lines = append(e.lines, line)
-	for _, k := range keys {
-		e.keys[k]++
-	}
-	return nil
+		return fmt.Errorf("injected failure of %q", call)
+	})
 }
-
-// setOnFail sets the function called on each failing call.
-func (e *evictions) setOnFail(f func()) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.onFail = f
-}
-
-// setFailures makes the next n calls fail.
-func (e *evictions) setFailures(n int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.failures = n
-}
-
-func (e *evictions) failedCalls() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.failed
-}
-
-func (e *evictions) got() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.lines)
-}
-
-// count returns how many times key of ns was evicted.
-func (e *evictions) count(ns, key string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.keys[ns+"/"+key]
-}
-
-// reset forgets every line and count.
-func (e *evictions) reset() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.lines = nil
-	clear(e.keys)
-}
-
-type evictionTarget struct {
-	e  *evictions
-	ns string
-}
-
-func (t evictionTarget) Delete(_ context.Context, keys ...string) error {
-	counted := make([]string, len(keys))
-	for i, k := range keys {
-		counted[i] = t.ns + "/" + k
-	}
-	return t.e.note(t.ns+": delete "+strings.Join(keys, " "), counted)
-}
-
-func (t evictionTarget) InvalidateTags(_ context.Context, tags ...string) error {
-	return t.e.note(t.ns+": tags "+strings.Join(tags, " "), nil)
-}
-
-func (t evictionTarget) Flush(context.Context) error { return t.e.note(t.ns+": flush", nil) }
 
 // newEngine returns an engine of rules whose every namespace evicts
 // through ev; dead letters are appended to *dead when dead is not nil.
-func newEngine(t testing.TB, ev *evictions, dead *deadLetters, rules ...cdc.Rule) *cdc.Engine {
+func newEngine(t testing.TB, ev *cdctest.Recorder, dead *deadLetters, rules ...cdc.Rule) *cdc.Engine {
 	t.Helper()
 	targets := make(map[string]cdc.Target)
 	for _, r := range rules {
-		targets[r.Namespace] = ev.target(r.Namespace)
+		targets[r.Namespace] = ev.Target(r.Namespace)
 	}
 	opts := &cdc.Options{Rules: rules, Targets: targets}
 	if dead != nil {

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
 func TestNew_Options(t *testing.T) {
 	t.Parallel()
-	engine := newEngine(t, newEvictions(), nil,
+	engine := newEngine(t, cdctest.NewRecorder(), nil,
 		cdc.Rule{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}},
 		cdc.Rule{Table: "public.users", Namespace: "user_by_email", Keys: []string{"{email}"}},
 		cdc.Rule{Table: "shop.orders", Namespace: "order", Keys: []string{"{id}"}},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tiercache/tiercache/internal/pgtest"
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
 // waitTimeout bounds every wait of the integration tests: generous, since
@@ -167,7 +168,7 @@ ALTER TABLE users REPLICA IDENTITY FULL;`
 func TestSource_Decoding(t *testing.T) {
 	t.Parallel()
 	pg := newPG(t, usersTable)
-	ev, dead := newEvictions(), &deadLetters{}
+	ev, dead := cdctest.NewRecorder(), &deadLetters{}
 	opts := pg.options(newEngine(t, ev, dead, usersRules...))
 	opts.MaxBatch = 1 // an Apply per change: the calls do not depend on timing
 	src, err := New(opts)
@@ -202,7 +203,7 @@ func TestSource_Decoding(t *testing.T) {
 		// TRUNCATE: every namespace of the table
 		"user: flush", "user_by_email: flush",
 	}
-	if got := ev.got(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := ev.Calls(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("evictions:\n got %q\nwant %q", got, want)
 	}
 	letters := dead.got()
@@ -268,10 +269,10 @@ func updateItems(dsn string, from, to, writers int, done *atomic.Int64) error {
 }
 
 // missing returns the ids in from..to that were not evicted.
-func missing(ev *evictions, from, to int) []int {
+func missing(ev *cdctest.Recorder, from, to int) []int {
 	var ids []int
 	for id := from; id <= to; id++ {
-		if ev.count("item", strconv.Itoa(id)) == 0 {
+		if ev.Count("item/"+strconv.Itoa(id)) == 0 {
 			ids = append(ids, id)
 		}
 	}
@@ -279,10 +280,10 @@ func missing(ev *evictions, from, to int) []int {
 }
 
 // total returns the evictions of ids from..to.
-func total(ev *evictions, from, to int) int {
+func total(ev *cdctest.Recorder, from, to int) int {
 	n := 0
 	for id := from; id <= to; id++ {
-		n += ev.count("item", strconv.Itoa(id))
+		n += ev.Count("item/" + strconv.Itoa(id))
 	}
 	return n
 }
@@ -295,7 +296,7 @@ func TestSource_AtLeastOnce(t *testing.T) {
 	t.Parallel()
 	const n, rows = 2000, 50000
 	pg := newPG(t, itemsSetup(rows))
-	ev := newEvictions()
+	ev := cdctest.NewRecorder()
 	engine := newEngine(t, ev, nil, itemsRule)
 	src1, err := New(pg.options(engine))
 	if err != nil {
@@ -320,7 +321,7 @@ func TestSource_AtLeastOnce(t *testing.T) {
 	// until told to stop; a second source starts on the slot while the
 	// first streams (the server refuses it: 55006, and it retries); the
 	// first is stopped while the writes go on, and the second takes over.
-	ev.reset()
+	ev.Reset()
 	log2 := &logs{}
 	opts2 := pg.options(engine)
 	opts2.Logger = log2.logger()
@@ -417,7 +418,7 @@ func TestSource_ServerRestart(t *testing.T) {
 	t.Parallel()
 	const n = 600
 	pg := newPG(t, itemsSetup(n))
-	ev := newEvictions()
+	ev := cdctest.NewRecorder()
 	lg := &logs{}
 	opts := pg.options(newEngine(t, ev, nil, itemsRule))
 	opts.Logger = lg.logger()
@@ -462,7 +463,7 @@ func TestSource_ServerRestart(t *testing.T) {
 func TestSource_IdleKeepalive(t *testing.T) {
 	t.Parallel()
 	pg := newPG(t, usersTable+"CREATE TABLE audit (id serial PRIMARY KEY, note text);")
-	ev := newEvictions()
+	ev := cdctest.NewRecorder()
 	src, err := New(pg.options(newEngine(t, ev, nil, usersRules...)))
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +478,7 @@ func TestSource_IdleKeepalive(t *testing.T) {
 	start := time.Now()
 	waitFor(t, waitTimeout, "the slot's confirmed_flush_lsn to reach "+lsn.String(), func() bool { return pg.slotLSN() >= lsn })
 	t.Logf("slot confirmed %v -> %v in %v; Confirmed() %v", before, pg.slotLSN(), time.Since(start).Round(time.Millisecond), r.Confirmed())
-	if got := ev.got(); len(got) > 0 {
+	if got := ev.Calls(); len(got) > 0 {
 		t.Errorf("evictions %q, want none", got)
 	}
 }
@@ -488,7 +489,7 @@ func TestSource_IdleKeepalive(t *testing.T) {
 func TestSource_EngineFailure(t *testing.T) {
 	t.Parallel()
 	pg := newPG(t, itemsSetup(20))
-	ev := newEvictions()
+	ev := cdctest.NewRecorder()
 	engine := newEngine(t, ev, nil, itemsRule)
 
 	// The same source retries until the engine applies the batch.
@@ -501,21 +502,20 @@ func TestSource_EngineFailure(t *testing.T) {
 	pg.waitApplied(r)
 	const k = 3
 	var atFailure []pglogrepl.LSN
-	ev.setOnFail(func() { atFailure = append(atFailure, src.Confirmed()) }) // called by Run's goroutine
-	ev.setFailures(k)
+	failCalls(ev, k, func() { atFailure = append(atFailure, src.Confirmed()) }) // called by Run's goroutine
 	before := src.Confirmed()
 	pg.exec("UPDATE items SET v = v + 1 WHERE id IN (1, 2, 3)")
 	after := pg.walLSN()
 	pg.waitApplied(r)
-	if ev.failedCalls() != k {
-		t.Errorf("%d failed calls, want %d", ev.failedCalls(), k)
+	if ev.Failed() != k {
+		t.Errorf("%d failed calls, want %d", ev.Failed(), k)
 	}
 	for i, c := range atFailure {
 		if c >= after {
 			t.Errorf("failure %d: confirmed %v, at or past the update's WAL %v", i+1, c, after)
 		}
 	}
-	if got := ev.got(); fmt.Sprint(got) != "[item: delete 1 2 3]" {
+	if got := ev.Calls(); fmt.Sprint(got) != "[item: delete 1 2 3]" {
 		t.Errorf("evictions %q, want [item: delete 1 2 3]", got)
 	}
 	t.Logf("confirmed %v before the update, %v while failing, %v after", before, atFailure, src.Confirmed())
@@ -523,9 +523,8 @@ func TestSource_EngineFailure(t *testing.T) {
 
 	// A source whose engine keeps failing is stopped: the server sends the
 	// change again to the next source, which applies it.
-	ev.reset()
-	ev.setOnFail(nil)
-	ev.setFailures(1 << 30)
+	ev.Reset()
+	failCalls(ev, 1<<30, nil)
 	src, err = New(pg.options(engine))
 	if err != nil {
 		t.Fatal(err)
@@ -534,19 +533,19 @@ func TestSource_EngineFailure(t *testing.T) {
 	r.waitConnected(t)
 	pg.exec("UPDATE items SET v = v + 1 WHERE id IN (10, 11)")
 	after = pg.walLSN()
-	waitFor(t, waitTimeout, "two failed calls", func() bool { return ev.failedCalls() >= k+2 })
+	waitFor(t, waitTimeout, "two failed calls", func() bool { return ev.Failed() >= 2 })
 	r.stop(t)
 	if c, slot := src.Confirmed(), pg.slotLSN(); c >= after || slot >= after {
 		t.Errorf("a source that never applied the update confirmed %v (slot %v), at or past its WAL %v", c, slot, after)
 	}
-	ev.setFailures(0)
+	ev.FailWith(nil)
 	src, err = New(pg.options(engine))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r = run(t, src)
 	pg.waitApplied(r)
-	if got := ev.got(); fmt.Sprint(got) != "[item: delete 10 11]" {
+	if got := ev.Calls(); fmt.Sprint(got) != "[item: delete 10 11]" {
 		t.Errorf("evictions after the restart %q, want [item: delete 10 11]", got)
 	}
 }
@@ -556,7 +555,7 @@ func TestSource_EngineFailure(t *testing.T) {
 func TestSource_MissingSlotOrPublication(t *testing.T) {
 	t.Parallel()
 	pg := newPG(t, usersTable)
-	engine := newEngine(t, newEvictions(), nil, usersRules...)
+	engine := newEngine(t, cdctest.NewRecorder(), nil, usersRules...)
 	for _, tc := range []struct {
 		name       string
 		createPub  bool

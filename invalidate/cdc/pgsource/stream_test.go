@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
 // streamTest drives a stream without a server: table public.t (id) maps to
@@ -19,7 +20,7 @@ type streamTest struct {
 	t       *testing.T
 	st      *stream
 	applied pglogrepl.LSN
-	ev      *evictions
+	ev      *cdctest.Recorder
 	dead    *deadLetters
 	pauses  []time.Duration
 	commit  time.Time
@@ -32,7 +33,7 @@ type streamTest struct {
 
 func newStreamTest(t *testing.T, maxBatch int) *streamTest {
 	t.Helper()
-	tt := &streamTest{t: t, ev: newEvictions(), dead: &deadLetters{}, commit: time.Now()}
+	tt := &streamTest{t: t, ev: cdctest.NewRecorder(), dead: &deadLetters{}, commit: time.Now()}
 	engine := newEngine(t, tt.ev, tt.dead, cdc.Rule{Table: "public.t", Namespace: "t", Keys: []string{"{id}"}})
 	cfg, err := newConfig(&Options{DSN: "postgres://u@127.0.0.1/app", Engine: engine, MaxBatch: maxBatch})
 	if err != nil {
@@ -45,7 +46,7 @@ func newStreamTest(t *testing.T, maxBatch int) *streamTest {
 		},
 		visible: func(ctx context.Context, xids []uint32) error {
 			tt.waited = append(tt.waited, slices.Clone(xids))
-			tt.evictedBeforeWait = append(tt.evictedBeforeWait, len(tt.ev.got()))
+			tt.evictedBeforeWait = append(tt.evictedBeforeWait, len(tt.ev.Calls()))
 			return ctx.Err()
 		}}
 	tt.feed(msgRelation(1, "public", "t", "id"))
@@ -81,7 +82,7 @@ func (tt *streamTest) idle() {
 // expect checks the evictions so far and the applied position.
 func (tt *streamTest) expect(applied pglogrepl.LSN, lines ...string) {
 	tt.t.Helper()
-	if got := tt.ev.got(); !reflect.DeepEqual(got, lines) && (len(got) > 0 || len(lines) > 0) {
+	if got := tt.ev.Calls(); !reflect.DeepEqual(got, lines) && (len(got) > 0 || len(lines) > 0) {
 		tt.t.Errorf("evictions %q, want %q", got, lines)
 	}
 	if tt.applied != applied {
@@ -122,7 +123,7 @@ func TestStream_LargeTransactionInParts(t *testing.T) {
 	tt.expect(500, "t: delete 1 2 3", "t: delete 4 5 6", "t: delete 7")
 
 	// Exactly MaxBatch changes: applied whole at the commit.
-	tt.ev.reset()
+	tt.ev.Reset()
 	tt.feed(tt.begin(), ins("8"), ins("9"), ins("10"))
 	tt.expect(500, "t: delete 8 9 10")
 	tt.feed(tt.end(600))
@@ -161,8 +162,7 @@ func TestStream_WaitsForVisibility(t *testing.T) {
 func TestStream_ApplyRetried(t *testing.T) {
 	t.Parallel()
 	tt := newStreamTest(t, 10)
-	tt.ev.setFailures(3)
-	tt.ev.setOnFail(func() {
+	failCalls(tt.ev, 3, func() {
 		if tt.applied != 0 {
 			t.Errorf("applied %v while the batch fails", tt.applied)
 		}
@@ -175,8 +175,7 @@ func TestStream_ApplyRetried(t *testing.T) {
 	}
 
 	// Run's context ends while a batch keeps failing: nothing confirmed.
-	tt.ev.setOnFail(nil)
-	tt.ev.setFailures(1000)
+	failCalls(tt.ev, 1000, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	tt.st.pause = func(context.Context, time.Duration) error { cancel(); return ctx.Err() }
 	tt.feed(tt.begin(), ins("3"), tt.end(200))
