@@ -3,6 +3,7 @@ package cdctest_test
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -58,4 +59,32 @@ func TestRecorder(t *testing.T) {
 		t.Error("Reset kept something")
 	}
 	var _ cdc.Target = user
+}
+
+func TestFileTarget(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/keys"
+	if keys, err := cdctest.ReadKeys(path); err != nil || len(keys) != 0 {
+		t.Fatalf("ReadKeys of a missing file = %v, %v", keys, err)
+	}
+	ft, err := cdctest.NewFileTarget(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = ft.Delete(ctx, "1", "2")
+	_ = ft.Delete(ctx, "1")
+	if err := ft.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("3") // cut by a kill
+	f.Close()
+	keys, err := cdctest.ReadKeys(path)
+	if err != nil || keys["1"] != 2 || keys["2"] != 1 || len(keys) != 2 {
+		t.Errorf("ReadKeys = %v, %v; want 1 twice, 2 once, not the cut 3", keys, err)
+	}
 }

@@ -1,7 +1,6 @@
 package kafkasource_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 	"github.com/tiercache/tiercache/invalidate/cdc/kafkasource"
@@ -97,60 +94,34 @@ func TestSourceCrash(t *testing.T) {
 		n, childTotal, len(byChild), total, distinct, childTotal+total-n)
 }
 
-// readEvicted returns the keys a child evicted, with how many times: the
-// lines of its file (a last line without its newline was cut by the kill,
-// before its batch was committed).
+// readEvicted returns the keys a child evicted, with how many times.
 func readEvicted(t testing.TB, path string) map[string]int {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	keys, err := cdctest.ReadKeys(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	keys := make(map[string]int)
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		keys[sc.Text()]++
-	}
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		keys[sc.Text()]-- // the cut line
 	}
 	return keys
 }
 
 // TestHelperConsumer is the member that TestSourceCrash kills: a Source
-// that appends the keys of each batch to a file once Apply returned nil
-// for them and before they are committed. It runs only as that test's
-// child.
+// whose engine appends the keys it evicts to a file (before Apply returns,
+// so before they are committed). It runs only as that test's child.
 func TestHelperConsumer(t *testing.T) {
 	brokers := os.Getenv(envBrokers)
 	if brokers == "" {
 		t.Skip("the child process of TestSourceCrash")
 	}
-	out, err := os.OpenFile(os.Getenv(envOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	ft, err := cdctest.NewFileTarget(os.Getenv(envOut))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
-	var pending keyLog // the keys of the batch being applied
-	engine := usersEngine(t, &pending, nil, nil)
+	defer ft.Close()
 	src, err := kafkasource.New(&kafkasource.Options{Brokers: strings.Split(brokers, ","), Group: crashGroup,
-		Topics: []string{usersTopic}, Engine: engine, MaxBatch: 16, ClientOptions: fastGroup()})
+		Topics: []string{usersTopic}, Engine: usersEngine(t, ft, nil, nil), MaxBatch: 16, ClientOptions: fastGroup()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kafkasource.SetAfterApply(src, func([]*kgo.Record) {
-		var b strings.Builder
-		for _, k := range pending {
-			b.WriteString(k + "\n")
-		}
-		pending = pending[:0]
-		if _, err := out.WriteString(b.String()); err != nil {
-			t.Error(err)
-		}
-	})
 	// A child whose parent died does not linger.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -158,15 +129,3 @@ func TestHelperConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// keyLog is a Target that appends the keys it deletes to itself; Run's
-// goroutine alone uses it.
-type keyLog []string
-
-func (l *keyLog) Delete(_ context.Context, keys ...string) error {
-	*l = append(*l, keys...)
-	return nil
-}
-
-func (l *keyLog) InvalidateTags(context.Context, ...string) error { return nil }
-func (l *keyLog) Flush(context.Context) error                     { return nil }

@@ -1,7 +1,6 @@
 package pgsource
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tiercache/tiercache/invalidate/cdc"
+	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
 // The environment of TestHelperSource, the child of TestSource_KilledAndRestarted.
@@ -152,25 +152,12 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// readKeys returns the keys evicted, with how many times: the lines of the
-// file (a last line without its newline was cut by a kill, before its
-// batch was confirmed).
+// readKeys returns the keys the sources evicted, with how many times.
 func readKeys(t testing.TB, path string) map[string]int {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
+	keys, err := cdctest.ReadKeys(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if i := bytes.LastIndexByte(data, '\n'); i < len(data)-1 {
-		data = data[:i+1]
-	}
-	keys := make(map[string]int)
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		keys[sc.Text()]++
 	}
 	return keys
 }
@@ -228,12 +215,12 @@ func TestHelperSource(t *testing.T) {
 	if dsn == "" {
 		t.Skip("the child process of TestSource_KilledAndRestarted")
 	}
-	f, err := os.OpenFile(os.Getenv(envChildOut), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	ft, err := cdctest.NewFileTarget(os.Getenv(envChildOut))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	engine, err := cdc.New(&cdc.Options{Rules: []cdc.Rule{itemsRule}, Targets: map[string]cdc.Target{"item": fileTarget{f}}})
+	defer ft.Close()
+	engine, err := cdc.New(&cdc.Options{Rules: []cdc.Rule{itemsRule}, Targets: map[string]cdc.Target{"item": ft}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,20 +237,3 @@ func TestHelperSource(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// fileTarget appends the keys it deletes to a file, one write per call:
-// when Delete returns, they are in the file, whatever becomes of the
-// process.
-type fileTarget struct{ f *os.File }
-
-func (t fileTarget) Delete(_ context.Context, keys ...string) error {
-	var b bytes.Buffer
-	for _, k := range keys {
-		b.WriteString(k + "\n")
-	}
-	_, err := t.f.Write(b.Bytes())
-	return err
-}
-
-func (fileTarget) InvalidateTags(context.Context, ...string) error { return nil }
-func (fileTarget) Flush(context.Context) error                     { return nil }
