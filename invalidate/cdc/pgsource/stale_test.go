@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,18 +94,21 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 	}
 	t.Cleanup(db.Close)
 
-	// committed[id] counts the commits of id, loads the loads, raced
-	// those during which a commit of their row ended.
-	var committed [staleIDs + 1]atomic.Int64
+	// committed[id] counts the commits of id, evicted[id] the evictions
+	// of its key that the engine finished; loads counts the loads, raced
+	// those during which a commit of their row returned and an eviction of
+	// it finished: loads that a tombstone alone must keep out of the cache.
+	var committed, evicted [staleIDs + 1]atomic.Int64
+	var writing [staleWriters]atomic.Int64 // the id each writer writes
 	var loads, raced atomic.Int64
 	load := loader.Func[int64, staleRow](func(ctx context.Context, id int64) (staleRow, error) {
-		before := committed[id].Load()
+		commits, evictions := committed[id].Load(), evicted[id].Load()
 		var r staleRow
 		err := db.QueryRow(ctx, "SELECT id, v, note FROM rows WHERE id = $1", id).Scan(&r.ID, &r.V, &r.Note)
 		// The answer travels back while the writers go on.
 		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
 		loads.Add(1)
-		if committed[id].Load() != before {
+		if committed[id].Load() != commits && evicted[id].Load() != evictions {
 			raced.Add(1)
 		}
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -144,7 +148,7 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 	cdcStats := &stats.Counter{}
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.rows", Namespace: "row", Keys: []string{"{id}"}}},
-		Targets: map[string]cdc.Target{"row": inv},
+		Targets: map[string]cdc.Target{"row": countedTarget{inv, &evicted}},
 		Stats:   cdcStats,
 	})
 	if err != nil {
@@ -175,7 +179,11 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 						return
 					default:
 					}
-					if _, err := in.cache.Get(ctx, pickID(rnd)); err != nil && !errors.Is(err, tiered.ErrNotFound) {
+					id := pickID(rnd)
+					if w := writing[rnd.IntN(staleWriters)].Load(); w > 0 && rnd.IntN(2) == 0 {
+						id = w // the row a writer is writing
+					}
+					if _, err := in.cache.Get(ctx, id); err != nil && !errors.Is(err, tiered.ErrNotFound) {
 						readErrs <- err
 						return
 					}
@@ -184,7 +192,7 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 			})
 		}
 	}
-	counts, err := staleWrites(ctx, pg.srv.DSN("postgres"), &committed)
+	counts, err := staleWrites(ctx, pg.srv.DSN("postgres"), &committed, &writing)
 	close(stopReads)
 	readers.Wait()
 	if err != nil {
@@ -242,7 +250,7 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 		}
 	}
 	s := cdcStats.Snapshot()
-	t.Logf("%d statements (%d INSERT, %d UPDATE, %d DELETE) in %v beside %d reads and %d loads (%d raced a commit of their row); source: %d changes applied; %d stale of %d reads after the source caught up",
+	t.Logf("%d statements (%d INSERT, %d UPDATE, %d DELETE) in %v beside %d reads and %d loads (%d outlived a commit of their row and its eviction); source: %d changes applied; %d stale of %d reads after the source caught up",
 		staleStatements, counts["insert"], counts["update"], counts["delete"], written.Round(time.Millisecond), reads.Load(), loads.Load(), raced.Load(),
 		s.Get(stats.CDCApplied), stale, staleInstances*staleIDs)
 }
@@ -256,11 +264,13 @@ func pickID(rnd *rand.Rand) int64 {
 }
 
 // staleWrites runs staleStatements statements from staleWriters
-// connections, each writer on the ids of its own (id % staleWriters): an
-// INSERT of an id that does not exist, else an UPDATE or, one time in
-// four, a DELETE. It counts each commit in committed[id] and returns the
-// statements by kind.
-func staleWrites(ctx context.Context, dsn string, committed *[staleIDs + 1]atomic.Int64) (map[string]int, error) {
+// connections, each writer on the ids of its own (id % staleWriters),
+// three in a row on each id it picks (so that a load set off by one
+// eviction races the next commit): an INSERT of an id that does not
+// exist, else an UPDATE or, one time in four, a DELETE. It counts each
+// commit in committed[id], keeps the id writer w writes in writing[w],
+// and returns the statements by kind.
+func staleWrites(ctx context.Context, dsn string, committed *[staleIDs + 1]atomic.Int64, writing *[staleWriters]atomic.Int64) (map[string]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*waitTimeout)
 	defer cancel()
 	var mu sync.Mutex
@@ -281,11 +291,15 @@ func staleWrites(ctx context.Context, dsn string, committed *[staleIDs + 1]atomi
 			}
 			rnd := rand.New(rand.NewPCG(uint64(w), 7))
 			mine := make(map[string]int)
-			for range staleStatements / staleWriters {
-				id := pickID(rnd)
-				id += (int64(w) - id%staleWriters + staleWriters) % staleWriters // the writer's own
-				if id > staleIDs {
-					id -= staleWriters
+			var id int64
+			for i := range staleStatements / staleWriters {
+				if i%3 == 0 { // three statements in a row on one id
+					id = pickID(rnd)
+					id += (int64(w) - id%staleWriters + staleWriters) % staleWriters // the writer's own
+					if id > staleIDs {
+						id -= staleWriters
+					}
+					writing[w].Store(id)
 				}
 				var kind, sql string
 				switch {
@@ -336,4 +350,22 @@ func (h markHandler) Receive(m *invalidate.Message) {
 	if !h.b.marked.Load() && strings.Contains(strings.Join(m.Keys, "\x00")+"\x00", "mark\x00") {
 		h.b.marked.Store(true)
 	}
+}
+
+// countedTarget counts, per id, the deletes of its key that returned.
+type countedTarget struct {
+	cdc.Target
+	evicted *[staleIDs + 1]atomic.Int64
+}
+
+func (c countedTarget) Delete(ctx context.Context, keys ...string) error {
+	if err := c.Target.Delete(ctx, keys...); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if id, err := strconv.Atoi(k); err == nil && id >= 0 && id <= staleIDs {
+			c.evicted[id].Add(1)
+		}
+	}
+	return nil
 }
