@@ -537,3 +537,36 @@ func TestInvalidation_TagsRetryAfterL2Error(t *testing.T) {
 		}
 	}
 }
+
+// Another instance's delete that reaches L2 just after this instance's Set,
+// and whose message arrives before the Set has put its value into L1, must
+// not leave the value in this instance's L1: L2 holds the tombstone, and
+// no later message would remove it. The Set's value is tagged, so that the
+// write path's second Tag call, which comes after the value is in L2,
+// gives the test the moment to run the other instance's Delete.
+func TestSet_MessageDuringL2Write(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	in, store := newInstances(t, 2, nil)
+	var tags atomic.Int64
+	store.FailWhen(func(op string) error {
+		if op == "tag" && tags.Add(1) == 2 { // the Set's value is in L2
+			if err := in[1].cache.Delete(ctx, 1); err != nil {
+				return err
+			}
+			waitFor(t, "the Delete's message", func() bool { return in[0].stats.Snapshot().Get(stats.Received) == 1 })
+		}
+		return nil
+	})
+	if err := in[0].cache.SetTagged(ctx, 1, user(1), "t"); err != nil {
+		t.Fatal(err)
+	}
+	store.FailWhen(nil)
+	if in[0].inL1(1) {
+		t.Error("L1 kept the value that the other instance deleted during the Set")
+	}
+	in[0].get(t, 1)
+	if n := in[0].loader.calls.Load(); n != 1 {
+		t.Errorf("%d loads after the delete, want 1", n)
+	}
+}

@@ -37,7 +37,9 @@ type write[V any] struct {
 //     them, and not read from L2 meanwhile, in any instance (see
 //     unsettled); when it worked, settles them;
 //  4. moves the generations again and applies the write to L1: a value
-//     that L2 took goes in (read-your-writes), anything else goes out;
+//     that L2 took goes in (read-your-writes), unless a message or a
+//     flush moved the key's generation during the L2 write; anything
+//     else goes out;
 //  5. releases the locks and publishes the keys, flagged Unsettled when
 //     L2 failed.
 //
@@ -68,9 +70,11 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 		hs = hs[:len(ws)]
 	}
 	keys := make([]string, len(ws))
+	before := make([]uint64, len(ws))
 	for i, w := range ws {
 		keys[i] = w.k
 		c.gens.bump(hs[i])
+		before[i] = c.gens.load(hs[i])
 		c.flights.Forget(w.k)
 	}
 	now := c.cfg.Now()
@@ -87,9 +91,15 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 	gens := make([]uint64, len(ws))
 	set := false
 	for i, w := range ws {
+		// A generation that moved during the L2 write (the lock keeps
+		// this instance's writes out) is another instance's message, or
+		// a flush: its write may have reached L2 after this one, and
+		// the message came before this value went into L1. The value
+		// stays out of L1.
+		moved := c.gens.load(hs[i]) != before[i]
 		c.gens.bump(hs[i])
 		gens[i] = c.gens.load(hs[i])
-		if w.e != nil && l2err == nil {
+		if w.e != nil && l2err == nil && !moved {
 			c.setL1(w.k, w.e, w.size, c.l1TTL(w.e, now))
 			set = true
 		} else {
