@@ -67,7 +67,16 @@
 // With several instances, Set after a write to the source of truth can
 // leave the older value when two instances write one key at once (their
 // Sets may reach L2 in either order). Delete after the source write
-// (cache-aside) is the safe pattern: the next read loads the current value.
+// (cache-aside) is safe: the next read loads the current value.
+//
+// Write-through (WriteThrough, WriteThroughMany, DeleteThrough) writes the
+// source first, through Options.Writer or Options.BatchWriter, then the
+// cache, and is safe with several writers: before the source write it takes
+// the key's lease in L2, and stores its value only if the lease held and
+// nothing was written to the key meanwhile; otherwise it invalidates the
+// key, and the next read loads what the source holds. When the source
+// refuses the write, the cache is left as it was and the error wraps
+// ErrWriteFailed.
 //
 // A process without a typed cache of a namespace (a CDC consumer, an admin
 // tool) removes its keys, tags and prefixes with an Invalidator, with the

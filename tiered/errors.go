@@ -43,6 +43,13 @@ var (
 	// its context) ran out: the instance was loading as much as it may.
 	ErrOverloaded = errors.New("tiered: too many loads at once")
 
+	// ErrWriteFailed is wrapped, beside the Writer's own error, by the
+	// error of a write-through whose Writer failed: the source does not
+	// hold the change, and the cache was left as it was. Any other error
+	// of a write-through comes after the source took the change (see
+	// Cache.WriteThrough).
+	ErrWriteFailed = errors.New("tiered: the source did not take the write")
+
 	// ErrIncompatibleStore is wrapped by the error of New when the L2
 	// store declares an ability it does not implement (see l2.Check): a
 	// wrapper that embeds another store hides its optional methods, and

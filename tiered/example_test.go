@@ -183,3 +183,53 @@ func ExampleOptions_staleIfError() {
 	// 1999 <nil>
 	// tiered: price: load: pricing service unavailable
 }
+
+// Write-through: the source of truth first, then the cache. A write the
+// source refuses leaves the cache as it was.
+func ExampleCache_WriteThrough() {
+	ctx := context.Background()
+	db := map[int64]string{1: "Ada"} // the source of truth
+	users, err := tiered.New(&tiered.Options[int64, string]{
+		Name: "user",
+		L2:   memstore.New(nil), // in production: redisstore.New(rdb, nil)
+		Loader: loader.Func[int64, string](func(ctx context.Context, id int64) (string, error) {
+			if name, ok := db[id]; ok {
+				return name, nil
+			}
+			return "", tiered.ErrNotFound
+		}),
+		Writer: tiered.WriterFunc[int64, string](func(ctx context.Context, ch tiered.Change[int64, string]) error {
+			switch {
+			case ch.Delete:
+				delete(db, ch.Key)
+			case ch.Value == "":
+				return errors.New("name must not be empty")
+			default:
+				db[ch.Key] = ch.Value
+			}
+			return nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer users.Close()
+
+	fmt.Println(users.WriteThrough(ctx, 1, "Ada Lovelace"))
+	name, _ := users.Get(ctx, 1)
+	fmt.Println(name, db[1])
+
+	err = users.WriteThrough(ctx, 1, "")
+	name, _ = users.Get(ctx, 1)
+	fmt.Println(errors.Is(err, tiered.ErrWriteFailed), name)
+
+	fmt.Println(users.DeleteThrough(ctx, 1))
+	_, err = users.Get(ctx, 1)
+	fmt.Println(errors.Is(err, tiered.ErrNotFound))
+	// Output:
+	// <nil>
+	// Ada Lovelace Ada Lovelace
+	// true Ada Lovelace
+	// <nil>
+	// true
+}

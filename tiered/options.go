@@ -201,6 +201,16 @@ type Options[K comparable, V any] struct {
 	// BatchLoader loads the misses of GetMany in one call. Nil: GetMany
 	// loads them one by one through Loader.
 	BatchLoader loader.BatchLoader[K, V]
+	// Writer writes to the source of truth for WriteThrough,
+	// WriteThroughMany and DeleteThrough, one key per call. Nil: they use
+	// BatchWriter, or, without one either, return an error wrapping
+	// errors.ErrUnsupported.
+	Writer Writer[K, V]
+	// BatchWriter writes the changes of WriteThroughMany and of a
+	// DeleteThrough of several keys in one call. Nil: they call Writer once
+	// per key.
+	BatchWriter BatchWriter[K, V]
+
 	// LoadTimeout bounds every loader call, and how long a caller waits
 	// for a load (its own, or another instance's under a lease). Loads run
 	// detached from the caller's cancellation (other callers may wait on

@@ -20,6 +20,14 @@ type write[V any] struct {
 	size  int       // its payload's size, for the L1 cost
 	ttl   time.Duration
 	tags  []string
+	// lease, when not zero, is the token of the key's lease, taken before
+	// the source was written (write-through): the value goes to L2 only
+	// if the lease is unbroken and L2 still holds old, and becomes a
+	// delete otherwise (see writeLeased).
+	lease l2.Token
+	old   []byte
+	// stored: L2 took the value under its lease.
+	stored bool
 }
 
 // apply is the one write path of the cache: Set, SetMany, Delete, the
@@ -29,17 +37,16 @@ type write[V any] struct {
 //  1. takes the keys' write locks (in a fixed order), moves their
 //     generations and forgets their running loads, so that nothing read or
 //     loaded before lands in either tier after the write;
-//  2. writes L2: the values' tag indexes, then values and tombstones in
-//     one call, which also ends the keys' leases, then the tag indexes
-//     again (a store without conditional writes gets plain deletes
-//     instead of tombstones);
+//  2. writes L2: the values' tag indexes, then the values written under
+//     their leases (write-through; a refused one becomes a delete), then
+//     the other values and tombstones in one call, which also ends the
+//     keys' leases, then the tag indexes again (a store without
+//     conditional writes gets plain deletes instead of tombstones);
 //  3. when L2 failed, keeps the keys unsettled: retried until L2 takes
 //     them, and not read from L2 meanwhile, in any instance (see
 //     unsettled); when it worked, settles them;
 //  4. moves the generations again and applies the write to L1: a value
-//     that L2 took goes in (read-your-writes), unless a message or a
-//     flush moved the key's generation during the L2 write; anything
-//     else goes out;
+//     that L2 took goes in (read-your-writes), anything else goes out;
 //  5. releases the locks and publishes the keys, flagged Unsettled when
 //     L2 failed.
 //
@@ -123,28 +130,16 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 
 // writeL2 is step 2 of apply.
 func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time) error {
-	items := make([]l2.Item, 0, len(ws))
-	var (
-		dels   []string
-		tagged map[string][]string // tag -> keys
-	)
+	var tagged map[string][]string // tag -> keys
 	for _, w := range ws {
-		switch {
-		case w.e != nil:
-			items = append(items, l2.Item{Key: w.k, Value: w.frame, TTL: w.ttl})
-			for _, t := range w.tags {
-				if tagged == nil {
-					tagged = make(map[string][]string)
-				}
-				tagged[t] = append(tagged[t], w.k)
+		for _, t := range w.tags {
+			if w.e == nil {
+				break
 			}
-		case c.remote.cond != nil:
-			// A tombstone rather than nothing: a load that read the key
-			// before this delete writes only if L2 still holds what it
-			// read (see l2.Conditional).
-			items = append(items, l2.Item{Key: w.k, Value: c.tombstone(w.k, now, c.cfg.TombstoneTTL), TTL: c.cfg.TombstoneTTL})
-		default:
-			dels = append(dels, w.k)
+			if tagged == nil {
+				tagged = make(map[string][]string)
+			}
+			tagged[t] = append(tagged[t], w.k)
 		}
 	}
 	// The indexes first, so that no value is ever in L2 without them: when
@@ -154,6 +149,25 @@ func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time)
 	// the second Tag lists them again for its next pass.
 	if err := c.tagL2(ctx, tagged); err != nil {
 		return err
+	}
+	if err := c.writeLeased(ctx, ws); err != nil {
+		return err
+	}
+	items := make([]l2.Item, 0, len(ws))
+	var dels []string
+	for _, w := range ws {
+		switch {
+		case w.stored:
+		case w.e != nil:
+			items = append(items, l2.Item{Key: w.k, Value: w.frame, TTL: w.ttl})
+		case c.remote.cond != nil:
+			// A tombstone rather than nothing: a load that read the key
+			// before this delete writes only if L2 still holds what it
+			// read (see l2.Conditional).
+			items = append(items, l2.Item{Key: w.k, Value: c.tombstone(w.k, now, c.cfg.TombstoneTTL), TTL: c.cfg.TombstoneTTL})
+		default:
+			dels = append(dels, w.k)
+		}
 	}
 	if len(items) > 0 {
 		if err := c.remote.write(ctx, items); err != nil {
@@ -166,6 +180,55 @@ func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time)
 		}
 	}
 	return c.tagL2(ctx, tagged)
+}
+
+// writeLeased writes the values of ws that come with their key's lease
+// (write-through) with one SetLeased call: each is stored only if its lease
+// is unbroken (held by its token, or expired untaken) and L2 still holds
+// what it held when the lease was granted, so that no write of the key
+// from any instance came between the lease and this store. Any other
+// writer of the key then either wrote before the lease was granted (before
+// this source write began) or found the lease held, and writes a tombstone
+// after its own source write (see writeThrough). A refused value turns
+// into a delete of its key, written with the other writes: whatever the
+// order in which the source took the writes of the key, the cache then
+// holds nothing, and the next read loads what the source holds.
+// Instances that waited for the leases are woken.
+func (c *Cache[K, V]) writeLeased(ctx context.Context, ws []write[V]) error {
+	var (
+		idx   []int // indexes into ws
+		items []l2.CondItem
+		token l2.Token
+	)
+	for i, w := range ws {
+		if w.e != nil && w.lease != (l2.Token{}) {
+			token = w.lease // one token per write call
+			idx = append(idx, i)
+			items = append(items, l2.CondItem{Item: l2.Item{Key: w.k, Value: w.frame, TTL: w.ttl}, Old: w.old})
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	results, err := c.remote.setLeased(ctx, token, items)
+	if err != nil {
+		return err
+	}
+	var waited []string
+	for j, i := range idx {
+		if results[j].Stored {
+			ws[i].stored = true
+			c.stats.Add(stats.ThroughStored, 1)
+		} else {
+			ws[i].e, ws[i].frame, ws[i].tags = nil, nil, nil
+			c.stats.Add(stats.ThroughInvalidated, 1)
+		}
+		if results[j].Waited {
+			waited = append(waited, ws[i].k)
+		}
+	}
+	c.wake(ctx, waited)
+	return nil
 }
 
 // tagL2 adds the keys of tagged (tag -> keys) to their tag indexes, for at

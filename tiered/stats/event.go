@@ -154,6 +154,16 @@ const (
 	// of its eviction from every tier.
 	CDCLag
 
+	// ThroughStored: a write-through's value went to the cache after the
+	// source took it (the key's lease was held from before the source
+	// write to the store).
+	ThroughStored
+	// ThroughInvalidated: a write-through whose key was written, leased or
+	// loaded by another caller meanwhile invalidated the key (in every
+	// tier and instance) after the source took the write, instead of
+	// storing its value: the next read loads what the source holds.
+	ThroughInvalidated
+
 	numEvents // keep last
 )
 
@@ -205,6 +215,9 @@ var eventNames = [numEvents]string{
 	CDCSkipped:     "cdc_skipped",
 	CDCDeadLetter:  "cdc_dead_letter",
 	CDCLag:         "cdc_lag",
+
+	ThroughStored:      "through_stored",
+	ThroughInvalidated: "through_invalidated",
 }
 
 // String returns the event's snake_case name, as used in metric labels.
