@@ -21,9 +21,11 @@ const (
 	Tags
 	// Prefixes: the Store is a [PrefixDeleter].
 	Prefixes
+	// Staging: the Store is a [Stager] (which requires Leases).
+	Staging
 
 	// All is every ability this version of the package knows.
-	All = Namespaces | ConditionalWrites | Leases | Tags | Prefixes
+	All = Namespaces | ConditionalWrites | Leases | Tags | Prefixes | Staging
 )
 
 var abilityNames = [...]struct {
@@ -35,6 +37,7 @@ var abilityNames = [...]struct {
 	{Leases, "Leaser"},
 	{Tags, "Tagger"},
 	{Prefixes, "PrefixDeleter"},
+	{Staging, "Stager"},
 }
 
 // Has reports whether a includes every ability of b.
@@ -75,6 +78,9 @@ func implemented(s Store) Ability {
 	if _, ok := s.(PrefixDeleter); ok {
 		a |= Prefixes
 	}
+	if _, ok := s.(Stager); ok {
+		a |= Staging
+	}
 	return a
 }
 
@@ -97,6 +103,9 @@ func Check(s Store) (Ability, error) {
 	}
 	if declared.Has(Leases) && !declared.Has(ConditionalWrites) {
 		return 0, fmt.Errorf("l2: %T declares Leaser without Conditional", s)
+	}
+	if declared.Has(Staging) && !declared.Has(Leases) {
+		return 0, fmt.Errorf("l2: %T declares Stager without Leaser", s)
 	}
 	return declared & All, nil
 }

@@ -26,6 +26,9 @@
 //     a key at once one loads it; it embeds Conditional.
 //   - [Tagger] ([Tags]): tag indexes for InvalidateTags.
 //   - [PrefixDeleter] ([Prefixes]): InvalidatePrefix and Flush.
+//   - [Stager] ([Staging]): write-behind's queued values, kept beside
+//     their keys until they are in the source of truth, so that no
+//     instance loads a key whose write is queued; it embeds Leaser.
 //
 // The tiered cache calls [Check] once, when it is created: a Store that
 // declares an ability it does not implement (typically a wrapper that

@@ -19,10 +19,11 @@ import (
 var ErrKeyFault = errors.New("l2: key fault")
 
 // KeyFaults is the error of a batch operation (GetMany, SetMany,
-// SetManyIf, Lease, SetLeased, Release, Revoke, Delete, Tag) in which some
-// keys, and only they, failed with a key fault (see [ErrKeyFault]). The
-// rest of the batch was carried out, and its results are valid: the result
-// slice has its full length, with zero values at the positions in Index.
+// SetManyIf, Lease, SetLeased, Release, Revoke, Delete, Tag, Stage, Claim,
+// Unstage) in which some keys, and only they, failed with a key fault (see
+// [ErrKeyFault]). The rest of the batch was carried out, and its results
+// are valid: the result slice has its full length, with zero values at the
+// positions in Index.
 //
 // It wraps ErrKeyFault and the error of the first failed key.
 type KeyFaults struct {

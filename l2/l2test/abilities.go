@@ -32,6 +32,12 @@ func testAbilities(t *testing.T, h Harness) {
 	})
 	t.Run("Tagger", func(t *testing.T) { wantAbility[l2.Tagger](t, s) })
 	t.Run("PrefixDeleter", func(t *testing.T) { wantAbility[l2.PrefixDeleter](t, s) })
+	t.Run("Stager", func(t *testing.T) {
+		wantAbility[l2.Stager](t, s)
+		if !declared.Has(l2.Leases) {
+			t.Errorf("%T declares %v without %v", s, l2.Staging, l2.Leases)
+		}
+	})
 
 	t.Run("Views", func(t *testing.T) {
 		ns, ok := optional[l2.Namespacer](t, s)

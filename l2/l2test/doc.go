@@ -27,12 +27,20 @@
 // tags apart from keys and from other views' tags, index lifetimes
 // extended and never shortened), [l2.PrefixDeleter] (glob characters in
 // the prefix, each key reported once, fn's error, tag indexes and other
-// namespaces spared) and [l2.Leaser] (one holder per key, grants only
+// namespaces spared), [l2.Leaser] (one holder per key, grants only
 // while the key holds what the caller read, SetLeased refused after a
 // write or a takeover, Revoke ending every lease, lease lifetimes, one
 // winner among concurrent callers; calls of many keys answer as calls of
 // one key each do, in order; the waited mark, set by a LeaseHeld answer,
 // kept by a grant to the holder, reported by the holder's SetLeased and
-// Release, and ended with the lease). The tests of views need an
-// [l2.Namespacer].
+// Release, and ended with the lease) and [l2.Stager] (a queued value
+// becomes the key's value without expiry and ends its lease; sequence
+// numbers ordered exactly up to the largest uint64, a Seq of 0 taking the
+// next, the number remembered after Unstage; Lease never granted while a
+// value is queued, answering the queued value and putting it back after a
+// Delete, a tombstone, another value or DeletePrefix; one claim at a time,
+// renewed by its holder and expiring with its TTL; Unstage of the matching
+// number only, giving the value its TTL (deleting it for a TTL that is
+// not positive) when it still holds the queued bytes; batches answering as calls of one key each). The tests of views
+// need an [l2.Namespacer].
 package l2test

@@ -18,11 +18,14 @@ type Harness struct {
 	// (a fake clock, or miniredis's FastForward). It may move a clock shared
 	// by all stores: the subtests that call it run one at a time, the
 	// others write values that live an hour, and the suite advances by about
-	// ten seconds in all.
+	// ten seconds in all, but for one step of two hours (StageTTL, which
+	// shows that a queued value has no expiry) when the store declares
+	// l2.Staging.
 	//
 	// Nil means the store follows the real clock: the TTL tests then use
 	// TTLs of a fraction of a second and poll, with a deadline, until the
-	// short-lived keys are gone, and the test of tag index lifetimes skips.
+	// short-lived keys are gone, the test of tag index lifetimes skips, and
+	// so does the check that queued values outlive every TTL.
 	Advance func(t *testing.T, d time.Duration)
 }
 
@@ -82,6 +85,12 @@ func Run(t *testing.T, h Harness) {
 		{"LeaseWaited", testLeaseWaited, false},
 		{"LeaseWaitedBatch", testLeaseWaitedBatch, false},
 		{"LeaseWaitedTTL", testLeaseWaitedTTL, true},
+		{"Stage", testStage, false},
+		{"StageLease", testStageLease, false},
+		{"StageClaim", testStageClaim, false},
+		{"StageTTL", testStageTTL, true},
+		{"StageConcurrent", testStageConcurrent, false},
+		{"StageCanceledContext", testStageCanceledContext, false},
 		{"OptionalArgs", testOptionalArgs, false},
 		{"OptionalCanceledContext", testOptionalCanceledContext, false},
 	}

@@ -31,6 +31,8 @@ func abilityOf[I any]() l2.Ability {
 		return l2.Tags
 	case *l2.PrefixDeleter:
 		return l2.Prefixes
+	case *l2.Stager:
+		return l2.Staging
 	}
 	panic(fmt.Sprintf("l2test: %v is no optional interface of l2", reflect.TypeFor[I]()))
 }

@@ -27,6 +27,9 @@
 // kept beside the entries, with their holder's token, their expiry and
 // whether another token was refused them; each call takes the lock once
 // for its batch), [l2.Tagger] (tag indexes are sets kept apart from the
-// entries, so no key is reserved for them, and expire on the same clock)
-// and [l2.PrefixDeleter].
+// entries, so no key is reserved for them, and expire on the same clock),
+// [l2.PrefixDeleter] and [l2.Stager] (queued values, their sequence
+// numbers and claims are kept apart from the entries, so that Delete,
+// DeletePrefix and expiry leave them alone; claims and the memory of
+// unstaged sequence numbers expire on the same clock).
 package memstore

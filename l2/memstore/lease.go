@@ -25,6 +25,11 @@ type lease struct {
 // lease; a token that holds it gets it again, for ttl from now, and keeps
 // its waited mark. A key whose lease another token holds is answered
 // LeaseHeld, and that lease is marked waited.
+//
+// A key with a queued value (see [Store.Stage]) is never granted: it is
+// answered LeaseChanged with the queued value, after the queued value was
+// put back as the key's value, without expiry, when the key held anything
+// else.
 func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, keys []l2.Expect) ([]l2.LeaseAnswer, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("memstore: lease: ttl must be positive, got %v", ttl)
@@ -41,6 +46,13 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	}
 	for i, e := range keys {
 		k := s.key(e.Key)
+		if q := s.staged[k]; q.value != nil {
+			if !s.holds(k, q.value, now) {
+				s.m[k] = entry{value: q.value}
+			}
+			answers[i] = l2.LeaseAnswer{State: l2.LeaseChanged, Value: clone(q.value)}
+			continue
+		}
 		l, held := s.liveLease(k, now)
 		switch {
 		case !s.holds(k, e.Old, now):

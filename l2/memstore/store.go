@@ -41,6 +41,9 @@ type state struct {
 	// leases hold the lease of each key that has one (lease.go); expired
 	// leases stay until the key's next lease or Revoke.
 	leases map[skey]lease
+	// staged holds write-behind's queued values, apart from the entries
+	// (stage.go): nil once closed.
+	staged map[skey]staged
 }
 
 // skey is a key split at its first ':' (hasNS) so that a view finds its
@@ -79,8 +82,8 @@ func (s *Store) Namespace(ns string) l2.Store {
 func (s *Store) Abilities() l2.Ability { return l2.All }
 
 type entry struct {
-	value   []byte // never nil, never shared with a caller
-	expires time.Time
+	value   []byte    // never nil, never shared with a caller
+	expires time.Time // the zero Time: never (a queued value, see stage.go)
 }
 
 // New returns an empty Store. opts may be nil; New does not keep it.
@@ -90,6 +93,7 @@ func New(opts *Options) *Store {
 		m:      make(map[skey]entry),
 		tags:   make(map[tagKey]*tagIndex),
 		leases: make(map[skey]lease),
+		staged: make(map[skey]staged),
 	}}
 	if opts != nil && opts.Now != nil {
 		s.now = opts.Now
@@ -227,12 +231,13 @@ func (s *Store) Len() int {
 	return n
 }
 
-// Close drops every entry and tag index. Later operations return
-// [l2.ErrClosed]. Close is idempotent and always returns nil.
+// Close drops every entry, tag index, lease and queued value. Later
+// operations return [l2.ErrClosed]. Close is idempotent and always returns
+// nil.
 func (s *Store) Close() error {
 	s.closed.Store(true)
 	s.mu.Lock()
-	s.m, s.tags, s.leases = nil, nil, nil
+	s.m, s.tags, s.leases, s.staged = nil, nil, nil, nil
 	s.mu.Unlock()
 	return nil
 }
@@ -252,12 +257,12 @@ func (s *Store) FailWith(err error) {
 
 // FailWhen makes every later operation call f with its name ("get",
 // "getmany", "set", "setmany", "delete", "setif", "setmanyif", "lease",
-// "setleased", "release", "revoke", "tag", "poptagged", "deleteprefix")
-// and fail with the error f returns, unless it is nil (wrapped as FailWith
-// wraps it). FailWhen(nil) removes the hook. f runs after a fault set with
-// [Store.FailWith], on the operation's goroutine, and must be safe for
-// concurrent use. It models a tier that fails some operations only, in
-// tests of the code above it.
+// "setleased", "release", "revoke", "tag", "poptagged", "deleteprefix",
+// "stage", "claim", "unstage") and fail with the error f returns, unless
+// it is nil (wrapped as FailWith wraps it). FailWhen(nil) removes the
+// hook. f runs after a fault set with [Store.FailWith], on the operation's
+// goroutine, and must be safe for concurrent use. It models a tier that
+// fails some operations only, in tests of the code above it.
 func (s *Store) FailWhen(f func(op string) error) {
 	if f == nil {
 		s.faults.Store(nil)
@@ -317,7 +322,7 @@ func (s *Store) dropExpired(key string, now time.Time) {
 }
 
 func (e entry) expired(now time.Time) bool {
-	return !now.Before(e.expires)
+	return !e.expires.IsZero() && !now.Before(e.expires)
 }
 
 // clone copies b into a new slice that is never nil, so an empty value reads

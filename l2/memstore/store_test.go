@@ -157,6 +157,15 @@ func checkOptional(ctx context.Context, t *testing.T, s *memstore.Store, want er
 	if err := s.DeletePrefix(ctx, "", 1, nil); !errors.Is(err, want) {
 		t.Errorf("DeletePrefix: %v, want %v", err, want)
 	}
+	if _, err := s.Stage(ctx, []l2.StageItem{{Key: "k", Value: []byte("v")}}); !errors.Is(err, want) {
+		t.Errorf("Stage: %v, want %v", err, want)
+	}
+	if _, err := s.Claim(ctx, token, time.Minute, []string{"k"}); !errors.Is(err, want) {
+		t.Errorf("Claim: %v, want %v", err, want)
+	}
+	if err := s.Unstage(ctx, token, []l2.UnstageItem{{Key: "k", TTL: time.Minute}}); !errors.Is(err, want) {
+		t.Errorf("Unstage: %v, want %v", err, want)
+	}
 }
 
 func TestFailWith(t *testing.T) {
@@ -209,6 +218,7 @@ func TestFailWhen(t *testing.T) {
 	want := []string{
 		"get", "getmany", "set", "setmany", "delete", "setif", "setmanyif",
 		"lease", "setleased", "release", "revoke", "tag", "poptagged", "deleteprefix",
+		"stage", "claim", "unstage",
 	}
 	mu.Lock()
 	if !slices.Equal(ops, want) {

@@ -28,8 +28,10 @@ var _ l2.PrefixDeleter = (*Store)(nil)
 // both prefixes escaped) finds the keys, which their last bytes tell apart
 // (see [Store]): values (ending with '}') are deleted and reported, leases
 // (ending with "}:lease") deleted and not reported; tag indexes (ending
-// with "}:tags") and keys of any other shape, which the store did not
-// write, are left alone. Each batch is removed with UNLINK, batched as in
+// with "}:tags"), the keys of queued values and their claims (ending with
+// "}:queued" and "}:claim", see [Store.Stage]: a write not yet in the
+// source of truth outlives its value) and keys of any other shape, which
+// the store did not write, are left alone. Each batch is removed with UNLINK, batched as in
 // Delete (one UNLINK per slot, in one pipeline, on a Cluster).
 //
 // SCAN may miss keys written while it runs, and a node that fails over
@@ -121,10 +123,12 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 type keyKind uint8
 
 const (
-	otherKey keyKind = iota // not written by a Store
-	valueKey                // "{" + prefix + k + "}"
-	leaseKey                // a value's key + ":lease"
-	tagIndex                // "{" + prefix + ns + "|tag|" + T + "}" + ":tags"
+	otherKey  keyKind = iota // not written by a Store
+	valueKey                 // "{" + prefix + k + "}"
+	leaseKey                 // a value's key + ":lease"
+	tagIndex                 // "{" + prefix + ns + "|tag|" + T + "}" + ":tags"
+	queuedKey                // a value's key + ":queued"
+	claimKey                 // a value's key + ":claim"
 )
 
 // kindOf returns the kind of the Redis key rk, which starts with "{" + the
@@ -137,6 +141,10 @@ func kindOf(rk string) keyKind {
 		return leaseKey
 	case strings.HasSuffix(rk, "}"+tagSuffix):
 		return tagIndex
+	case strings.HasSuffix(rk, "}"+queuedSuffix):
+		return queuedKey
+	case strings.HasSuffix(rk, "}"+claimSuffix):
+		return claimKey
 	}
 	return otherKey
 }

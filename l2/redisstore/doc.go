@@ -29,10 +29,20 @@
 //
 // Every Redis key of the store ends in a way that tells its kind, whatever
 // bytes the keys and tags hold: a value's key ends with '}', its lease's
-// ([Store.LeaseKey]) with "}:lease", and a tag index, "{" + prefix + ns +
+// ([Store.LeaseKey]) with "}:lease", its queued value's
+// ([Store.QueuedKey]) with "}:queued", the claim of its queued value
+// ([Store.ClaimKey]) with "}:claim", and a tag index, "{" + prefix + ns +
 // "|tag|" + T + "}:tags" ([Store.TagKey]), with "}:tags". No value key
 // equals a tag index, and DeletePrefix tells them apart by their last bytes:
-// a value stored under "|tag|x" is a value like any other.
+// a value stored under "|tag|x" is a value like any other. DeletePrefix
+// deletes values and leases only: queued values and claims outlive it.
+//
+//	{tc:user:42}          the value (SET PX; Stage sets it without expiry)
+//	{tc:user:42}:lease    the lease: token [+ "w"] (PX: the lease's life)
+//	{tc:user:42}:queued   "q" + seq (20 digits) + value, without expiry;
+//	                      after Unstage "r" + seq (PX l2.StageMemory)
+//	{tc:user:42}:claim    the claiming token (PX: the claim's life)
+//	{tc:user|tag|t}:tags  a tag index: a set of keys
 //
 // # Round trips
 //
@@ -55,7 +65,13 @@
 // Redis set under [Store.TagKey], filled and given its lifetime by a Lua
 // script (one call per tag) and emptied by SPOP with a count.
 // DeletePrefix walks the keyspace of every master with SCAN MATCH, deletes
-// the values and leases it finds with UNLINK and leaves tag indexes alone.
+// the values and leases it finds with UNLINK and leaves tag indexes,
+// queued values and claims alone. Write-behind's queued values
+// ([l2.Stager]) live beside their values, under [Store.QueuedKey], with
+// their sequence numbers as 20-digit strings (Lua's numbers are doubles),
+// and their claims under [Store.ClaimKey]; Stage, Claim and Unstage run
+// one Lua script call per key, and Lease's script reads the queued key
+// too, so that it never grants the lease of a key with a queued value.
 //
 // Every script call goes the same way. An operation on one key (or one
 // tag) sends one command, a batch one pipeline (one round trip per node):
@@ -91,7 +107,7 @@
 // key of any type.
 //
 // A batch (GetMany, SetMany, SetManyIf, Lease, SetLeased, Release, Revoke,
-// Delete, Tag) whose failed commands all failed with key faults returns the
+// Delete, Tag, Stage, Claim, Unstage) whose failed commands all failed with key faults returns the
 // results of the other keys with an [*l2.KeyFaults] that lists the
 // positions the failed commands covered: one key for a script call or a SET,
 // every key of its slot for an MGET or an UNLINK that a migration refused.
@@ -120,4 +136,16 @@
 // replica takes over about 2.5 s after a SIGKILL, and the Store serves its
 // slots again about 2.5 s later. ClusterStateReloadInterval need not be
 // shortened for the Store's sake.
+//
+// # Write-behind queue
+//
+// [NewQueue] makes the queue of write-behind's accepted writes (an
+// [l2.Queue]) over Redis Streams: for namespace ns, [QueueOptions].Shards
+// streams "{" + prefix + ns + "|wb|" + i + "}:queue" ([Queue.Keys]), each
+// a hash tag of its own so that they spread over a Cluster's masters, with
+// one entry per queued write, {k: key}, in stream CRC16(key) mod Shards,
+// and one consumer group shared by every instance. They end with ":queue",
+// not with '}': DeletePrefix (Flush) leaves them alone. Entries are
+// deleted when they are acknowledged (XACK and XDEL), so XLEN is the
+// depth.
 package redisstore

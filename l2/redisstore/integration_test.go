@@ -48,6 +48,14 @@ func TestRedisServer(t *testing.T) {
 		t.Parallel()
 		testKeyFaults(t, client, admin, "keyfaults:")
 	})
+	t.Run("StageKeys", func(t *testing.T) {
+		t.Parallel()
+		testStageKeys(t, client, admin, "stagekeys:")
+	})
+	t.Run("StageKeyFaults", func(t *testing.T) {
+		t.Parallel()
+		testStageKeyFaults(t, client, admin, "stagefaults:")
+	})
 }
 
 // TestRedisCluster starts one cluster (about 2.5 s) for all its subtests.
@@ -97,6 +105,14 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("KeyFaults", func(t *testing.T) {
 		t.Parallel()
 		testKeyFaults(t, newClient(t), admin, "keyfaults:")
+	})
+	t.Run("StageKeys", func(t *testing.T) {
+		t.Parallel()
+		testStageKeys(t, newClient(t), admin, "stagekeys:")
+	})
+	t.Run("StageKeyFaults", func(t *testing.T) {
+		t.Parallel()
+		testStageKeyFaults(t, newClient(t), admin, "stagefaults:")
 	})
 	t.Run("TenThousandKeys", func(t *testing.T) {
 		t.Parallel()

@@ -13,8 +13,8 @@ import (
 	"github.com/tiercache/tiercache/l2/redisstore"
 )
 
-// TestKeyKinds checks that the Redis keys of values, leases and tag
-// indexes never meet, whatever bytes the keys and tags hold, in the Store
+// TestKeyKinds checks that the Redis keys of values, leases, queued
+// values, claims and tag indexes never meet, whatever bytes the keys and tags hold, in the Store
 // and in its views.
 func TestKeyKinds(t *testing.T) {
 	t.Parallel()
@@ -22,7 +22,8 @@ func TestKeyKinds(t *testing.T) {
 	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
 	s := redisstore.New(client, nil)
 	names := []string{"", "x", "|tag|x", "a|tag|b", "|tag|", "}", "{", "x}", "x}:tags", "x}:lease", ":tags", ":lease",
-		"}:tags", "}:lease", "users:x", "users|tag|x", "x}:tags}", "t\x00\xff"}
+		"}:tags", "}:lease", "users:x", "users|tag|x", "x}:tags}", "t\x00\xff",
+		":queued", ":claim", "x}:queued", "x}:claim", "}:queued", "}:claim", "x}:queued}"}
 	stores := []*redisstore.Store{s, s.Namespace("users").(*redisstore.Store), s.Namespace("").(*redisstore.Store)}
 	owner := make(map[string]string) // Redis key -> what it belongs to
 	claim := func(rk, what string) {
@@ -44,6 +45,8 @@ func TestKeyKinds(t *testing.T) {
 			}
 			claim(st.Key(n), fmt.Sprintf("the value of %q", k))
 			claim(st.LeaseKey(n), fmt.Sprintf("the lease of %q", k))
+			claim(st.QueuedKey(n), fmt.Sprintf("the queued value of %q", k))
+			claim(st.ClaimKey(n), fmt.Sprintf("the claim of %q", k))
 			// The Store and Namespace("") share their tag indexes.
 			claim(st.TagKey(n), fmt.Sprintf("the index of tag %q of %s", n, []string{"the store", "users", "the store"}[i]))
 		}

@@ -34,9 +34,16 @@ func (s *Store) LeaseKey(key string) string {
 // leaseScript answers {1} granted, {2} held by another token (and marks
 // the lease waited, keeping its TTL), {3, v} changed (the key holds v), {4}
 // changed (the key holds nothing). A grant to the holder keeps the mark.
+// When KEYS[3] queues a value q (see stage.go), it answers {3, q}, after
+// setting KEYS[1] to q without expiry when it holds anything else.
 // ARGV: token, ttl in ms, mode, old.
-var leaseScript = redis.NewScript(`
+var leaseScript = redis.NewScript(queuedLua + `
 local v = redis.call("GET", KEYS[1])
+local _, q = queued(KEYS[3])
+if q then
+	if v ~= q then redis.call("SET", KEYS[1], q) end
+	return {3, q}
+end
 if ARGV[3] == "0" then
 	if v then return {3, v} end
 elseif v ~= ARGV[4] then
@@ -104,10 +111,14 @@ func (s *Store) leaseKeys(key string) []string {
 // token that already holds a lease gets it again, for ttl from now, and
 // keeps its waited mark.
 //
-// Each key takes one call of a Lua script on the value's key and
-// [Store.LeaseKey]: one command (EVALSHA) for one key, one pipeline for
-// several (one round trip per node), then EVAL for the calls a server
-// answered NOSCRIPT. No keys, no round trip.
+// A key with a queued value (see [Store.Stage]) is never granted: it is
+// answered LeaseChanged with the queued value, after the queued value was
+// set as the key's value, without expiry, when the key held anything else.
+//
+// Each key takes one call of a Lua script on the value's key,
+// [Store.LeaseKey] and [Store.QueuedKey]: one command (EVALSHA) for one
+// key, one pipeline for several (one round trip per node), then EVAL for
+// the calls a server answered NOSCRIPT. No keys, no round trip.
 //
 // When the calls that failed all failed with a key fault (the value or the
 // lease held another type, or the slot was being migrated), Lease returns
@@ -121,7 +132,7 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	calls := make([]call, len(keys))
 	for i, e := range keys {
 		m, o := mode(e.Old)
-		calls[i] = scriptCall(leaseScript, s.leaseKeys(e.Key), token[:], millis(ttl), m, o)
+		calls[i] = scriptCall(leaseScript, s.stageKeys(e.Key)[:3], token[:], millis(ttl), m, o)
 	}
 	s.send(ctx, calls)
 	answers := make([]l2.LeaseAnswer, len(keys))
@@ -129,7 +140,7 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	for i := range calls {
 		res, err := calls[i].reply().Slice()
 		if err != nil {
-			b.fail(ctx, err, []int{i}, calls[i].keys...)
+			b.fail(ctx, err, []int{i}, calls[i].keys[:2]...) // the value and the lease
 			continue
 		}
 		if answers[i], err = leaseAnswer(res); err != nil {

@@ -305,6 +305,28 @@ func TestOptionalRoundTrips(t *testing.T) {
 	release := func(keys ...string) func() error {
 		return func() error { _, err := s.Release(ctx, token, keys...); return err }
 	}
+	stage := func(keys ...string) func() error {
+		return func() error {
+			items := make([]l2.StageItem, len(keys))
+			for i, k := range keys {
+				items[i] = l2.StageItem{Key: k, Value: []byte("v")}
+			}
+			_, err := s.Stage(ctx, items)
+			return err
+		}
+	}
+	claim := func(keys ...string) func() error {
+		return func() error { _, err := s.Claim(ctx, token, time.Minute, keys); return err }
+	}
+	unstage := func(keys ...string) func() error {
+		return func() error {
+			items := make([]l2.UnstageItem, len(keys))
+			for i, k := range keys {
+				items[i] = l2.UnstageItem{Key: k, Seq: 1, TTL: time.Minute}
+			}
+			return s.Unstage(ctx, token, items)
+		}
+	}
 
 	tests := []struct {
 		name          string
@@ -353,6 +375,18 @@ func TestOptionalRoundTrips(t *testing.T) {
 		{"Release", nil, release("l:6"), []string{"evalsha"}, nil},
 		{"ReleaseMany", nil, release("l:5", "l:6", "l:7"), nil, [][]string{{"evalsha", "evalsha", "evalsha"}}},
 		{"ReleaseNone", nil, release(), nil, nil},
+		{"StageUnknownScript", flush, stage("s:1"), []string{"evalsha", "eval"}, nil},
+		{"Stage", nil, stage("s:2"), []string{"evalsha"}, nil},
+		{"StageMany", nil, stage("s:3", "s:4", "s:5"), nil, [][]string{{"evalsha", "evalsha", "evalsha"}}},
+		{"StageNone", nil, stage(), nil, nil},
+		{"ClaimUnknownScript", flush, claim("s:1"), []string{"evalsha", "eval"}, nil},
+		{"Claim", nil, claim("s:2"), []string{"evalsha"}, nil},
+		{"ClaimMany", nil, claim("s:3", "s:4"), nil, [][]string{{"evalsha", "evalsha"}}},
+		{"ClaimNone", nil, claim(), nil, nil},
+		{"UnstageUnknownScript", flush, unstage("s:1"), []string{"evalsha", "eval"}, nil},
+		{"Unstage", nil, unstage("s:2"), []string{"evalsha"}, nil},
+		{"UnstageMany", nil, unstage("s:3", "s:4"), nil, [][]string{{"evalsha", "evalsha"}}},
+		{"UnstageNone", nil, unstage(), nil, nil},
 		{"Revoke", nil, func() error {
 			return s.Revoke(ctx, []l2.Item{{Key: "l:1", Value: []byte("tomb"), TTL: time.Minute}})
 		}, nil, [][]string{{"set", "del"}}},

@@ -23,17 +23,19 @@ var _ l2.Store = (*Store)(nil)
 //
 // A Store and its views implement every optional interface of l2
 // ([Store.Abilities] is [l2.All]): [l2.Namespacer], [l2.Conditional],
-// [l2.Leaser], [l2.Tagger] and [l2.PrefixDeleter].
+// [l2.Leaser], [l2.Tagger], [l2.PrefixDeleter] and [l2.Stager].
 //
 // Every Redis key of a Store ends in a way that tells its kind, whatever the
 // logical key or tag: the value of key k is "{" + prefix + k + "}"
 // ([Store.Key], ending with '}'), its lease that key + ":lease"
-// ([Store.LeaseKey]), and the index of tag T, a Redis set of keys (in the
+// ([Store.LeaseKey]), its queued value that key + ":queued"
+// ([Store.QueuedKey]), the claim of its queued value that key + ":claim"
+// ([Store.ClaimKey]), and the index of tag T, a Redis set of keys (in the
 // form given to the Store or view), "{" + prefix + "|tag|" + T + "}:tags"
 // for the Store and "{" + prefix + ns + "|tag|" + T + "}:tags" for the view
 // Namespace(ns) ([Store.TagKey]). So every key string may be written,
-// "|tag|x" included, and DeletePrefix never takes a tag index for a value
-// nor a value for a tag index. Since namespaces hold no '|' (the tiered
+// "|tag|x" included, and DeletePrefix never takes a tag index, a queued
+// value or a claim for a value, nor a value for a tag index. Since namespaces hold no '|' (the tiered
 // cache's names hold none), tag indexes of two namespaces never meet. The
 // Store and its view Namespace("") share their tag indexes.
 type Store struct {

@@ -1,0 +1,285 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/l2"
+)
+
+var _ l2.Stager = (*Store)(nil)
+
+// The suffixes of the keys of write-behind's state, appended to a value's
+// key, in its hash tag. Neither key ends with '}' (a value's key) nor with
+// ":lease" or ":tags": DeletePrefix leaves them alone.
+const (
+	queuedSuffix = ":queued"
+	claimSuffix  = ":claim"
+)
+
+// QueuedKey returns the Redis key that holds the queued value of the
+// logical key (see [l2.Stager]): Key(key) + ":queued", in the same hash
+// slot as the value. It is a string without expiry, "q" + the sequence
+// number in 20 decimal digits + the queued value, while a value is
+// queued; after Unstage, "r" + the number, which lives
+// [l2.StageMemory]. The number stays a string: Lua's numbers are doubles,
+// which hold no uint64 exactly.
+func (s *Store) QueuedKey(key string) string {
+	return s.Key(key) + queuedSuffix
+}
+
+// ClaimKey returns the Redis key that holds the claim of the logical
+// key's queued value (see [l2.Stager.Claim]): Key(key) + ":claim", in the
+// same hash slot as the value. It holds the claiming token and lives as
+// long as the claim.
+func (s *Store) ClaimKey(key string) string {
+	return s.Key(key) + claimSuffix
+}
+
+// stageKeys returns the keys of the stage scripts for the logical key:
+// the value's, the lease's, the queued value's and the claim's. A key
+// fault repairs the first two only: the others are kept whatever happens,
+// and the scripts delete them themselves when they hold another type.
+func (s *Store) stageKeys(key string) []string {
+	rk := s.Key(key)
+	return []string{rk, rk + leaseSuffix, rk + queuedSuffix, rk + claimSuffix}
+}
+
+// seqDigits is the width of a sequence number in a queued key: enough for
+// every uint64, so that numbers of one width compare digit by digit.
+const seqDigits = 20
+
+// seqArg returns seq as the scripts take it: seqDigits digits.
+func seqArg(seq uint64) string {
+	return fmt.Sprintf("%0*d", seqDigits, seq)
+}
+
+// parseSeq reads a sequence number that a script returned.
+func parseSeq(s string) (uint64, error) {
+	if len(s) != seqDigits {
+		return 0, fmt.Errorf("sequence number %q is not %d digits", s, seqDigits)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// queuedLua starts every script that reads a queued key (see QueuedKey).
+// queued(k) returns its sequence number (20 digits) and queued value
+// (false when only the number is remembered), or false, false when k
+// holds nothing. A k of another type holds nothing the store wrote: it is
+// deleted, and holds nothing. above(a, b) compares two such numbers digit
+// by digit (Lua compares strings with strcoll, which depends on the
+// server's locale).
+const queuedLua = `
+local function queued(k)
+	local q = redis.pcall("GET", k)
+	if type(q) == "table" then
+		redis.call("DEL", k)
+		return false, false
+	end
+	if not q then return false, false end
+	local seq = string.sub(q, 2, 21)
+	if string.sub(q, 1, 1) == "q" then return seq, string.sub(q, 22) end
+	return seq, false
+end
+local function above(a, b)
+	for i = 1, 20 do
+		local x, y = string.byte(a, i), string.byte(b, i)
+		if x ~= y then return x > y end
+	end
+	return false
+end
+`
+
+// stageScript queues ARGV[1] with the sequence number ARGV[2] (20 digits;
+// all zeros: the key's next) unless KEYS[3] holds or remembers a number
+// that is not smaller; then sets the value KEYS[1] without expiry and
+// deletes the lease KEYS[2]. It answers the number stored, or zeros when
+// refused (also when a Seq of 0 would pass the largest uint64).
+var stageScript = redis.NewScript(queuedLua + `
+local cur = queued(KEYS[3])
+local seq = ARGV[2]
+if seq == "00000000000000000000" then
+	if not cur then
+		seq = "00000000000000000001"
+	elseif cur == "18446744073709551615" then
+		return "00000000000000000000"
+	else
+		local i = 20
+		while string.byte(cur, i) == 57 do i = i - 1 end
+		seq = string.sub(cur, 1, i - 1) .. string.char(string.byte(cur, i) + 1) .. string.rep("0", 20 - i)
+	end
+elseif cur and not above(seq, cur) then
+	return "00000000000000000000"
+end
+redis.call("SET", KEYS[3], "q" .. seq .. ARGV[1])
+redis.call("SET", KEYS[1], ARGV[1])
+redis.call("DEL", KEYS[2])
+return seq
+`)
+
+// claimScript answers {0, seq} when KEYS[3] queues no value (seq: the
+// remembered number, or zeros), {2, seq, value} when another token's
+// claim KEYS[4] lives, and otherwise claims the key for ARGV[1] for ARGV[2]
+// milliseconds and answers {1, seq, value}. A claim of another type is
+// replaced. ARGV: token, ttl in ms.
+var claimScript = redis.NewScript(queuedLua + `
+local seq, v = queued(KEYS[3])
+if not v then return {0, seq or "00000000000000000000"} end
+local c = redis.pcall("GET", KEYS[4])
+if type(c) == "string" and c ~= ARGV[1] then return {2, seq, v} end
+redis.call("SET", KEYS[4], ARGV[1], "PX", ARGV[2])
+return {1, seq, v}
+`)
+
+// unstageScript ends ARGV[1]'s claim KEYS[4] (or a claim of another type)
+// and, when KEYS[3] queues a value with the number ARGV[2], leaves only
+// the number in KEYS[3] for ARGV[4] milliseconds and gives the value
+// KEYS[1] ARGV[3] milliseconds when it holds the queued bytes ("0":
+// deletes it). It reads the value first, so that a value of another type
+// fails the call before anything changed. It answers 1 when it removed
+// the queued value. ARGV: token, seq, ttl in ms, memory in ms.
+var unstageScript = redis.NewScript(queuedLua + `
+local cur = redis.call("GET", KEYS[1])
+local c = redis.pcall("GET", KEYS[4])
+if type(c) == "table" or c == ARGV[1] then redis.call("DEL", KEYS[4]) end
+local seq, v = queued(KEYS[3])
+if not v or seq ~= ARGV[2] then return 0 end
+redis.call("SET", KEYS[3], "r" .. seq, "PX", ARGV[4])
+if cur == v then
+	if ARGV[3] == "0" then
+		redis.call("DEL", KEYS[1])
+	else
+		redis.call("PEXPIRE", KEYS[1], ARGV[3])
+	end
+end
+return 1
+`)
+
+// Stage stores, for each item, its value as the key's queued value under
+// [Store.QueuedKey], and as the key's value without expiry, and deletes
+// the key's lease, unless the key holds or remembers a sequence number >=
+// item.Seq; see [l2.Stager]. A Seq of 0 takes the key's number + 1 (a key
+// whose number is already the largest uint64 refuses it). It returns per
+// item the sequence number stored, 0 for a refused item.
+//
+// Each item takes one call of a Lua script on the value's key, its lease's
+// and its queued key, sent as Lease sends its calls: one command for one
+// item, one pipeline for several (one round trip per node), then EVAL for
+// the calls a server answered NOSCRIPT. No items, no round trip. When the
+// calls that failed all failed with a key fault, Stage returns the
+// numbers of the other items and an [*l2.KeyFaults] of the failed ones.
+func (s *Store) Stage(ctx context.Context, items []l2.StageItem) ([]uint64, error) {
+	calls := make([]call, len(items))
+	for i, it := range items {
+		value := it.Value
+		if value == nil {
+			value = []byte{}
+		}
+		calls[i] = scriptCall(stageScript, s.stageKeys(it.Key)[:3], value, seqArg(it.Seq))
+	}
+	s.send(ctx, calls)
+	seqs := make([]uint64, len(items))
+	b := s.batch("stage")
+	for i := range calls {
+		res, err := calls[i].reply().Text()
+		if err != nil {
+			b.fail(ctx, err, []int{i}, calls[i].keys[:2]...)
+			continue
+		}
+		if seqs[i], err = parseSeq(res); err != nil {
+			return nil, fmt.Errorf("redisstore: stage: unexpected answer: %w", err)
+		}
+	}
+	return keep(seqs, b.end(ctx))
+}
+
+// Claim returns each key's queued value and its sequence number (the
+// remembered number, or 0, with a nil Value when none is queued), and
+// claims each key that has a queued value for token for ttl (which must be
+// positive, rounded up to whole milliseconds) under [Store.ClaimKey],
+// unless another token's claim lives (Busy); see [l2.Stager].
+//
+// Each key takes one call of a Lua script, sent as Stage sends its calls.
+// No keys, no round trip. Key faults are reported as Stage reports them.
+func (s *Store) Claim(ctx context.Context, token l2.Token, ttl time.Duration, keys []string) ([]l2.Staged, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("redisstore: claim: ttl must be positive, got %v", ttl)
+	}
+	calls := make([]call, len(keys))
+	for i, key := range keys {
+		calls[i] = scriptCall(claimScript, s.stageKeys(key), token[:], millis(ttl))
+	}
+	s.send(ctx, calls)
+	res := make([]l2.Staged, len(keys))
+	b := s.batch("claim")
+	for i := range calls {
+		reply, err := calls[i].reply().Slice()
+		if err != nil {
+			b.fail(ctx, err, []int{i}, calls[i].keys[:2]...)
+			continue
+		}
+		if res[i], err = staged(reply); err != nil {
+			return nil, fmt.Errorf("redisstore: claim: unexpected answer %q: %w", reply, err)
+		}
+	}
+	return keep(res, b.end(ctx))
+}
+
+// staged decodes the reply of claimScript.
+func staged(reply []any) (l2.Staged, error) {
+	var st l2.Staged
+	if len(reply) < 2 {
+		return st, fmt.Errorf("%d elements", len(reply))
+	}
+	code, _ := reply[0].(int64)
+	seq, _ := reply[1].(string)
+	var err error
+	if st.Seq, err = parseSeq(seq); err != nil {
+		return st, err
+	}
+	switch {
+	case code == 0 && len(reply) == 2:
+		return st, nil
+	case (code == 1 || code == 2) && len(reply) == 3:
+		v, ok := reply[2].(string)
+		if !ok {
+			return st, fmt.Errorf("a value of type %T", reply[2])
+		}
+		st.Value = []byte(v) // never nil, even when empty
+		st.Busy = code == 2
+		return st, nil
+	}
+	return st, fmt.Errorf("code %d with %d elements", code, len(reply))
+}
+
+// Unstage removes, for each item, the key's queued value if its sequence
+// number is still item.Seq, keeping the number under [Store.QueuedKey]
+// for [l2.StageMemory], and then gives the key's value expiry item.TTL
+// (rounded up to whole milliseconds) with PEXPIRE when it holds the
+// queued bytes, or deletes it when item.TTL is not positive; it ends
+// token's claim on each key either way. See [l2.Stager]. An item with Seq
+// 0 only ends the claim: no queued value has number 0.
+//
+// Each item takes one call of a Lua script, sent as Stage sends its calls.
+// No items, no round trip. Key faults are reported as Stage reports them;
+// a key whose value held another type is deleted with its lease, as Lease
+// does, and its queued value and claim are left as they were.
+func (s *Store) Unstage(ctx context.Context, token l2.Token, items []l2.UnstageItem) error {
+	memory := millis(l2.StageMemory)
+	calls := make([]call, len(items))
+	for i, it := range items {
+		calls[i] = scriptCall(unstageScript, s.stageKeys(it.Key), token[:], seqArg(it.Seq), millis(max(it.TTL, 0)), memory)
+	}
+	s.send(ctx, calls)
+	b := s.batch("unstage")
+	for i := range calls {
+		if err := calls[i].reply().Err(); err != nil {
+			b.fail(ctx, err, []int{i}, calls[i].keys[:2]...)
+		}
+	}
+	return b.end(ctx)
+}

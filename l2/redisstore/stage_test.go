@@ -1,0 +1,233 @@
+package redisstore_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/redisstore"
+)
+
+// The conformance suite (l2test) checks what Stage, Claim and Unstage do;
+// the tests here check the Redis keys they use.
+
+func TestStageKeys(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	testStageKeys(t, client, client, "tc:") // miniredis has no ACL: one client does both
+}
+
+// bigSeq is a sequence number of the size that the durable queue hands
+// out: a Unix time in milliseconds shifted left by 20 bits.
+const bigSeq = uint64(1764950000000) << 20
+
+// testStageKeys checks where a queued value, its number and its claim
+// live, what they hold and for how long, and that DeletePrefix leaves them
+// alone, on the server behind client; it inspects Redis through admin.
+func testStageKeys(t *testing.T, client, admin redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
+	view := s.Namespace("user").(*redisstore.Store)
+	if got, want := view.QueuedKey("42"), "{"+prefix+"user:42}:queued"; got != want {
+		t.Errorf("QueuedKey(42) = %q, want %q", got, want)
+	}
+	if got, want := view.ClaimKey("42"), "{"+prefix+"user:42}:claim"; got != want {
+		t.Errorf("ClaimKey(42) = %q, want %q", got, want)
+	}
+	// holds checks what a Redis key holds (nil: nothing) and its PTTL,
+	// which must be in (min, max]; -1: no expiry.
+	holds := func(what, rk string, want []byte, min, max time.Duration) {
+		t.Helper()
+		got, err := admin.Get(ctx, rk).Bytes()
+		if want == nil {
+			if !errors.Is(err, redis.Nil) {
+				t.Errorf("%s: GET %s = %q, %v; want nothing", what, rk, got, err)
+			}
+			return
+		}
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: GET %s = %q, %v; want %q", what, rk, got, err, want)
+		}
+		d, err := admin.PTTL(ctx, rk).Result()
+		switch {
+		case err != nil:
+			t.Errorf("%s: PTTL %s: %v", what, rk, err)
+		case max < 0 && d != max:
+			t.Errorf("%s: PTTL %s = %v, want none (%v)", what, rk, d, max)
+		case max >= 0 && (d <= min || d > max):
+			t.Errorf("%s: PTTL %s = %v, want in (%v, %v]", what, rk, d, min, max)
+		}
+	}
+	stage := func(key string, value string, seq, want uint64) {
+		t.Helper()
+		n, err := view.Stage(ctx, []l2.StageItem{{Key: key, Value: []byte(value), Seq: seq}})
+		if err != nil || !slices.Equal(n, []uint64{want}) {
+			t.Fatalf("Stage(%q, seq %d) = %v, %v; want [%d]", key, seq, n, err, want)
+		}
+	}
+	queued := func(seq uint64, value string) []byte { return fmt.Appendf(nil, "q%020d%s", seq, value) }
+	token := l2.NewToken()
+
+	if err := view.Set(ctx, "42", []byte("old"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	stage("42", "v", bigSeq, bigSeq)
+	holds("staged", view.QueuedKey("42"), queued(bigSeq, "v"), 0, -1)
+	holds("staged", view.Key("42"), []byte("v"), 0, -1)
+
+	res, err := view.Claim(ctx, token, time.Minute, []string{"42"})
+	if want := (l2.Staged{Value: []byte("v"), Seq: bigSeq}); err != nil || len(res) != 1 || string(res[0].Value) != "v" || res[0].Seq != want.Seq || res[0].Busy {
+		t.Fatalf("Claim(42) = %+v, %v; want [%+v]", res, err, want)
+	}
+	holds("claimed", view.ClaimKey("42"), token[:], 59*time.Second, time.Minute)
+
+	// Lua adds 1 to a number beyond 2^53 exactly.
+	stage("42", "w", 0, bigSeq+1)
+	holds("staged again", view.QueuedKey("42"), queued(bigSeq+1, "w"), 0, -1)
+	holds("staged again", view.ClaimKey("42"), token[:], 59*time.Second, time.Minute)
+
+	if err := view.Unstage(ctx, token, []l2.UnstageItem{{Key: "42", Seq: bigSeq + 1, TTL: time.Minute}}); err != nil {
+		t.Fatal(err)
+	}
+	holds("unstaged", view.QueuedKey("42"), fmt.Appendf(nil, "r%020d", bigSeq+1), l2.StageMemory-time.Minute, l2.StageMemory)
+	holds("unstaged", view.ClaimKey("42"), nil, 0, 0)
+	holds("unstaged", view.Key("42"), []byte("w"), 59*time.Second, time.Minute)
+
+	// DeletePrefix deletes values (and leases), and leaves queued values,
+	// remembered numbers and claims alone.
+	stage("43", "v43", 0, 1)
+	stage("44", "v44", 0, 1)
+	if _, err := view.Claim(ctx, token, time.Minute, []string{"43"}); err != nil {
+		t.Fatal(err)
+	}
+	var reported []string
+	err = s.DeletePrefix(ctx, "", 10, func(keys []string) error {
+		reported = append(reported, keys...)
+		return nil
+	})
+	slices.Sort(reported)
+	if want := []string{"user:42", "user:43", "user:44"}; err != nil || !slices.Equal(reported, want) {
+		t.Errorf("DeletePrefix(\"\") reported %q, %v; want %q", reported, err, want)
+	}
+	for _, k := range []string{"42", "43", "44"} {
+		holds("after DeletePrefix", view.Key(k), nil, 0, 0)
+	}
+	holds("after DeletePrefix", view.QueuedKey("42"), fmt.Appendf(nil, "r%020d", bigSeq+1), l2.StageMemory-time.Minute, l2.StageMemory)
+	holds("after DeletePrefix", view.QueuedKey("43"), queued(1, "v43"), 0, -1)
+	holds("after DeletePrefix", view.QueuedKey("44"), queued(1, "v44"), 0, -1)
+	holds("after DeletePrefix", view.ClaimKey("43"), token[:], 59*time.Second, time.Minute)
+
+	// Lease puts the queued value back, without expiry.
+	a, err := view.Lease(ctx, l2.NewToken(), time.Minute, []l2.Expect{{Key: "44"}})
+	if err != nil || len(a) != 1 || a[0].State != l2.LeaseChanged || string(a[0].Value) != "v44" {
+		t.Errorf("Lease(44) = %+v, %v; want changed, v44", a, err)
+	}
+	holds("after Lease", view.Key("44"), []byte("v44"), 0, -1)
+	holds("after Lease", view.LeaseKey("44"), nil, 0, 0)
+}
+
+func TestStageKeyFaults(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	client := closeLater(t, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+	testStageKeyFaults(t, client, client, "skf:") // miniredis has no ACL: one client does both
+}
+
+// testStageKeyFaults plants hashes (through admin) where the store keeps
+// queued values, claims and values, and checks that the scripts of Stage,
+// Claim, Unstage and Lease replace a queued key or a claim of another
+// type (it holds nothing the store wrote), and that Unstage on a value of
+// another type fails with a key fault that deletes the value and its
+// lease, and keeps the queued value.
+func testStageKeyFaults(t *testing.T, client, admin redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
+	token := l2.NewToken()
+	plant := func(t *testing.T, rk string) {
+		t.Helper()
+		if err := admin.Del(ctx, rk).Err(); err != nil {
+			t.Fatalf("DEL %s: %v", rk, err)
+		}
+		if err := admin.HSet(ctx, rk, "field", "value").Err(); err != nil {
+			t.Fatalf("HSET %s: %v", rk, err)
+		}
+	}
+	stage := func(t *testing.T, key string, want uint64) {
+		t.Helper()
+		n, err := s.Stage(ctx, []l2.StageItem{{Key: key, Value: []byte("v")}})
+		if err != nil || !slices.Equal(n, []uint64{want}) {
+			t.Fatalf("Stage(%q) = %v, %v; want [%d]", key, n, err, want)
+		}
+	}
+	claim := func(t *testing.T, key string, want l2.Staged) {
+		t.Helper()
+		res, err := s.Claim(ctx, token, time.Minute, []string{key})
+		if err != nil || len(res) != 1 || string(res[0].Value) != string(want.Value) || (res[0].Value == nil) != (want.Value == nil) ||
+			res[0].Seq != want.Seq || res[0].Busy != want.Busy {
+			t.Fatalf("Claim(%q) = %+v, %v; want [%+v]", key, res, err, want)
+		}
+	}
+
+	t.Run("Stage", func(t *testing.T) {
+		plant(t, s.QueuedKey("stage"))
+		stage(t, "stage", 1)
+		claim(t, "stage", l2.Staged{Value: []byte("v"), Seq: 1})
+	})
+	t.Run("ClaimQueued", func(t *testing.T) {
+		plant(t, s.QueuedKey("claimq"))
+		claim(t, "claimq", l2.Staged{})
+		stage(t, "claimq", 1)
+	})
+	t.Run("Claim", func(t *testing.T) {
+		stage(t, "claim", 1)
+		plant(t, s.ClaimKey("claim"))
+		claim(t, "claim", l2.Staged{Value: []byte("v"), Seq: 1})
+	})
+	t.Run("UnstageClaim", func(t *testing.T) {
+		stage(t, "unstagec", 1)
+		plant(t, s.ClaimKey("unstagec"))
+		if err := s.Unstage(ctx, l2.NewToken(), []l2.UnstageItem{{Key: "unstagec", Seq: 1, TTL: time.Minute}}); err != nil {
+			t.Fatalf("Unstage: %v", err)
+		}
+		if n, err := admin.Exists(ctx, s.ClaimKey("unstagec")).Result(); err != nil || n != 0 {
+			t.Errorf("EXISTS %s = %d, %v; want the claim of another type gone", s.ClaimKey("unstagec"), n, err)
+		}
+		claim(t, "unstagec", l2.Staged{Seq: 1})
+	})
+	t.Run("UnstageValue", func(t *testing.T) {
+		stage(t, "unstagev", 1)
+		claim(t, "unstagev", l2.Staged{Value: []byte("v"), Seq: 1})
+		plant(t, s.Key("unstagev"))
+		err := s.Unstage(ctx, token, []l2.UnstageItem{{Key: "unstagev", Seq: 1, TTL: time.Minute}})
+		var kf *l2.KeyFaults
+		if !errors.Is(err, l2.ErrKeyFault) || !errors.As(err, &kf) || !slices.Equal(kf.Index, []int{0}) {
+			t.Fatalf("Unstage = %v, want an *l2.KeyFaults of [0]", err)
+		}
+		if n, err := admin.Exists(ctx, s.Key("unstagev")).Result(); err != nil || n != 0 {
+			t.Errorf("EXISTS %s = %d, %v; want the value of another type gone", s.Key("unstagev"), n, err)
+		}
+		// Nothing else changed: the value is queued, and claimed.
+		claim(t, "unstagev", l2.Staged{Value: []byte("v"), Seq: 1})
+		if err := s.Unstage(ctx, token, []l2.UnstageItem{{Key: "unstagev", Seq: 1, TTL: time.Minute}}); err != nil {
+			t.Fatalf("Unstage after the repair: %v", err)
+		}
+		claim(t, "unstagev", l2.Staged{Seq: 1})
+	})
+	t.Run("Lease", func(t *testing.T) {
+		plant(t, s.QueuedKey("lease"))
+		a, err := s.Lease(ctx, token, time.Minute, []l2.Expect{{Key: "lease"}})
+		if err != nil || len(a) != 1 || a[0].State != l2.LeaseGranted {
+			t.Fatalf("Lease = %+v, %v; want granted", a, err)
+		}
+		if n, err := admin.Exists(ctx, s.QueuedKey("lease")).Result(); err != nil || n != 0 {
+			t.Errorf("EXISTS %s = %d, %v; want the queued key of another type gone", s.QueuedKey("lease"), n, err)
+		}
+	})
+}
