@@ -39,6 +39,7 @@ type Cache[K comparable, V any] struct {
 	waiters   waiters       // loads waiting for other instances' leases
 	unsettled unsettled     // keys whose invalidation has not reached L2
 	loadSlots chan struct{} // MaxLoads tokens; nil: no limit
+	wb        *behind[K, V] // write-behind; nil: off
 	// l1off: L1 takes and serves nothing, because the bus's subscription
 	// is not in place (before the first one, and while it is broken).
 	l1off atomic.Bool
@@ -122,6 +123,13 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 			}
 		},
 	}
+	if cfg.WriteBehind != nil && cfg.WriteBehind.Queue != nil && (r == nil || r.stager == nil) {
+		stop()
+		if opts.L1 == nil {
+			store.Close()
+		}
+		return nil, fmt.Errorf("%w: WriteBehind.Queue (durable mode) needs an L2 store that keeps queued values (l2.Stager) and leases on", ErrInvalidOptions)
+	}
 	if cfg.Bus != nil && subscribe {
 		c.busID = cfg.Bus.ID()
 		c.l1off.Store(true) // until the first subscription is in place
@@ -134,6 +142,9 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 			return nil, fmt.Errorf("tiered: %s: subscribe: %w", cfg.Name, err)
 		}
 		c.unsubscribe = unsubscribe
+	}
+	if cfg.WriteBehind != nil && subscribe {
+		c.wb = newBehind(c)
 	}
 	return c, nil
 }
@@ -158,6 +169,9 @@ func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 func (c *Cache[K, V]) Close() error {
 	if c.closed.Swap(true) {
 		return nil
+	}
+	if c.wb != nil {
+		c.wb.close() // writes what is queued, within DrainTimeout
 	}
 	if c.unsubscribe != nil {
 		c.unsubscribe()

@@ -21,6 +21,9 @@ type entry[V any] struct {
 	notFound bool
 	// tombstone: the key was deleted (never in L1; see Cache.Delete).
 	tombstone bool
+	// queued: written behind, and queued for the source (see
+	// envelope.FlagQueued).
+	queued bool
 	// epoch is the L1 epoch the entry was put into L1 under: once a flush
 	// moves the epoch on, L1 does not serve it (see flushL1).
 	epoch atomic.Uint64
@@ -61,6 +64,9 @@ var errWrongKey = fmt.Errorf("%w: written under another key", envelope.ErrCorrup
 func (c *Cache[K, V]) encode(k string, e *entry[V], created time.Time) ([]byte, int, error) {
 	frame := envelope.Begin(make([]byte, 0, frameSizeHint))
 	h := envelope.Header{Schema: c.schema, Created: created.UnixMilli(), Expiry: e.expiry, Delta: e.delta, Key: c.keyHash(k)}
+	if e.queued {
+		h.Flags |= envelope.FlagQueued
+	}
 	if e.notFound {
 		h.Flags |= envelope.FlagNotFound
 	} else {
@@ -112,6 +118,13 @@ func (c *Cache[K, V]) decode(k string, frame []byte) (*entry[V], int, error) {
 	}
 	if h.Schema != c.schema {
 		return nil, 0, errForeign
+	}
+	if h.Flags&envelope.FlagQueued != 0 {
+		// Queued for the source: fresh while L2 keeps it, whatever its
+		// expiry (the flusher gives the key its TTL once the value is in
+		// the source).
+		e.queued = true
+		e.expiry = c.cfg.Now().Add(c.cfg.TTL).UnixMilli()
 	}
 	if h.Flags&envelope.FlagNotFound != 0 {
 		e.notFound = true

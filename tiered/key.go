@@ -37,3 +37,37 @@ func defaultKey[K comparable]() (func(K) string, bool) {
 	}
 	return nil, false
 }
+
+// defaultParseKey returns the inverse of defaultKey for K's kind: the
+// string itself, or the parsed decimal form of an integer kind.
+func defaultParseKey[K comparable]() (func(string) (K, error), bool) {
+	var zero K
+	kind := reflect.TypeFor[K]().Kind()
+	set := func(p unsafe.Pointer, s string) error {
+		switch kind {
+		case reflect.String:
+			*(*string)(p) = s
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			n, err := strconv.ParseInt(s, 10, int(reflect.TypeFor[K]().Size())*8)
+			if err != nil {
+				return err
+			}
+			reflect.NewAt(reflect.TypeFor[K](), p).Elem().SetInt(n)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			n, err := strconv.ParseUint(s, 10, int(reflect.TypeFor[K]().Size())*8)
+			if err != nil {
+				return err
+			}
+			reflect.NewAt(reflect.TypeFor[K](), p).Elem().SetUint(n)
+		}
+		return nil
+	}
+	if _, ok := defaultKey[K](); !ok {
+		return nil, false
+	}
+	return func(s string) (K, error) {
+		k := zero
+		err := set(unsafe.Pointer(&k), s)
+		return k, err
+	}, true
+}

@@ -163,6 +163,18 @@ func (c *Cache[K, V]) load(ctx, wait context.Context, lks []*lookup[K, V], cur *
 	res := make([]loaded[V], len(lks))
 	var now, later []int // indexes into lks: to load at once; to lease first
 	for i, lk := range lks {
+		if c.wb != nil {
+			// A write of the key queued in this process (memory mode):
+			// the source's row is older. Durable mode's queued values
+			// are served by L2's leases.
+			if e := c.wb.queued(lk.k); e != nil {
+				res[i] = loaded[V]{e: e}
+				if e.notFound {
+					res[i].err = fmt.Errorf("tiered: %s: %w (deleted behind)", c.cfg.Name, ErrNotFound)
+				}
+				continue
+			}
+		}
 		if c.remote != nil && c.remote.leaser != nil && lk.seen.writable() {
 			later = append(later, i)
 		} else {

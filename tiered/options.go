@@ -211,6 +211,11 @@ type Options[K comparable, V any] struct {
 	// per key.
 	BatchWriter BatchWriter[K, V]
 
+	// WriteBehind turns write-behind on (WriteBehind, DeleteBehind,
+	// FlushBehind): see WriteBehindOptions. It needs Writer or
+	// BatchWriter. Nil: off.
+	WriteBehind *WriteBehindOptions[K, V]
+
 	// LoadTimeout bounds every loader call, and how long a caller waits
 	// for a load (its own, or another instance's under a lease). Loads run
 	// detached from the caller's cancellation (other callers may wait on
@@ -307,6 +312,7 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	if c.CompressAbove < 0 {
 		return c, fmt.Errorf("%w: CompressAbove must not be negative", ErrInvalidOptions)
 	}
+	customKey := c.Key != nil
 	if c.Key == nil {
 		k, ok := defaultKey[K]()
 		if !ok {
@@ -334,6 +340,13 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	} else if c.TombstoneTTL < c.LoadTimeout {
 		return c, fmt.Errorf("%w: TombstoneTTL (%v) must not be shorter than LoadTimeout (%v)",
 			ErrInvalidOptions, c.TombstoneTTL, c.LoadTimeout)
+	}
+	if c.WriteBehind != nil {
+		wb, err := c.WriteBehind.config(&c, customKey)
+		if err != nil {
+			return c, err
+		}
+		c.WriteBehind = &wb
 	}
 	c.Stats = stats.ForCache(c.Stats, c.Name)
 	if c.Logger == nil {

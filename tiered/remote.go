@@ -25,6 +25,7 @@ type remote struct {
 	leaser l2.Leaser        // nil without Leases, or with leases turned off
 	tagger l2.Tagger        // nil without Tags
 	prefix l2.PrefixDeleter // nil without Prefixes
+	stager l2.Stager        // nil without Staging, or with leases turned off
 	// ns is "<Name>:" when the store does not namespace keys itself, "".
 	ns string
 
@@ -77,6 +78,9 @@ func newRemote[K comparable, V any](cfg *Options[K, V]) (*remote, error) {
 	}
 	if r.can.Has(l2.Tags) {
 		r.tagger = r.store.(l2.Tagger)
+	}
+	if r.can.Has(l2.Staging) && r.leaser != nil {
+		r.stager = r.store.(l2.Stager)
 	}
 	if r.can.Has(l2.Prefixes) {
 		r.prefix = r.store.(l2.PrefixDeleter)
@@ -436,6 +440,52 @@ func (r *remote) release(ctx context.Context, token l2.Token, ks []string) ([]st
 		}
 	}
 	return out, nil
+}
+
+// stage queues items (L1 keys) for the source (write-behind) and returns
+// the sequence number each got (0: a later write of the key is queued).
+func (r *remote) stage(ctx context.Context, items []l2.StageItem) ([]uint64, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
+	items = withNamespace(r.ns, items, func(it *l2.StageItem) *string { return &it.Key })
+	start := r.start()
+	seqs, err := r.stager.Stage(ctx, items)
+	if err == nil && len(seqs) != len(items) {
+		err = fmt.Errorf("%w: %d answers for %d staged writes", errBadStore, len(seqs), len(items))
+	}
+	r.done(ctx, stats.OpStage, start, err)
+	return seqs, err
+}
+
+// claim claims the queued values of the L1 keys ks for token.
+func (r *remote) claim(ctx context.Context, token l2.Token, ttl time.Duration, ks []string) ([]l2.Staged, error) {
+	if err := r.enter(ctx, true); err != nil {
+		return nil, err
+	}
+	defer r.exit()
+	start := r.start()
+	staged, err := r.stager.Claim(ctx, token, ttl, r.keys(ks))
+	if err == nil && len(staged) != len(ks) {
+		err = fmt.Errorf("%w: %d answers for %d claims", errBadStore, len(staged), len(ks))
+	}
+	r.done(ctx, stats.OpClaim, start, err)
+	return staged, err
+}
+
+// unstage ends the queued values of items (L1 keys) that reached the
+// source, and token's claims on them.
+func (r *remote) unstage(ctx context.Context, token l2.Token, items []l2.UnstageItem) error {
+	if err := r.enter(ctx, true); err != nil {
+		return err
+	}
+	defer r.exit()
+	items = withNamespace(r.ns, items, func(it *l2.UnstageItem) *string { return &it.Key })
+	start := r.start()
+	err := r.stager.Unstage(ctx, token, items)
+	r.done(ctx, stats.OpUnstage, start, err)
+	return err
 }
 
 // tag indexes the L1 keys ks under tags, for at least ttl.

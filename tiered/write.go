@@ -26,7 +26,13 @@ type write[V any] struct {
 	// delete otherwise (see writeLeased).
 	lease l2.Token
 	old   []byte
-	// stored: L2 took the value under its lease.
+	// stage: the value is written behind: it goes to L2 as the key's
+	// queued value with sequence number seq (see l2.Stager), unless a
+	// later write of the key is queued already.
+	stage bool
+	seq   uint64
+	// stored: L2 took the value (under its lease, or staged); or, with e
+	// nil, a later queued write made it moot: L2 is left alone.
 	stored bool
 }
 
@@ -153,6 +159,9 @@ func (c *Cache[K, V]) writeL2(ctx context.Context, ws []write[V], now time.Time)
 	if err := c.writeLeased(ctx, ws); err != nil {
 		return err
 	}
+	if err := c.writeStaged(ctx, ws); err != nil {
+		return err
+	}
 	items := make([]l2.Item, 0, len(ws))
 	var dels []string
 	for _, w := range ws {
@@ -228,6 +237,37 @@ func (c *Cache[K, V]) writeLeased(ctx context.Context, ws []write[V]) error {
 		}
 	}
 	c.wake(ctx, waited)
+	return nil
+}
+
+// writeStaged writes the values of ws that are written behind in durable
+// mode as their keys' queued values (one Stage call). A value whose key
+// has a later write queued already is left out of both tiers: that write
+// was accepted after it, and its value is the key's.
+func (c *Cache[K, V]) writeStaged(ctx context.Context, ws []write[V]) error {
+	var (
+		idx   []int // indexes into ws
+		items []l2.StageItem
+	)
+	for i, w := range ws {
+		if w.e != nil && w.stage {
+			idx = append(idx, i)
+			items = append(items, l2.StageItem{Key: w.k, Value: w.frame, Seq: w.seq})
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	seqs, err := c.remote.stage(ctx, items)
+	if err != nil {
+		return err
+	}
+	for j, i := range idx {
+		ws[i].stored = true
+		if seqs[j] == 0 {
+			ws[i].e, ws[i].frame, ws[i].tags = nil, nil, nil
+		}
+	}
 	return nil
 }
 

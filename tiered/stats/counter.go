@@ -14,7 +14,17 @@ type Counter struct {
 	l2ns   [numOps]atomic.Int64
 }
 
-var _ Recorder = (*Counter)(nil)
+var (
+	_ Recorder = (*Counter)(nil)
+	_ Gauger   = (*Counter)(nil)
+)
+
+// Gauge sets ev's total to value: Snapshot.Get returns the last value set.
+func (c *Counter) Gauge(ev Event, value int64) {
+	if ev < numEvents {
+		c.counts[ev].Store(value)
+	}
+}
 
 // Add counts n occurrences of ev.
 func (c *Counter) Add(ev Event, n int) {
@@ -81,7 +91,7 @@ func (s Snapshot) L2Duration(op Op) time.Duration {
 	return 0
 }
 
-// Get returns how many times ev occurred.
+// Get returns how many times ev occurred (for a gauge: its last value).
 func (s Snapshot) Get(ev Event) int64 {
 	if ev < numEvents {
 		return s.counts[ev]

@@ -164,6 +164,35 @@ const (
 	// storing its value: the next read loads what the source holds.
 	ThroughInvalidated
 
+	// WriteQueued: writes accepted by WriteBehind or DeleteBehind (added
+	// with the number of keys).
+	WriteQueued
+	// WriteFlushed: keys whose queued value this instance's flusher wrote
+	// to the source.
+	WriteFlushed
+	// WriteCoalesced: accepted writes that reached the source as part of
+	// a later write of their key (the queue entries acknowledged without
+	// a source write of their own).
+	WriteCoalesced
+	// WriteBatches: calls of the Writer or BatchWriter by the flusher
+	// (retries included); WriteBatchKeys / WriteBatches is the mean batch
+	// size.
+	WriteBatches
+	// WriteBatchKeys: keys passed to those calls.
+	WriteBatchKeys
+	// WriteRetry: flusher writes of the source that failed and were
+	// tried again later.
+	WriteRetry
+	// WriteDeadLetter: queued writes handed to the dead-letter hook after
+	// their retries ran out (added with the number of keys); their keys
+	// were invalidated.
+	WriteDeadLetter
+	// QueueDepth (Gauge): writes accepted and not yet in the source (the
+	// queue's entries in durable mode, this instance's keys in memory).
+	QueueDepth
+	// QueueOldest (Gauge, nanoseconds): the age of the oldest of them.
+	QueueOldest
+
 	numEvents // keep last
 )
 
@@ -218,6 +247,16 @@ var eventNames = [numEvents]string{
 
 	ThroughStored:      "through_stored",
 	ThroughInvalidated: "through_invalidated",
+
+	WriteQueued:     "write_queued",
+	WriteFlushed:    "write_flushed",
+	WriteCoalesced:  "write_coalesced",
+	WriteBatches:    "write_batches",
+	WriteBatchKeys:  "write_batch_keys",
+	WriteRetry:      "write_retry",
+	WriteDeadLetter: "write_dead_letter",
+	QueueDepth:      "queue_depth",
+	QueueOldest:     "queue_oldest",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

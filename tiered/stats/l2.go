@@ -21,6 +21,9 @@ const (
 	OpTag
 	OpPopTagged
 	OpDeletePrefix
+	OpStage   // write-behind: a value queued for the source
+	OpClaim   // write-behind: the flusher claims queued values
+	OpUnstage // write-behind: queued values that reached the source
 
 	numOps // keep last
 )
@@ -29,7 +32,7 @@ var opNames = [numOps]string{
 	OpGet: "get", OpGetMany: "get_many", OpSet: "set", OpSetMany: "set_many", OpDelete: "delete",
 	OpSetIf: "set_if", OpSetManyIf: "set_many_if", OpLease: "lease", OpSetLeased: "set_leased",
 	OpRelease: "release", OpRevoke: "revoke", OpTag: "tag", OpPopTagged: "pop_tagged",
-	OpDeletePrefix: "delete_prefix",
+	OpDeletePrefix: "delete_prefix", OpStage: "stage", OpClaim: "claim", OpUnstage: "unstage",
 }
 
 // String returns the operation's snake_case name, as used in metric labels.

@@ -18,6 +18,15 @@ type Recorder interface {
 	ObserveL2(op Op, outcome Outcome, d time.Duration)
 }
 
+// Gauger is implemented by a Recorder that also takes gauges: values that
+// go up and down (the depth of the write-behind queue, the age of its
+// oldest write). The cache sets them with Gauge when the Recorder
+// implements it, and leaves them out otherwise.
+type Gauger interface {
+	// Gauge sets ev's current value (a count, or nanoseconds for an age).
+	Gauge(ev Event, value int64)
+}
+
 // PerCache is implemented by a Recorder that several caches share and that
 // tells them apart (a metrics adapter labelling by cache name): the cache
 // calls ForCache once, when it is created, with its name, and records

@@ -10,7 +10,8 @@
 //	[2]     version (3)
 //	[3]     flags: FlagNotFound (a cached "absent" answer, empty payload),
 //	        FlagCompressed (the payload is compressed), FlagTombstone (a
-//	        deleted key); other bits reserved
+//	        deleted key), FlagQueued (written behind: queued for the
+//	        source); other bits reserved
 //	[4]     compressor: which compressor made a compressed payload (0: none)
 //	[5:9]   schema: fingerprint of the codec and the value's schema (uint32)
 //	[9:17]  created: when the value was loaded, unix milliseconds (int64)

@@ -29,6 +29,7 @@ func TestAppendDecode_RoundTrip(t *testing.T) {
 		{"compressed", envelope.Header{Flags: envelope.FlagCompressed, Delta: time.Second}, []byte{0, 1, 2}, time.Second},
 		{"both flags", envelope.Header{Flags: envelope.FlagNotFound | envelope.FlagCompressed}, []byte{}, 0},
 		{"tombstone", envelope.Header{Flags: envelope.FlagTombstone, Created: 7}, []byte("12345678"), 0},
+		{"queued", envelope.Header{Flags: envelope.FlagQueued | envelope.FlagNotFound, Created: 7, Expiry: 9}, nil, 0},
 		{"negative times", envelope.Header{Created: -1, Expiry: math.MinInt64}, []byte("x"), 0},
 		{"max times", envelope.Header{Created: math.MaxInt64, Expiry: math.MaxInt64}, []byte("x"), 0},
 		{"sub-microsecond delta truncates", envelope.Header{Delta: 1999 * time.Nanosecond}, nil, time.Microsecond},
@@ -163,8 +164,8 @@ func TestDecode_Corrupt(t *testing.T) {
 		{"header only", edit(func(b []byte) []byte { return b[:envelope.HeaderSize] }), "checksum mismatch"},
 		{"flipped payload bit", edit(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), "checksum mismatch"},
 		{"flipped checksum bit", edit(func(b []byte) []byte { b[32] ^= 0x80; return b }), "checksum mismatch"},
-		{"reserved flag bit, bad checksum", edit(func(b []byte) []byte { b[3] |= 0x08; return b }), "checksum mismatch"},
-		{"reserved flag bit", edit(func(b []byte) []byte { b[3] |= 0x08; return refinish(b) }), "reserved flag bits"},
+		{"reserved flag bit, bad checksum", edit(func(b []byte) []byte { b[3] |= 0x10; return b }), "checksum mismatch"},
+		{"reserved flag bit", edit(func(b []byte) []byte { b[3] |= 0x10; return refinish(b) }), "reserved flag bits"},
 		{"all flag bits", edit(func(b []byte) []byte { b[3] = 0xff; return refinish(b) }), "reserved flag bits"},
 	}
 	for _, tt := range tests {

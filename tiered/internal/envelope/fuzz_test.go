@@ -20,6 +20,7 @@ import (
 func FuzzDecode(f *testing.F) {
 	f.Add(envelope.Append(nil, envelope.Header{}, nil))
 	f.Add(envelope.Append(nil, envelope.Header{Flags: envelope.FlagNotFound, Created: 1, Expiry: 2}, nil))
+	f.Add(envelope.Append(nil, envelope.Header{Flags: envelope.FlagQueued, Created: 1, Expiry: 2}, []byte("v")))
 	f.Add(envelope.Append(nil, envelope.Header{Flags: envelope.FlagCompressed, Created: 1_700_000_000_000,
 		Expiry: 1_700_000_060_000, Delta: 1234 * time.Microsecond}, []byte("\x0bpayload...")))
 	f.Add(envelope.Append(nil, envelope.Header{Created: -1, Expiry: -1, Delta: time.Hour * 2}, bytes.Repeat([]byte{0xff}, 100)))

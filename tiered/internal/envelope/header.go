@@ -28,10 +28,15 @@ const (
 	// random payload that makes it unique, so that a load that read it
 	// before it was replaced can tell (its conditional write fails).
 	FlagTombstone
+	// FlagQueued marks a value written behind (write-behind): accepted by
+	// the cache and queued for the source of truth. It is fresh whatever
+	// its expiry while it is queued; once it is in the source, the remote
+	// tier's own TTL ends it.
+	FlagQueued
 
 	// knownFlags are the bits this version defines; the others are reserved
 	// and a frame with any of them set is refused.
-	knownFlags = FlagNotFound | FlagCompressed | FlagTombstone
+	knownFlags = FlagNotFound | FlagCompressed | FlagTombstone | FlagQueued
 )
 
 // Header is the metadata stored in front of every payload.
