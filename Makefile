@@ -21,6 +21,11 @@
 #             replays a Zipf workload (100,000 keys, TTL 2 s, a 5 ms loader)
 #             against 4 instances on one redis-server, with XFetch and
 #             leases on and off, and writes bench/results/stampede.txt.
+# make bench-writes
+#             measures accepted writes/s of write-through and write-behind
+#             (memory and durable) beside a direct UPDATE, on a real
+#             PostgreSQL (fsync off and on) and redis-server, WRITESCOUNT
+#             rounds, and writes bench/results/writes.txt.
 # make fuzz   runs each fuzz target for FUZZTIME (default 60s).
 
 SHELL := /bin/bash
@@ -162,6 +167,20 @@ bench-stampede: deps
 	@set -o pipefail; for i in $$(seq $(STAMPEDECOUNT)); do \
 		echo "== round $$i of $(STAMPEDECOUNT)"; \
 		TIERCACHE_INTEGRATION=1 ./bin/tiered.test -test.run='^$$' -test.bench='^BenchmarkCache_ZipfReplay$$' -test.benchmem -test.benchtime=1x 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)| replay ' | tee -a bench/results/stampede.txt || exit 1; \
+	done
+
+# The write patterns on real PostgreSQL and Redis: accepted writes/s of
+# write-through and write-behind (memory, durable) beside a direct UPDATE,
+# and the source calls and rows write-behind needed per accepted write.
+WRITESCOUNT ?= 3
+.PHONY: bench-writes
+bench-writes: deps
+	@mkdir -p bench/results bin
+	cd bench && $(GO) test -c -o ../bin/bench.test .
+	@: > bench/results/writes.txt
+	@set -o pipefail; for i in $$(seq $(WRITESCOUNT)); do \
+		echo "== round $$i of $(WRITESCOUNT)"; \
+		TIERCACHE_INTEGRATION=1 ./bin/bench.test -test.run='^$$' -test.bench='^BenchmarkWrite_Patterns$$' -test.benchmem -test.benchtime=2s 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)' | tee -a bench/results/writes.txt || exit 1; \
 	done
 
 # The CDC benchmarks on real PostgreSQL and Redis: the lag from a single-row

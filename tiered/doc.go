@@ -78,6 +78,14 @@
 // refuses the write, the cache is left as it was and the error wraps
 // ErrWriteFailed.
 //
+// Write-behind (WriteBehind, DeleteBehind, FlushBehind; Options.WriteBehind)
+// accepts a write and returns: every instance serves it at once, and a
+// flusher writes it to the source later, in batches, coalescing the writes
+// of a key, in order per key, with retries and a dead-letter hook. In
+// durable mode (a WriteBehindOptions.Queue such as redisstore.NewQueue) an
+// accepted write survives the instance, and no instance loads a key whose
+// write is queued, also after its value left L2.
+//
 // A process without a typed cache of a namespace (a CDC consumer, an admin
 // tool) removes its keys, tags and prefixes with an Invalidator, with the
 // same guarantees as Delete.
