@@ -233,3 +233,46 @@ func ExampleCache_WriteThrough() {
 	// <nil>
 	// true
 }
+
+// Write-behind: the write is served at once, and reaches the source of
+// truth when the flusher runs (FlushBehind here; every Interval, or at
+// once when a batch is full, otherwise). This one is in memory mode; set
+// WriteBehindOptions.Queue (redisstore.NewQueue) for writes that survive
+// the instance.
+func ExampleCache_WriteBehind() {
+	ctx := context.Background()
+	db := map[int64]string{} // the source of truth
+	var batches int
+	users, err := tiered.New(&tiered.Options[int64, string]{
+		Name: "user",
+		L2:   memstore.New(nil), // in production: redisstore.New(rdb, nil)
+		BatchWriter: tiered.BatchWriterFunc[int64, string](func(ctx context.Context, chs []tiered.Change[int64, string]) error {
+			batches++
+			for _, ch := range chs {
+				db[ch.Key] = ch.Value
+			}
+			return nil
+		}),
+		WriteBehind: &tiered.WriteBehindOptions[int64, string]{Interval: time.Hour},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer users.Close()
+
+	for _, name := range []string{"Ada", "Ada L.", "Ada Lovelace"} {
+		if err := users.WriteBehind(ctx, 1, name); err != nil {
+			panic(err)
+		}
+	}
+	name, _ := users.Get(ctx, 1)
+	fmt.Printf("cache %q, source %q\n", name, db[1])
+
+	if err := users.FlushBehind(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Printf("source %q after %d batch\n", db[1], batches)
+	// Output:
+	// cache "Ada Lovelace", source ""
+	// source "Ada Lovelace" after 1 batch
+}

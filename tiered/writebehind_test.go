@@ -515,3 +515,71 @@ func behindFlakyRun(t *testing.T, build func(src *behindSource, opt func(int, *t
 	t.Logf("%d writes accepted: %d written to the source in %d batch calls (%d failed), %d coalesced, %d dead letters",
 		queued, flushed, src.batches.Load(), failures.Load(), coalesced, dead)
 }
+
+// Misconfigured write-behind fails in New with ErrInvalidOptions, and the
+// methods say what they need.
+func TestWriteBehind_Options(t *testing.T) {
+	t.Parallel()
+	src := newBehindSource()
+	q := memstore.NewQueueBackend(nil).Queue("user", "c")
+	for _, tc := range []struct {
+		name string
+		opt  func(o *tiered.Options[int64, User])
+	}{
+		{"no writer", func(o *tiered.Options[int64, User]) { o.BatchWriter = nil }},
+		{"durable without L2", func(o *tiered.Options[int64, User]) { o.L2 = nil; o.WriteBehind.Queue = q }},
+		{"durable without leases", func(o *tiered.Options[int64, User]) { o.LeaseTTL = -1; o.WriteBehind.Queue = q }},
+		{"durable with a custom Key and no ParseKey", func(o *tiered.Options[int64, User]) {
+			o.Key = func(id int64) string { return fmt.Sprint("u", id) }
+			o.WriteBehind.Queue = q
+		}},
+		{"sub-millisecond interval", func(o *tiered.Options[int64, User]) { o.WriteBehind.Interval = 10 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := &tiered.Options[int64, User]{
+				Name: "user", L2: memstore.New(nil), Loader: src, BatchWriter: src,
+				WriteBehind: &tiered.WriteBehindOptions[int64, User]{},
+			}
+			tc.opt(opts)
+			c, err := tiered.New(opts)
+			if err == nil {
+				c.Close()
+			}
+			if !errors.Is(err, tiered.ErrInvalidOptions) {
+				t.Fatalf("New: %v, want ErrInvalidOptions", err)
+			}
+		})
+	}
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"WriteBehind":  f.cache.WriteBehind(ctx, 1, user(1)),
+		"DeleteBehind": f.cache.DeleteBehind(ctx, 1),
+		"FlushBehind":  f.cache.FlushBehind(ctx),
+	} {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("%s without WriteBehind: %v, want errors.ErrUnsupported", name, err)
+		}
+	}
+}
+
+// After Close, write-behind calls return ErrClosed; Close twice is fine.
+func TestWriteBehind_AfterClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	in, _ := behindInstances(t, 1, behindModes[1], newBehindSource(), nil)
+	c := in[0].cache
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteBehind(ctx, 1, user(1)); !errors.Is(err, tiered.ErrClosed) {
+		t.Errorf("WriteBehind after Close: %v", err)
+	}
+	if err := c.FlushBehind(ctx); !errors.Is(err, tiered.ErrClosed) {
+		t.Errorf("FlushBehind after Close: %v", err)
+	}
+}

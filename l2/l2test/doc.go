@@ -41,6 +41,13 @@
 // Delete, a tombstone, another value or DeletePrefix; one claim at a time,
 // renewed by its holder and expiring with its TTL; Unstage of the matching
 // number only, giving the value its TTL (deleting it for a TTL that is
-// not positive) when it still holds the queued bytes; batches answering as calls of one key each). The tests of views
-// need an [l2.Namespacer].
+// not positive) when it still holds the queued bytes; batches answering as
+// calls of one key each). The tests of views need an [l2.Namespacer].
+//
+// [RunQueue] is the suite of [l2.Queue] implementations (write-behind's
+// queue): sequence numbers increasing per key across writers, entries
+// handed out again only after the claim timeout (a dead reader's taken
+// over, with their delivery counts), acknowledged entries gone for good,
+// Depth and the oldest entry, namespaces apart, a reader restarted under
+// its name. memstore's QueueBackend and redisstore's NewQueue pass it.
 package l2test

@@ -32,4 +32,10 @@
 // numbers and claims are kept apart from the entries, so that Delete,
 // DeletePrefix and expiry leave them alone; claims and the memory of
 // unstaged sequence numbers expire on the same clock).
+//
+// [NewQueueBackend] keeps write-behind's queues ([l2.Queue]) in the
+// process, for tests (and for data whose loss is acceptable): its
+// [QueueBackend.Queue] views share the entries of a namespace, hand them
+// out to any reader again once the claim timeout passed on the backend's
+// clock, and lose everything with the process.
 package memstore
