@@ -270,6 +270,17 @@ type flushItem[K comparable, V any] struct {
 	acks   []l2.QueueEntry // durable mode: entries done once it is written
 }
 
+// own returns 1 when the entry of the written value (its sequence
+// number) is among the item's entries, else 0.
+func (it *flushItem[K, V]) own() int {
+	for _, e := range it.acks {
+		if e.Seq == it.seq {
+			return 1
+		}
+	}
+	return 0
+}
+
 // roundMemory writes up to BatchSize queued keys of memory mode.
 func (b *behind[K, V]) roundMemory(ctx context.Context) bool {
 	b.mu.Lock()
@@ -331,6 +342,7 @@ func (b *behind[K, V]) roundMemory(ctx context.Context) bool {
 	// Once a value is in the source, L2 should still hold it: another
 	// instance that missed the key while it was queued (the value had left
 	// L2) loaded the older row, which must go.
+	b.c.stats.Add(stats.WriteFlushed, len(done)) // superseded ones too: they reached the source
 	if ks := settle(done); len(ks) > 0 {
 		b.confirm(ctx, done)
 	}
@@ -463,8 +475,9 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 			switch {
 			case st[i].Busy:
 				b.later = append(b.later, it.acks...)
-			case st[i].Value == nil:
+			case st[i].Value == nil: // written by another flusher meanwhile
 				b.ack(ctx, it.acks)
+				c.stats.Add(stats.WriteCoalesced, len(it.acks))
 			default:
 				if ch, err := b.changeOf(it.k, st[i].Value); err == nil {
 					it.change, it.frame, it.seq = ch, st[i].Value, st[i].Seq
@@ -480,9 +493,11 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 	if len(done) > 0 {
 		items := make([]l2.UnstageItem, len(done))
 		var acked []l2.QueueEntry
+		own := 0 // entries of the values written; the others were coalesced into them
 		for i, it := range done {
 			items[i] = l2.UnstageItem{Key: it.k, Seq: it.seq, TTL: c.l2TTL(c.cfg.TTL)}
 			acked = append(acked, it.acks...)
+			own += it.own()
 		}
 		if err := c.remote.unstage(ctx, b.token, items); err != nil {
 			// The values stay queued: written again later (the entries
@@ -491,7 +506,8 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 				attrCache(c.cfg.Name), attrErr(err))
 		} else {
 			b.ack(ctx, acked)
-			c.stats.Add(stats.WriteCoalesced, len(acked)-len(done))
+			c.stats.Add(stats.WriteFlushed, own)
+			c.stats.Add(stats.WriteCoalesced, len(acked)-own)
 			b.progress(len(acked))
 		}
 	}
@@ -507,18 +523,32 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 		return false
 	}
 	if len(dead) > 0 {
-		items := make([]l2.UnstageItem, len(dead))
-		ks := make([]string, len(dead))
-		var acked []l2.QueueEntry
-		for i, it := range dead {
-			items[i] = l2.UnstageItem{Key: it.k, Seq: it.seq}
-			ks[i] = it.k
+		// A value whose own entry is not in this batch (the entry of a
+		// write staged before the entries here) is left queued for the
+		// reader of that entry, which retries it in turn; the entries here
+		// were coalesced into it.
+		var (
+			items    []l2.UnstageItem
+			lettered []flushItem[K, V]
+			ks       []string
+			acked    []l2.QueueEntry
+		)
+		for _, it := range dead {
 			acked = append(acked, it.acks...)
+			if it.own() == 0 {
+				items = append(items, l2.UnstageItem{Key: it.k}) // ends the claim only
+				continue
+			}
+			items = append(items, l2.UnstageItem{Key: it.k, Seq: it.seq})
+			lettered = append(lettered, it)
+			ks = append(ks, it.k)
 		}
 		if err := c.remote.unstage(ctx, b.token, items); err == nil {
-			b.deadLetter(ctx, dead, ks, lastErr)
+			if len(lettered) > 0 {
+				b.deadLetter(ctx, lettered, ks, lastErr)
+			}
 			b.ack(ctx, acked)
-			c.stats.Add(stats.WriteCoalesced, len(acked)-len(dead))
+			c.stats.Add(stats.WriteCoalesced, len(acked)-len(lettered))
 			b.progress(len(acked))
 		}
 	}
@@ -604,7 +634,6 @@ func (b *behind[K, V]) write(ctx context.Context, batch []flushItem[K, V], refre
 			failed = append(failed, it)
 			lastErr = errs[i]
 		}
-		c.stats.Add(stats.WriteFlushed, len(batch)-len(failed))
 		if len(failed) == 0 {
 			return done, dead, nil
 		}

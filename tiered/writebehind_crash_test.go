@@ -119,8 +119,15 @@ func TestWriteBehind_Crash(t *testing.T) {
 		}
 	}
 	s := st.Snapshot()
-	t.Logf("A accepted %d writes of %d keys and was killed; B wrote %d keys in %d batch calls (%d entries coalesced) within %v of the kill; %d keys lost",
-		crashWrites, crashKeys, s.Get(stats.WriteFlushed), src.batches.Load(), s.Get(stats.WriteCoalesced), time.Since(killed).Round(time.Millisecond), lost)
+	src.mu.Lock()
+	rows := len(src.rows)
+	src.mu.Unlock()
+	t.Logf("A accepted %d writes of %d keys and was killed; B wrote %d rows in %d batch calls within %v of the kill (entries: %d flushed, %d coalesced); %d keys lost",
+		crashWrites, crashKeys, rows, src.batches.Load(), time.Since(killed).Round(time.Millisecond),
+		s.Get(stats.WriteFlushed), s.Get(stats.WriteCoalesced), lost)
+	if f, c := s.Get(stats.WriteFlushed), s.Get(stats.WriteCoalesced); f+c != crashWrites {
+		t.Errorf("B finished %d flushed + %d coalesced entries, want %d", f, c, crashWrites)
+	}
 }
 
 // TestHelperWriteBehindChild is instance A of TestWriteBehind_Crash, run as

@@ -167,12 +167,15 @@ const (
 	// WriteQueued: writes accepted by WriteBehind or DeleteBehind (added
 	// with the number of keys).
 	WriteQueued
-	// WriteFlushed: keys whose queued value this instance's flusher wrote
-	// to the source.
+	// WriteFlushed: accepted writes that this instance's flusher wrote to
+	// the source (their queue entry acknowledged with the write of their
+	// own value). Every accepted write counts once as WriteFlushed,
+	// WriteCoalesced or WriteDeadLetter, in the instance that finished it.
 	WriteFlushed
-	// WriteCoalesced: accepted writes that reached the source as part of
-	// a later write of their key (the queue entries acknowledged without
-	// a source write of their own).
+	// WriteCoalesced: accepted writes finished without a source write of
+	// their own value: a later write of the key was written in their
+	// place, or (durable mode) their value went in a batch that did not
+	// hold their queue entry, which was acknowledged afterwards.
 	WriteCoalesced
 	// WriteBatches: calls of the Writer or BatchWriter by the flusher
 	// (retries included); WriteBatchKeys / WriteBatches is the mean batch
@@ -183,9 +186,9 @@ const (
 	// WriteRetry: flusher writes of the source that failed and were
 	// tried again later.
 	WriteRetry
-	// WriteDeadLetter: queued writes handed to the dead-letter hook after
-	// their retries ran out (added with the number of keys); their keys
-	// were invalidated.
+	// WriteDeadLetter: accepted writes handed to the dead-letter hook
+	// after their retries ran out (one per key); their keys were
+	// invalidated.
 	WriteDeadLetter
 	// QueueDepth (Gauge): writes accepted and not yet in the source (the
 	// queue's entries in durable mode, this instance's keys in memory).
