@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/tiercache/tiercache/internal/fencebus"
 	"github.com/tiercache/tiercache/internal/redistest"
-	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/invalidate/redisbus"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
@@ -53,75 +52,9 @@ type source struct {
 	writer   [consKeys]atomic.Pointer[tiered.Cache[int64, versioned]]
 }
 
-// fenceBus wraps a bus to tell the test which fence keys (published by
-// the test after the writers stopped) its subscription has seen: a
-// subscriber that saw an origin's fence has seen every earlier message of
-// that origin (pub/sub keeps the order of one publisher).
-type fenceBus struct {
-	invalidate.Bus
-	mu     sync.Mutex
-	fences map[string]bool
-	// For failure reports: when each key was last named by a message
-	// from another instance, and when L1 was last flushed.
-	named   map[string]time.Time
-	flushed time.Time
-}
-
-func (b *fenceBus) Subscribe(ns string, h invalidate.Handler) (func(), error) {
-	return b.Bus.Subscribe(ns, fenceHandler{h, b})
-}
-
-func (b *fenceBus) seen(key string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fences[key]
-}
-
-type fenceHandler struct {
-	invalidate.Handler
-	b *fenceBus
-}
-
-func (h fenceHandler) Receive(m *invalidate.Message) {
-	now := time.Now()
-	h.b.mu.Lock()
-	for _, k := range m.Keys {
-		if strings.HasPrefix(k, "fence-") {
-			h.b.fences[k] = true
-		}
-		if h.b.named == nil {
-			h.b.named = make(map[string]time.Time)
-		}
-		h.b.named[k+"@"+m.Origin] = now
-	}
-	h.b.mu.Unlock()
-	h.Handler.Receive(m)
-}
-
-func (h fenceHandler) Lost(r invalidate.LostReason) {
-	h.Handler.Lost(r)
-	h.b.mu.Lock()
-	h.b.flushed = time.Now()
-	h.b.mu.Unlock()
-}
-
-// history describes, for a failure report, when key k was last named by a
-// message of each origin, and when L1 was last flushed, relative to t0.
-func (b *fenceBus) history(k int64, t0 time.Time) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for key, at := range b.named {
-		if strings.HasPrefix(key, strconv.FormatInt(k, 10)+"@") {
-			out = append(out, fmt.Sprintf("%s at %v", key, at.Sub(t0)))
-		}
-	}
-	return fmt.Sprintf("messages %v; last flush at %v", out, b.flushed.Sub(t0))
-}
-
 type consInstance struct {
 	cache *tiered.Cache[int64, versioned]
-	bus   *fenceBus
+	bus   *fencebus.Bus
 	stats *stats.Counter
 }
 
@@ -150,7 +83,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { bus.Close() })
-		in := &consInstance{bus: &fenceBus{Bus: bus, fences: map[string]bool{}}, stats: &stats.Counter{}}
+		in := &consInstance{bus: fencebus.New(bus), stats: &stats.Counter{}}
 		opts := &tiered.Options[int64, versioned]{
 			Name:       "cons",
 			L2:         redisstore.New(client, nil),
@@ -223,16 +156,11 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 
 	// Drain: every instance publishes a fence; once every instance saw
 	// every fence, every invalidation published before has arrived.
+	buses := make([]*fencebus.Bus, len(instances))
 	for i, in := range instances {
-		if err := in.bus.Publish(ctx, &invalidate.Message{Namespace: "cons", Keys: []string{fmt.Sprint("fence-", i)}}); err != nil {
-			t.Fatal(err)
-		}
+		buses[i] = in.bus
 	}
-	for _, in := range instances {
-		for i := range instances {
-			waitFor(t, "the fences", func() bool { return in.bus.seen(fmt.Sprint("fence-", i)) })
-		}
-	}
+	fencebus.Fence(t, "cons", "end", buses...)
 
 	stale := 0
 	for i, in := range instances {
@@ -249,7 +177,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 				t.Errorf("instance %d, key %d: got version %d (%v), the source has %d; L2 holds %s; last write by instance %d %v after the outage began, which lasted %v; %s",
 					i, k, v.Version, err, want, r.describeL2(t, k), writer,
 					time.Unix(0, src.written[k].Load()).Sub(outageStart), outageEnd.Sub(outageStart),
-					in.bus.history(k, outageStart))
+					in.bus.History(strconv.FormatInt(k, 10), outageStart))
 			}
 		}
 	}

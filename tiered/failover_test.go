@@ -15,8 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/fencebus"
 	"github.com/tiercache/tiercache/internal/redistest"
-	"github.com/tiercache/tiercache/invalidate"
 	"github.com/tiercache/tiercache/invalidate/redisbus"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
@@ -88,7 +88,7 @@ func (s *foSource) write(ctx context.Context, c *tiered.Cache[int64, versioned],
 type foInstance struct {
 	client *redis.ClusterClient
 	cache  *tiered.Cache[int64, versioned]
-	bus    *fenceBus
+	bus    *fencebus.Bus
 	stats  *stats.Counter
 }
 
@@ -120,7 +120,7 @@ func failoverRun(t *testing.T, channelMaster bool) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { bus.Close() })
-		in := &foInstance{client: client, bus: &fenceBus{Bus: bus, fences: map[string]bool{}}, stats: &stats.Counter{}}
+		in := &foInstance{client: client, bus: fencebus.New(bus), stats: &stats.Counter{}}
 		in.cache, err = tiered.New(&tiered.Options[int64, versioned]{
 			Name: "fo", L2: redisstore.New(client, nil), Bus: in.bus, Loader: load, Stats: in.stats,
 		})
@@ -246,16 +246,11 @@ func failoverRun(t *testing.T, channelMaster bool) {
 
 	// Every instance's messages have arrived once every instance saw
 	// every instance's fence.
+	buses := make([]*fencebus.Bus, len(instances))
 	for i, in := range instances {
-		waitFor(t, "a fence to be published", func() bool {
-			return in.bus.Publish(ctx, &invalidate.Message{Namespace: "fo", Keys: []string{fmt.Sprint("fence-", i)}}) == nil
-		})
+		buses[i] = in.bus
 	}
-	for _, in := range instances {
-		for i := range instances {
-			waitFor(t, "the fences", func() bool { return in.bus.seen(fmt.Sprint("fence-", i)) })
-		}
-	}
+	fencebus.Fence(t, "fo", "end", buses...)
 	check := func(when string) {
 		for i, in := range instances {
 			for k := range int64(foKeys) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tiercache/tiercache/invalidate"
+	"github.com/tiercache/tiercache/internal/fencebus"
 	"github.com/tiercache/tiercache/invalidate/redisbus"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
@@ -96,7 +96,7 @@ func (r Report) String() string {
 
 type instance struct {
 	cache *tiered.Cache[int64, Value]
-	bus   *fenceBus
+	bus   *fencebus.Bus
 	stats *stats.Counter
 }
 
@@ -114,7 +114,7 @@ func Run(t *testing.T, cfg Config) Report {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { bus.Close() })
-		in := &instance{bus: &fenceBus{Bus: bus, seen: map[string]bool{}}, stats: &stats.Counter{}}
+		in := &instance{bus: fencebus.New(bus), stats: &stats.Counter{}}
 		in.cache, err = tiered.New(&tiered.Options[int64, Value]{
 			Name:        cfg.Name,
 			L2:          redisstore.New(client, nil),
@@ -145,7 +145,11 @@ func Run(t *testing.T, cfg Config) Report {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fence(t, cfg.Name, instances, round)
+		buses := make([]*fencebus.Bus, len(instances))
+		for i, in := range instances {
+			buses[i] = in.bus
+		}
+		fencebus.Fence(t, cfg.Name, fmt.Sprint(round), buses...)
 		for i, in := range instances {
 			for k := range int64(cfg.Keys) {
 				rep.Checked++
@@ -233,56 +237,6 @@ func runRound(ctx context.Context, cfg Config, instances []*instance, round int,
 	wg.Wait()
 	close(errs)
 	return time.Since(start), nRefused.Load(), <-errs
-}
-
-// fence makes every instance publish a fence of the round and waits until
-// every instance heard every fence: pub/sub keeps the order of one
-// publisher, so every invalidation published before has arrived.
-func fence(t *testing.T, ns string, instances []*instance, round int) {
-	t.Helper()
-	for i, in := range instances {
-		if err := in.bus.Publish(context.Background(), &invalidate.Message{Namespace: ns, Keys: []string{fenceKey(round, i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, in := range instances {
-		for i := range instances {
-			waitFor(t, "the fences", func() bool { return in.bus.heard(fenceKey(round, i)) })
-		}
-	}
-}
-
-func fenceKey(round, i int) string { return fmt.Sprintf("fence-%d-%d", round, i) }
-
-// fenceBus notes the fence keys its subscription hears.
-type fenceBus struct {
-	invalidate.Bus
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func (b *fenceBus) Subscribe(ns string, h invalidate.Handler) (func(), error) {
-	return b.Bus.Subscribe(ns, fenceHandler{h, b})
-}
-
-func (b *fenceBus) heard(key string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.seen[key]
-}
-
-type fenceHandler struct {
-	invalidate.Handler
-	b *fenceBus
-}
-
-func (h fenceHandler) Receive(m *invalidate.Message) {
-	h.b.mu.Lock()
-	for _, k := range m.Keys {
-		h.b.seen[k] = true
-	}
-	h.b.mu.Unlock()
-	h.Handler.Receive(m)
 }
 
 // waitFor polls cond until it holds, or fails t after 10 s.
