@@ -30,8 +30,11 @@ type Queue interface {
 	// is none.
 	Read(ctx context.Context, max int) ([]QueueEntry, error)
 
-	// Ack removes entries for good.
-	Ack(ctx context.Context, entries []QueueEntry) error
+	// Ack removes entries for good, and reports for each whether this call
+	// removed it (false: it was acknowledged already, by this reader or
+	// by another that was handed it after the claim timeout). On error the
+	// result may be nil and some entries may have been removed.
+	Ack(ctx context.Context, entries []QueueEntry) (acked []bool, err error)
 
 	// Depth returns how many entries are not acknowledged yet, and when
 	// the oldest of them was added (the zero Time when there is none).

@@ -347,6 +347,7 @@ func (b *behind[K, V]) roundMemory(ctx context.Context) bool {
 		b.confirm(ctx, done)
 	}
 	if ks := settle(dead); len(dead) > 0 {
+		b.c.stats.Add(stats.WriteDeadLetter, len(dead))
 		b.deadLetter(ctx, dead, ks, err)
 	}
 	b.progress(0)
@@ -394,8 +395,19 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: write-behind: reading the queue failed",
 				attrCache(c.cfg.Name), attrErr(err))
 		}
-		entries = append(entries, more...)
 		full = len(more) == n
+		// An entry kept for later can come back from the queue too, once
+		// its claim timeout passed (this reader's own, unacknowledged).
+		seen := make(map[string]bool, len(entries))
+		for _, e := range entries {
+			seen[e.ID] = true
+		}
+		for _, e := range more {
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				entries = append(entries, e)
+			}
+		}
 	}
 	if len(entries) == 0 {
 		return false
@@ -453,8 +465,7 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 		batch = append(batch, it)
 	}
 	if len(acks) > 0 {
-		b.ack(ctx, acks)
-		c.stats.Add(stats.WriteCoalesced, len(acks))
+		b.progress(b.finished(acks, b.ack(ctx, acks), nil, stats.WriteFlushed))
 	}
 	if len(batch) == 0 {
 		return full
@@ -476,8 +487,7 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 			case st[i].Busy:
 				b.later = append(b.later, it.acks...)
 			case st[i].Value == nil: // written by another flusher meanwhile
-				b.ack(ctx, it.acks)
-				c.stats.Add(stats.WriteCoalesced, len(it.acks))
+				b.progress(b.finished(it.acks, b.ack(ctx, it.acks), nil, stats.WriteFlushed))
 			default:
 				if ch, err := b.changeOf(it.k, st[i].Value); err == nil {
 					it.change, it.frame, it.seq = ch, st[i].Value, st[i].Seq
@@ -492,12 +502,12 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 	done, dead, lastErr := b.write(ctx, batch, refresh)
 	if len(done) > 0 {
 		items := make([]l2.UnstageItem, len(done))
-		var acked []l2.QueueEntry
-		own := 0 // entries of the values written; the others were coalesced into them
+		var entries []l2.QueueEntry
+		written := make(map[string]uint64, len(done)) // key -> the seq of the value written
 		for i, it := range done {
 			items[i] = l2.UnstageItem{Key: it.k, Seq: it.seq, TTL: c.l2TTL(c.cfg.TTL)}
-			acked = append(acked, it.acks...)
-			own += it.own()
+			entries = append(entries, it.acks...)
+			written[it.k] = it.seq
 		}
 		if err := c.remote.unstage(ctx, b.token, items); err != nil {
 			// The values stay queued: written again later (the entries
@@ -505,10 +515,8 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: write-behind: unstaging written values failed",
 				attrCache(c.cfg.Name), attrErr(err))
 		} else {
-			b.ack(ctx, acked)
-			c.stats.Add(stats.WriteFlushed, own)
-			c.stats.Add(stats.WriteCoalesced, len(acked)-own)
-			b.progress(len(acked))
+			own := func(e l2.QueueEntry) bool { return written[e.Key] == e.Seq }
+			b.progress(b.finished(entries, b.ack(ctx, entries), own, stats.WriteFlushed))
 		}
 	}
 	if len(dead) > 0 && ctx.Err() != nil {
@@ -547,9 +555,15 @@ func (b *behind[K, V]) roundDurable(ctx context.Context) bool {
 			if len(lettered) > 0 {
 				b.deadLetter(ctx, lettered, ks, lastErr)
 			}
-			b.ack(ctx, acked)
-			c.stats.Add(stats.WriteCoalesced, len(acked)-len(lettered))
-			b.progress(len(acked))
+			letteredSeq := make(map[string]uint64, len(lettered))
+			for _, it := range lettered {
+				letteredSeq[it.k] = it.seq
+			}
+			n := b.finished(acked, b.ack(ctx, acked), func(e l2.QueueEntry) bool {
+				s, ok := letteredSeq[e.Key]
+				return ok && s == e.Seq
+			}, stats.WriteDeadLetter)
+			b.progress(n)
 		}
 	}
 	return full
@@ -594,17 +608,45 @@ func (b *behind[K, V]) gauges(depth int64, oldest time.Time) {
 	g.Gauge(stats.QueueOldest, int64(age))
 }
 
-func (b *behind[K, V]) ack(ctx context.Context, entries []l2.QueueEntry) {
+func (b *behind[K, V]) ack(ctx context.Context, entries []l2.QueueEntry) []bool {
 	if len(entries) == 0 {
-		return
+		return nil
 	}
-	if err := b.queue.Ack(ctx, entries); err != nil {
+	acked, err := b.queue.Ack(ctx, entries)
+	if err == nil && len(acked) != len(entries) {
+		err = fmt.Errorf("%w: %d answers for %d acknowledged entries", errBadStore, len(acked), len(entries))
+	}
+	if err != nil {
 		// They come back after the queue's claim timeout: their keys'
 		// queued values are gone by then, and they are acknowledged
 		// without a write.
 		b.c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: write-behind: acknowledging queue entries failed",
 			attrCache(b.c.cfg.Name), attrErr(err))
+		return nil
 	}
+	return acked
+}
+
+// finished counts queue entries that this flusher acknowledged (acked,
+// from ack): each accepted write is counted once, as ownEvent (flushed, or
+// dead-lettered) when it is the write of the value handled (own reports
+// it), as coalesced otherwise. An entry
+// that another instance acknowledged first (it was handed to both, after
+// the claim timeout) is that instance's to count.
+func (b *behind[K, V]) finished(entries []l2.QueueEntry, acked []bool, own func(l2.QueueEntry) bool, ownEvent stats.Event) (n int) {
+	owned, coalesced := 0, 0
+	for j, e := range entries {
+		switch {
+		case j >= len(acked) || !acked[j]:
+		case own != nil && own(e):
+			owned++
+		default:
+			coalesced++
+		}
+	}
+	b.c.stats.Add(ownEvent, owned)
+	b.c.stats.Add(stats.WriteCoalesced, coalesced)
+	return owned + coalesced
 }
 
 // write writes batch to the source, retrying what failed with jittered
@@ -658,10 +700,10 @@ func (b *behind[K, V]) write(ctx context.Context, batch []flushItem[K, V], refre
 
 // deadLetter hands the writes whose retries ran out to the DeadLetter hook
 // (or the log), and invalidates their keys ks: the cache must not go on
-// serving values the source never took.
+// serving values the source never took. The caller counts them
+// (stats.WriteDeadLetter).
 func (b *behind[K, V]) deadLetter(ctx context.Context, items []flushItem[K, V], ks []string, err error) {
 	c := b.c
-	c.stats.Add(stats.WriteDeadLetter, len(items))
 	changes := make([]Change[K, V], len(items))
 	for i, it := range items {
 		changes[i] = it.change

@@ -236,18 +236,25 @@ func TestStampede_OneLoadAcrossInstances(t *testing.T) {
 				// message when its value is stored, instead of their next
 				// poll (see the log: from the load's start to the last
 				// Get's return, against the load's 50 ms).
-				nodes, calls := runStampede(t, target, "stampede-bus", 0, true)
+				// A message beats the waiters' next poll by a few
+				// milliseconds at best (their polls fall 2, 6, 14, 30 and
+				// 62 ms after they began to wait), which a machine busy
+				// with other tests can take away: the run is repeated,
+				// up to 3 times, until one shows a wait ended by a message.
 				var woken int64
-				for _, n := range nodes {
-					woken += n.stats.Snapshot().Get(stats.LeaseWoken)
-				}
-				if calls != 1 {
-					t.Errorf("loader calls = %d, want 1", calls)
+				for attempt := 1; attempt <= 3 && woken == 0; attempt++ {
+					nodes, calls := runStampede(t, target, fmt.Sprint("stampede-bus-", attempt), 0, true)
+					for _, n := range nodes {
+						woken += n.stats.Snapshot().Get(stats.LeaseWoken)
+					}
+					if calls != 1 {
+						t.Errorf("loader calls = %d, want 1", calls)
+					}
+					t.Logf("leases and bus, run %d: %d loader call(s); %d waits woken by a message", attempt, calls, woken)
 				}
 				if woken == 0 {
-					t.Errorf("no wait for the lease ended on a message")
+					t.Errorf("no wait for the lease ended on a message in 3 runs")
 				}
-				t.Logf("leases and bus: %d loader call(s); %d waits woken by a message", calls, woken)
 			})
 			t.Run("no-leases", func(t *testing.T) {
 				_, calls := runStampede(t, target, "stampede-off", -1, false)

@@ -40,9 +40,13 @@ func testQueueRoundTrip(t *testing.T, b QueueBackend) {
 		t.Errorf("Depth of 3 entries handed out = %d, %v; want 3", n, err)
 	}
 
-	mustQueueAck(t, q, got...)
+	if n := mustQueueAck(t, q, got...); n != len(got) {
+		t.Errorf("Ack of %d entries handed out removed %d", len(got), n)
+	}
 	wantQueueDepth(t, q, 0, time.Time{})
-	mustQueueAck(t, q, got...) // twice: nothing left to remove
+	if n := mustQueueAck(t, q, got...); n != 0 { // twice: nothing left to remove
+		t.Errorf("a second Ack of the same entries removed %d", n)
+	}
 	mustQueueAck(t, q)
 	if got := mustQueueRead(t, q, 0); len(got) != 0 {
 		t.Errorf("Read(0) = %+v, want nothing", got)
@@ -410,7 +414,7 @@ func testQueueConcurrentReaders(t *testing.T, b QueueBackend) {
 				}
 				finished := len(seen) == total
 				mu.Unlock()
-				if err := q.Ack(ctx, got); err != nil {
+				if _, err := q.Ack(ctx, got); err != nil {
 					t.Errorf("Ack: %v", err)
 					return
 				}
@@ -455,7 +459,7 @@ func testQueueCanceledContext(t *testing.T, b QueueBackend) {
 	if got, err := q.Read(ctx, 10); !errors.Is(err, context.Canceled) {
 		t.Errorf("Read = %+v, %v; want context.Canceled", got, err)
 	}
-	if err := q.Ack(ctx, entries); !errors.Is(err, context.Canceled) {
+	if _, err := q.Ack(ctx, entries); !errors.Is(err, context.Canceled) {
 		t.Errorf("Ack: %v, want context.Canceled", err)
 	}
 	if _, _, err := q.Depth(ctx); !errors.Is(err, context.Canceled) {

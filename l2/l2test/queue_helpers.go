@@ -43,11 +43,23 @@ func mustQueueRead(t *testing.T, q l2.Queue, max int) []l2.QueueEntry {
 	return entries
 }
 
-func mustQueueAck(t *testing.T, q l2.Queue, entries ...l2.QueueEntry) {
+// mustQueueAck acknowledges entries and returns how many this call removed.
+func mustQueueAck(t *testing.T, q l2.Queue, entries ...l2.QueueEntry) int {
 	t.Helper()
-	if err := q.Ack(t.Context(), entries); err != nil {
+	acked, err := q.Ack(t.Context(), entries)
+	if err != nil {
 		t.Fatalf("Ack(%d entries): %v", len(entries), err)
 	}
+	if len(acked) != len(entries) {
+		t.Fatalf("Ack(%d entries) reported %d", len(entries), len(acked))
+	}
+	n := 0
+	for _, a := range acked {
+		if a {
+			n++
+		}
+	}
+	return n
 }
 
 // wantQueueDepth checks that Depth reports n entries and, when n > 0, oldest

@@ -243,19 +243,21 @@ func (e *queued) handOut(now time.Time) l2.QueueEntry {
 	}
 }
 
-// Ack removes entries for good; entries it does not hold (acknowledged
-// already, or of another namespace) are ignored.
-func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) error {
+// Ack removes entries for good and reports which it removed; entries it
+// does not hold (acknowledged already, or of another namespace) are
+// ignored (false).
+func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) ([]bool, error) {
 	if err := q.b.begin(ctx, "queue: ack"); err != nil {
-		return err
+		return nil, err
 	}
 	q.b.mu.Lock()
 	defer q.b.mu.Unlock()
+	acked := make([]bool, len(entries))
 	sp := q.b.spaces[q.ns]
 	if sp == nil {
-		return nil
+		return acked, nil
 	}
-	for _, a := range entries {
+	for i, a := range entries {
 		id, err := strconv.ParseUint(a.ID, 10, 64)
 		if err != nil {
 			continue
@@ -263,9 +265,10 @@ func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) error {
 		if e, ok := sp.entries[id]; ok {
 			e.list.Remove(e.elem)
 			delete(sp.entries, id)
+			acked[i] = true
 		}
 	}
-	return nil
+	return acked, nil
 }
 
 // Depth returns how many entries are not acknowledged yet, and when the

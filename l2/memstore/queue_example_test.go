@@ -27,7 +27,7 @@ func ExampleQueueBackend() {
 	now = now.Add(time.Minute) // the claim timeout passes
 	entries, _ = live.Read(ctx, 10)
 	fmt.Println(entries[0].Key, entries[0].Deliveries)
-	_ = live.Ack(ctx, entries)
+	_, _ = live.Ack(ctx, entries)
 	// Output:
 	// 1
 	// 0

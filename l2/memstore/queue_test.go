@@ -102,7 +102,7 @@ func TestQueueFaults(t *testing.T) {
 	if _, err := q.Read(ctx, 10); !errors.Is(err, down) {
 		t.Errorf("Read: %v, want %v", err, down)
 	}
-	if err := q.Ack(ctx, nil); !errors.Is(err, down) {
+	if _, err := q.Ack(ctx, nil); !errors.Is(err, down) {
 		t.Errorf("Ack: %v, want %v", err, down)
 	}
 	if _, _, err := q.Depth(ctx); !errors.Is(err, down) {
@@ -122,7 +122,7 @@ func TestQueueFaults(t *testing.T) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Read = %+v, %v", got, err)
 	}
-	if err := q.Ack(ctx, got); !errors.Is(err, down) || err.Error() != "memstore: queue: ack: down" {
+	if _, err := q.Ack(ctx, got); !errors.Is(err, down) || err.Error() != "memstore: queue: ack: down" {
 		t.Errorf("Ack: %v, want memstore: queue: ack: down", err)
 	}
 	if n, _, err := q.Depth(ctx); err != nil || n != 1 {
@@ -132,7 +132,7 @@ func TestQueueFaults(t *testing.T) {
 	if want := []string{"queue: read", "queue: ack", "queue: depth"}; len(ops) != 3 || ops[0] != want[0] || ops[1] != want[1] || ops[2] != want[2] {
 		t.Errorf("FailWhen saw %q, want %q", ops, want)
 	}
-	if err := q.Ack(context.Background(), got); err != nil {
+	if _, err := q.Ack(context.Background(), got); err != nil {
 		t.Fatal(err)
 	}
 }

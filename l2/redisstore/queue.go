@@ -70,8 +70,9 @@ var _ l2.Queue = (*Queue)(nil)
 //     does the Read after one that found a stream deleted. With max at
 //     least Shards, an empty queue costs one round trip, two when a look
 //     for stale entries is due.
-//   - Ack: XACK and XDEL per stream, so that the streams hold only the
-//     entries not acknowledged yet.
+//   - Ack: an XACK per entry (its reply tells whether this call
+//     acknowledged it) and an XDEL per stream, one pipeline, so that the
+//     streams hold only the entries not acknowledged yet.
 //   - Depth: XLEN and XRANGE - + COUNT 1 per stream.
 //
 // The Redis user needs +xadd +xreadgroup +xautoclaim +xpending +xack
@@ -414,22 +415,50 @@ func split(total, n int) []int {
 	return counts
 }
 
-// Ack removes entries for good: XACK and XDEL of their stream IDs per
-// stream, in one pipeline. No entries, no round trip. It sends nothing
-// when an entry's ID is not one that Read makes.
-func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) error {
+// Ack removes entries for good: an XACK per entry (its reply says whether
+// it was still pending: acknowledged by this call) and an XDEL per stream,
+// in one pipeline. No entries, no round trip. It sends nothing when an
+// entry's ID is not one that Read makes.
+func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) ([]bool, error) {
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	byShard := make(map[int][]string)
-	for _, e := range entries {
+	ids := make([]string, len(entries))
+	shard := make([]int, len(entries))
+	for j, e := range entries {
 		i, id, err := q.splitID(e.ID)
 		if err != nil {
-			return fmt.Errorf("redisstore: queue: ack: %w", err)
+			return nil, fmt.Errorf("redisstore: queue: ack: %w", err)
 		}
 		byShard[i] = append(byShard[i], id)
+		ids[j], shard[j] = id, i
 	}
-	return q.remove(ctx, "queue: ack", byShard)
+	acks := make([]*redis.IntCmd, len(entries))
+	cmds := make([]*redis.IntCmd, 0, len(entries)+len(byShard))
+	for j := range entries {
+		acks[j] = redis.NewIntCmd(ctx, "xack", q.keys[shard[j]], q.group, ids[j])
+		cmds = append(cmds, acks[j])
+	}
+	for i, sids := range byShard {
+		del := make([]any, 0, 2+len(sids))
+		del = append(del, "xdel", q.keys[i])
+		for _, id := range sids {
+			del = append(del, id)
+		}
+		cmds = append(cmds, redis.NewIntCmd(ctx, del...))
+	}
+	exec(ctx, q.s, cmds)
+	acked := make([]bool, len(entries))
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil && !(cmd.Name() == "xack" && redis.HasErrorPrefix(err, "NOGROUP")) {
+			return nil, q.s.wrap(ctx, "queue: ack", err)
+		}
+	}
+	for j, cmd := range acks {
+		acked[j] = cmd.Val() == 1
+	}
+	return acked, nil
 }
 
 // splitID returns the stream index and the stream ID of the entry ID id.

@@ -40,7 +40,7 @@ func ExampleNewQueue() {
 	n, _, _ := q.Depth(ctx)
 	fmt.Println(n) // read, not acknowledged yet
 
-	_ = q.Ack(ctx, entries) // the writes are in the source of truth
+	_, _ = q.Ack(ctx, entries) // the writes are in the source of truth
 	n, _, _ = q.Depth(ctx)
 	fmt.Println(n)
 	// Output:

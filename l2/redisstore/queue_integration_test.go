@@ -135,7 +135,7 @@ func testQueueSpreadOverMasters(t *testing.T, client, admin *redis.ClusterClient
 	}
 	hook.take() // the groups, the look for stale entries and the reads: one pipeline each
 	nodes.take()
-	if err := q.Ack(ctx, got); err != nil {
+	if _, err := q.Ack(ctx, got); err != nil {
 		t.Fatal(err)
 	}
 	check(t, "Ack")
