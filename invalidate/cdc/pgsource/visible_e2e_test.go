@@ -15,6 +15,7 @@ import (
 	"github.com/tiercache/tiercache/l2/memstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
 )
 
 // countingTarget counts the Delete calls that reach a Target.
@@ -83,7 +84,8 @@ func visibilityRace(t *testing.T, skip bool) (stale bool) {
 	hub := invalidate.NewHub()
 	store := memstore.New(nil)
 	t.Cleanup(func() { store.Close() })
-	cache, err := tiered.New(&tiered.Options[int, int]{Name: "item", L2: store, Bus: hub.NewBus("app"), Loader: loads})
+	var st stats.Counter
+	cache, err := tiered.New(&tiered.Options[int, int]{Name: "item", L2: store, Bus: hub.NewBus("app"), Loader: loads, Stats: &st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +139,13 @@ func visibilityRace(t *testing.T, skip bool) (stale bool) {
 	waitFor(t, waitTimeout, "the source to evict the row or to say that it waits", func() bool {
 		return target.deletes.Load() > 0 || lg.count("not visible yet") > 0
 	})
+	if target.deletes.Load() > 0 {
+		// The eviction's message must have reached the cache before the
+		// reload below: a load that a message overtakes keeps its value
+		// out of both tiers (the generation guard), and the race would
+		// not show.
+		waitFor(t, waitTimeout, "the cache to hear the eviction", func() bool { return st.Snapshot().Get(stats.Received) > 0 })
+	}
 	if v, err := cache.Get(ctx, 1); err != nil || v != 0 { // a reload reads the old row
 		t.Fatalf("Get(1) while the update is invisible = %d, %v; want 0", v, err)
 	}
