@@ -93,7 +93,7 @@ func TestWriteBehind_Crash(t *testing.T) {
 	if n, _, err := queue.Depth(ctx); err != nil || n != crashWrites {
 		t.Fatalf("queue depth after the kill: %d, %v; want %d", n, err, crashWrites)
 	}
-	src := newBehindSource()
+	src := newRowSource()
 	var st stats.Counter
 	b, err := tiered.New(&tiered.Options[int64, User]{
 		Name: "crash", L2: redisstore.New(client, nil), Loader: src, BatchWriter: src, Stats: &st,

@@ -18,7 +18,7 @@ import (
 // redisBehindInstances returns n instances of the cache "wb" on the Redis
 // newClient connects to, each with its own client, bus and durable queue,
 // writing behind to src; opt changes each one's options.
-func redisBehindInstances(t *testing.T, n int, newClient func(*testing.T) redis.UniversalClient, src *behindSource, opt func(int, *tiered.Options[int64, User])) []*instance {
+func redisBehindInstances(t *testing.T, n int, newClient func(*testing.T) redis.UniversalClient, src *rowSource, opt func(int, *tiered.Options[int64, User])) []*instance {
 	t.Helper()
 	var out []*instance
 	for i := range n {
@@ -61,7 +61,7 @@ func TestWriteBehind_Redis_QueuedValueDeletedByHand(t *testing.T) {
 	for _, target := range redisTargets(t) {
 		t.Run(target.name, func(t *testing.T) {
 			ctx := context.Background()
-			src := newBehindSource()
+			src := newRowSource()
 			for id := range int64(keys) {
 				src.rows[id] = ver(id, 0)
 			}
@@ -137,7 +137,7 @@ func TestWriteBehind_Redis_FlakySource(t *testing.T) {
 	redistest.Require(t)
 	for _, target := range redisTargets(t) {
 		t.Run(target.name, func(t *testing.T) {
-			behindFlakyRun(t, func(src *behindSource, opt func(int, *tiered.Options[int64, User])) []*instance {
+			behindFlakyRun(t, func(src *rowSource, opt func(int, *tiered.Options[int64, User])) []*instance {
 				return redisBehindInstances(t, 2, target.client, src, opt)
 			}, 64, 1500)
 		})

@@ -17,73 +17,6 @@ import (
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
-// behindSource is the source of truth of the write-behind tests: rows by
-// id, whose Age is the version a test gave them, the history of versions
-// written per id, a BatchWriter and a Loader.
-type behindSource struct {
-	mu      sync.Mutex
-	rows    map[int64]User
-	history map[int64][]int
-	batches atomic.Int64
-	loads   atomic.Int64
-	// fail, when set, decides whether a call fails (before writing).
-	fail func() error
-	// hold, when set, is waited on by every call (a source that hangs).
-	hold chan struct{}
-}
-
-func newBehindSource() *behindSource {
-	return &behindSource{rows: map[int64]User{}, history: map[int64][]int{}}
-}
-
-func (s *behindSource) WriteMany(ctx context.Context, chs []tiered.Change[int64, User]) error {
-	s.batches.Add(1)
-	if s.hold != nil {
-		select {
-		case <-s.hold:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if s.fail != nil {
-		if err := s.fail(); err != nil {
-			return err
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ch := range chs {
-		if ch.Delete {
-			delete(s.rows, ch.Key)
-			s.history[ch.Key] = append(s.history[ch.Key], -1)
-			continue
-		}
-		s.rows[ch.Key] = ch.Value
-		s.history[ch.Key] = append(s.history[ch.Key], ch.Value.Age)
-	}
-	return nil
-}
-
-func (s *behindSource) Load(_ context.Context, id int64) (User, error) {
-	s.loads.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.rows[id]
-	if !ok {
-		return User{}, tiered.ErrNotFound
-	}
-	return u, nil
-}
-
-func (s *behindSource) row(id int64) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u, ok := s.rows[id]
-	return u, ok
-}
-
-func ver(id int64, v int) User { u := user(id); u.Age = v; return u }
-
 // behindMode is memory or durable write-behind over one memstore.
 type behindMode struct {
 	name    string
@@ -92,9 +25,20 @@ type behindMode struct {
 
 var behindModes = []behindMode{{"memory", false}, {"durable", true}}
 
+// forEachMode runs test once per mode, in parallel.
+func forEachMode(t *testing.T, test func(t *testing.T, mode behindMode)) {
+	t.Helper()
+	for _, mode := range behindModes {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, mode)
+		})
+	}
+}
+
 // behindInstances returns n instances over one memstore, bus and (durable)
 // queue backend, writing behind to src. opt changes the options of each.
-func behindInstances(t *testing.T, n int, mode behindMode, src *behindSource, opt func(i int, o *tiered.Options[int64, User])) ([]*instance, *memstore.Store) {
+func behindInstances(t *testing.T, n int, mode behindMode, src *rowSource, opt func(i int, o *tiered.Options[int64, User])) ([]*instance, *memstore.Store) {
 	t.Helper()
 	qs := memstore.NewQueueBackend(&memstore.QueueOptions{ClaimAfter: time.Hour})
 	i := 0
@@ -116,71 +60,65 @@ func behindInstances(t *testing.T, n int, mode behindMode, src *behindSource, op
 // gets it when the flusher runs (here: FlushBehind).
 func TestWriteBehind_ServesAtOnceThenFlushes(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			src := newBehindSource()
-			src.rows[1] = ver(1, 0)
-			in, _ := behindInstances(t, 2, mode, src, nil)
-			in[1].get(t, 1)
-			if err := in[0].cache.WriteBehind(ctx, 1, ver(1, 1)); err != nil {
-				t.Fatal(err)
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		ctx := context.Background()
+		src := newRowSource()
+		src.rows[1] = ver(1, 0)
+		in, _ := behindInstances(t, 2, mode, src, nil)
+		in[1].get(t, 1)
+		if err := in[0].cache.WriteBehind(ctx, 1, ver(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range in {
+			if u := x.get(t, 1); u.Age != 1 {
+				t.Errorf("instance %d: Get = version %d, want the queued 1", i, u.Age)
 			}
-			for i, x := range in {
-				if u := x.get(t, 1); u.Age != 1 {
-					t.Errorf("instance %d: Get = version %d, want the queued 1", i, u.Age)
-				}
-			}
-			if u, _ := src.row(1); u.Age != 0 || src.batches.Load() != 0 {
-				t.Fatalf("the source was written before the flush: version %d, %d batches", u.Age, src.batches.Load())
-			}
-			if err := in[0].cache.FlushBehind(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if u, _ := src.row(1); u.Age != 1 {
-				t.Fatalf("after FlushBehind the source has version %d", u.Age)
-			}
-			if n := src.loads.Load(); n != 1 {
-				t.Errorf("%d loads, want 1 (the first read's)", n)
-			}
-			s := in[0].stats.Snapshot()
-			if s.Get(stats.WriteQueued) != 1 || s.Get(stats.WriteFlushed) != 1 {
-				t.Errorf("queued %d, flushed %d", s.Get(stats.WriteQueued), s.Get(stats.WriteFlushed))
-			}
-		})
-	}
+		}
+		if u, _ := src.row(1); u.Age != 0 || src.batches.Load() != 0 {
+			t.Fatalf("the source was written before the flush: version %d, %d batches", u.Age, src.batches.Load())
+		}
+		if err := in[0].cache.FlushBehind(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := src.row(1); u.Age != 1 {
+			t.Fatalf("after FlushBehind the source has version %d", u.Age)
+		}
+		if n := src.loads.Load(); n != 1 {
+			t.Errorf("%d loads, want 1 (the first read's)", n)
+		}
+		s := in[0].stats.Snapshot()
+		if s.Get(stats.WriteQueued) != 1 || s.Get(stats.WriteFlushed) != 1 {
+			t.Errorf("queued %d, flushed %d", s.Get(stats.WriteQueued), s.Get(stats.WriteFlushed))
+		}
+	})
 }
 
 // Writes of one key coalesce: the source gets the last one, once.
 func TestWriteBehind_Coalesces(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			src := newBehindSource()
-			in, _ := behindInstances(t, 1, mode, src, nil)
-			for v := 1; v <= 100; v++ {
-				if err := in[0].cache.WriteBehind(ctx, 7, ver(7, v)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := in[0].cache.FlushBehind(ctx); err != nil {
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		ctx := context.Background()
+		src := newRowSource()
+		in, _ := behindInstances(t, 1, mode, src, nil)
+		for v := 1; v <= 100; v++ {
+			if err := in[0].cache.WriteBehind(ctx, 7, ver(7, v)); err != nil {
 				t.Fatal(err)
 			}
-			src.mu.Lock()
-			h := slices.Clone(src.history[7])
-			src.mu.Unlock()
-			if !slices.Equal(h, []int{100}) {
-				t.Fatalf("the source got versions %v, want [100]", h)
-			}
-			s := in[0].stats.Snapshot()
-			if q, f, c := s.Get(stats.WriteQueued), s.Get(stats.WriteFlushed), s.Get(stats.WriteCoalesced); q != 100 || f != 1 || c != 99 {
-				t.Errorf("queued %d, flushed %d, coalesced %d; want 100, 1, 99", q, f, c)
-			}
-		})
-	}
+		}
+		if err := in[0].cache.FlushBehind(ctx); err != nil {
+			t.Fatal(err)
+		}
+		src.mu.Lock()
+		h := slices.Clone(src.history[7])
+		src.mu.Unlock()
+		if !slices.Equal(h, []int{100}) {
+			t.Fatalf("the source got versions %v, want [100]", h)
+		}
+		s := in[0].stats.Snapshot()
+		if q, f, c := s.Get(stats.WriteQueued), s.Get(stats.WriteFlushed), s.Get(stats.WriteCoalesced); q != 100 || f != 1 || c != 99 {
+			t.Errorf("queued %d, flushed %d, coalesced %d; want 100, 1, 99", q, f, c)
+		}
+	})
 }
 
 // A key whose write is queued is never loaded from the source, also after
@@ -189,66 +127,60 @@ func TestWriteBehind_Coalesces(t *testing.T) {
 // accepted the write.
 func TestWriteBehind_NeverLoadsQueuedKey(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			src := newBehindSource()
-			src.rows[1] = ver(1, 0)
-			in, store := behindInstances(t, 3, mode, src, nil)
-			if err := in[0].cache.WriteBehind(ctx, 1, ver(1, 1)); err != nil {
-				t.Fatal(err)
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		ctx := context.Background()
+		src := newRowSource()
+		src.rows[1] = ver(1, 0)
+		in, store := behindInstances(t, 3, mode, src, nil)
+		if err := in[0].cache.WriteBehind(ctx, 1, ver(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Namespace("user").Delete(ctx, "1"); err != nil {
+			t.Fatal(err)
+		}
+		if n := src.batches.Load(); n != 0 {
+			t.Fatalf("the flusher wrote %d batches before the check", n)
+		}
+		readers := in
+		if !mode.durable {
+			readers = in[:1]
+		}
+		for i, x := range readers {
+			x.l1.Delete("1") // as an L1 eviction would
+			if u := x.get(t, 1); u.Age != 1 {
+				t.Errorf("instance %d: Get = version %d, want the queued 1", i, u.Age)
 			}
-			if err := store.Namespace("user").Delete(ctx, "1"); err != nil {
-				t.Fatal(err)
-			}
-			if n := src.batches.Load(); n != 0 {
-				t.Fatalf("the flusher wrote %d batches before the check", n)
-			}
-			readers := in
-			if !mode.durable {
-				readers = in[:1]
-			}
-			for i, x := range readers {
-				x.l1.Delete("1") // as an L1 eviction would
-				if u := x.get(t, 1); u.Age != 1 {
-					t.Errorf("instance %d: Get = version %d, want the queued 1", i, u.Age)
-				}
-			}
-			if n := src.loads.Load(); n != 0 {
-				t.Errorf("the loader was called %d times for a key whose write is queued", n)
-			}
-		})
-	}
+		}
+		if n := src.loads.Load(); n != 0 {
+			t.Errorf("the loader was called %d times for a key whose write is queued", n)
+		}
+	})
 }
 
 // DeleteBehind: reads get ErrNotFound at once; the flusher deletes the row.
 func TestDeleteBehind(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			src := newBehindSource()
-			src.rows[1] = ver(1, 0)
-			in, _ := behindInstances(t, 2, mode, src, nil)
-			in[1].get(t, 1)
-			if err := in[0].cache.DeleteBehind(ctx, 1); err != nil {
-				t.Fatal(err)
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		ctx := context.Background()
+		src := newRowSource()
+		src.rows[1] = ver(1, 0)
+		in, _ := behindInstances(t, 2, mode, src, nil)
+		in[1].get(t, 1)
+		if err := in[0].cache.DeleteBehind(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range in {
+			if _, err := x.cache.Get(ctx, 1); !errors.Is(err, tiered.ErrNotFound) {
+				t.Errorf("instance %d: Get after DeleteBehind: %v", i, err)
 			}
-			for i, x := range in {
-				if _, err := x.cache.Get(ctx, 1); !errors.Is(err, tiered.ErrNotFound) {
-					t.Errorf("instance %d: Get after DeleteBehind: %v", i, err)
-				}
-			}
-			if err := in[0].cache.FlushBehind(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if _, ok := src.row(1); ok {
-				t.Error("the row is still in the source")
-			}
-		})
-	}
+		}
+		if err := in[0].cache.FlushBehind(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := src.row(1); ok {
+			t.Error("the row is still in the source")
+		}
+	})
 }
 
 // A write that fails is retried; one whose retries run out goes to the
@@ -256,69 +188,66 @@ func TestDeleteBehind(t *testing.T) {
 // row again).
 func TestWriteBehind_RetryThenDeadLetter(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			boom := errors.New("database down")
-			src := newBehindSource()
-			src.rows[2] = ver(2, 0)
-			var calls atomic.Int64
-			src.fail = func() error {
-				if calls.Add(1) <= 2 {
-					return boom
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		ctx := context.Background()
+		boom := errors.New("database down")
+		src := newRowSource()
+		src.rows[2] = ver(2, 0)
+		var calls atomic.Int64
+		src.fail = func() error {
+			if calls.Add(1) <= 2 {
+				return boom
+			}
+			return nil
+		}
+		var (
+			mu     sync.Mutex
+			letter []tiered.Change[int64, User]
+		)
+		in, _ := behindInstances(t, 2, mode, src, func(_ int, o *tiered.Options[int64, User]) {
+			o.WriteBehind.MaxRetries = 3
+			o.WriteBehind.DeadLetter = func(_ context.Context, chs []tiered.Change[int64, User], err error) {
+				if !errors.Is(err, boom) {
+					t.Errorf("dead letter with %v", err)
 				}
-				return nil
-			}
-			var (
-				mu     sync.Mutex
-				letter []tiered.Change[int64, User]
-			)
-			in, _ := behindInstances(t, 2, mode, src, func(_ int, o *tiered.Options[int64, User]) {
-				o.WriteBehind.MaxRetries = 3
-				o.WriteBehind.DeadLetter = func(_ context.Context, chs []tiered.Change[int64, User], err error) {
-					if !errors.Is(err, boom) {
-						t.Errorf("dead letter with %v", err)
-					}
-					mu.Lock()
-					letter = append(letter, chs...)
-					mu.Unlock()
-				}
-			})
-			if err := in[0].cache.WriteBehind(ctx, 1, ver(1, 1)); err != nil {
-				t.Fatal(err)
-			}
-			if err := in[0].cache.FlushBehind(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if u, _ := src.row(1); u.Age != 1 {
-				t.Fatalf("after two failures and a retry the source has version %d", u.Age)
-			}
-			if n := in[0].stats.Snapshot().Get(stats.WriteRetry); n != 2 {
-				t.Errorf("%d retries, want 2", n)
-			}
-
-			src.fail = func() error { return boom }
-			in[1].get(t, 2)
-			if err := in[0].cache.WriteBehind(ctx, 2, ver(2, 1)); err != nil {
-				t.Fatal(err)
-			}
-			if err := in[0].cache.FlushBehind(ctx); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			got := slices.Clone(letter)
-			mu.Unlock()
-			if len(got) != 1 || got[0].Key != 2 || got[0].Value.Age != 1 {
-				t.Fatalf("dead letters %+v, want key 2 version 1", got)
-			}
-			for i, x := range in {
-				if u := x.get(t, 2); u.Age != 0 {
-					t.Errorf("instance %d serves version %d after the dead letter; the source has 0", i, u.Age)
-				}
+				mu.Lock()
+				letter = append(letter, chs...)
+				mu.Unlock()
 			}
 		})
-	}
+		if err := in[0].cache.WriteBehind(ctx, 1, ver(1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := in[0].cache.FlushBehind(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := src.row(1); u.Age != 1 {
+			t.Fatalf("after two failures and a retry the source has version %d", u.Age)
+		}
+		if n := in[0].stats.Snapshot().Get(stats.WriteRetry); n != 2 {
+			t.Errorf("%d retries, want 2", n)
+		}
+
+		src.fail = func() error { return boom }
+		in[1].get(t, 2)
+		if err := in[0].cache.WriteBehind(ctx, 2, ver(2, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := in[0].cache.FlushBehind(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := slices.Clone(letter)
+		mu.Unlock()
+		if len(got) != 1 || got[0].Key != 2 || got[0].Value.Age != 1 {
+			t.Fatalf("dead letters %+v, want key 2 version 1", got)
+		}
+		for i, x := range in {
+			if u := x.get(t, 2); u.Age != 0 {
+				t.Errorf("instance %d serves version %d after the dead letter; the source has 0", i, u.Age)
+			}
+		}
+	})
 }
 
 // The queue is bounded: a write beyond MaxQueued fails with ErrQueueFull,
@@ -326,8 +255,8 @@ func TestWriteBehind_RetryThenDeadLetter(t *testing.T) {
 func TestWriteBehind_QueueFull(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	setup := func(t *testing.T, block bool) (*instance, *behindSource) {
-		src := newBehindSource()
+	setup := func(t *testing.T, block bool) (*instance, *rowSource) {
+		src := newRowSource()
 		src.hold = make(chan struct{})
 		in, _ := behindInstances(t, 1, behindModes[0], src, func(_ int, o *tiered.Options[int64, User]) {
 			o.WriteBehind.MaxQueued = 2
@@ -371,27 +300,24 @@ func TestWriteBehind_QueueFull(t *testing.T) {
 // Close writes what is queued before it returns.
 func TestWriteBehind_CloseDrains(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			src := newBehindSource()
-			in, _ := behindInstances(t, 1, mode, src, nil)
-			for id := int64(1); id <= 250; id++ {
-				if err := in[0].cache.WriteBehind(ctx, id, ver(id, 1)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := in[0].cache.Close(); err != nil {
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		ctx := context.Background()
+		src := newRowSource()
+		in, _ := behindInstances(t, 1, mode, src, nil)
+		for id := int64(1); id <= 250; id++ {
+			if err := in[0].cache.WriteBehind(ctx, id, ver(id, 1)); err != nil {
 				t.Fatal(err)
 			}
-			for id := int64(1); id <= 250; id++ {
-				if u, ok := src.row(id); !ok || u.Age != 1 {
-					t.Fatalf("key %d not in the source after Close", id)
-				}
+		}
+		if err := in[0].cache.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for id := int64(1); id <= 250; id++ {
+			if u, ok := src.row(id); !ok || u.Age != 1 {
+				t.Fatalf("key %d not in the source after Close", id)
 			}
-		})
-	}
+		}
+	})
 }
 
 // A source that fails 30% of batch writes at random: every accepted write
@@ -401,27 +327,24 @@ func TestWriteBehind_CloseDrains(t *testing.T) {
 // not order the writes of several instances: see WriteBehindOptions.Queue).
 func TestWriteBehind_FlakySource(t *testing.T) {
 	t.Parallel()
-	for _, mode := range behindModes {
-		t.Run(mode.name, func(t *testing.T) {
-			t.Parallel()
-			n := 2
-			if !mode.durable {
-				n = 1
-			}
-			behindFlakyRun(t, func(src *behindSource, opt func(int, *tiered.Options[int64, User])) []*instance {
-				in, _ := behindInstances(t, n, mode, src, opt)
-				return in
-			}, 64, 3000/n)
-		})
-	}
+	forEachMode(t, func(t *testing.T, mode behindMode) {
+		n := 2
+		if !mode.durable {
+			n = 1
+		}
+		behindFlakyRun(t, func(src *rowSource, opt func(int, *tiered.Options[int64, User])) []*instance {
+			in, _ := behindInstances(t, n, mode, src, opt)
+			return in
+		}, 64, 3000/n)
+	})
 }
 
 // behindFlakyRun runs the flaky-source check on the instances build
 // returns (over src, with opt applied to their options): each writes
 // writes values of keys keys behind.
-func behindFlakyRun(t *testing.T, build func(src *behindSource, opt func(int, *tiered.Options[int64, User])) []*instance, keys, writes int) {
+func behindFlakyRun(t *testing.T, build func(src *rowSource, opt func(int, *tiered.Options[int64, User])) []*instance, keys, writes int) {
 	ctx := context.Background()
-	src := newBehindSource()
+	src := newRowSource()
 	var failures atomic.Int64
 	src.fail = func() error {
 		if rand.IntN(10) < 3 {
@@ -520,7 +443,7 @@ func behindFlakyRun(t *testing.T, build func(src *behindSource, opt func(int, *t
 // methods say what they need.
 func TestWriteBehind_Options(t *testing.T) {
 	t.Parallel()
-	src := newBehindSource()
+	src := newRowSource()
 	q := memstore.NewQueueBackend(nil).Queue("user", "c")
 	for _, tc := range []struct {
 		name string
@@ -568,7 +491,7 @@ func TestWriteBehind_Options(t *testing.T) {
 func TestWriteBehind_AfterClose(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	in, _ := behindInstances(t, 1, behindModes[1], newBehindSource(), nil)
+	in, _ := behindInstances(t, 1, behindModes[1], newRowSource(), nil)
 	c := in[0].cache
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

@@ -13,23 +13,35 @@ import (
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
-// rowSource is a source of truth for the write-through tests: rows by id,
-// a Writer, a BatchWriter and a Loader over them.
+// rowSource is the source of truth of the write-through and write-behind
+// tests: rows by id (a test's version of a row is its Age), the versions
+// written per id, a Writer, a BatchWriter and a Loader over them.
 type rowSource struct {
 	mu      sync.Mutex
 	rows    map[int64]User
-	writes  atomic.Int64 // Writer calls
-	batches atomic.Int64 // BatchWriter calls
+	history map[int64][]int // versions written per id; -1: a delete
+	writes  atomic.Int64    // Writer calls
+	batches atomic.Int64    // BatchWriter calls
 	loads   atomic.Int64
 	// before runs before a change is applied (it may block); an error
 	// refuses the change. after runs once it is applied; an error is
 	// returned although the change was applied.
 	before, after func(ctx context.Context, ch tiered.Change[int64, User]) error
+	// fail, when set, decides whether a BatchWriter call fails (before
+	// writing anything).
+	fail func() error
+	// hold, when set, is waited on by every BatchWriter call (a source
+	// that hangs).
+	hold chan struct{}
 }
 
-func newRowSource() *rowSource { return &rowSource{rows: map[int64]User{}} }
+func newRowSource() *rowSource {
+	return &rowSource{rows: map[int64]User{}, history: map[int64][]int{}}
+}
 
 func named(id int64, name string) User { u := user(id); u.Name = name; return u }
+
+func ver(id int64, v int) User { u := user(id); u.Age = v; return u }
 
 func (s *rowSource) Write(ctx context.Context, ch tiered.Change[int64, User]) error {
 	s.writes.Add(1)
@@ -38,6 +50,18 @@ func (s *rowSource) Write(ctx context.Context, ch tiered.Change[int64, User]) er
 
 func (s *rowSource) WriteMany(ctx context.Context, chs []tiered.Change[int64, User]) error {
 	s.batches.Add(1)
+	if s.hold != nil {
+		select {
+		case <-s.hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.fail != nil {
+		if err := s.fail(); err != nil {
+			return err
+		}
+	}
 	for _, ch := range chs {
 		if err := s.apply(ctx, ch); err != nil {
 			return err
@@ -55,8 +79,10 @@ func (s *rowSource) apply(ctx context.Context, ch tiered.Change[int64, User]) er
 	s.mu.Lock()
 	if ch.Delete {
 		delete(s.rows, ch.Key)
+		s.history[ch.Key] = append(s.history[ch.Key], -1)
 	} else {
 		s.rows[ch.Key] = ch.Value
+		s.history[ch.Key] = append(s.history[ch.Key], ch.Value.Age)
 	}
 	s.mu.Unlock()
 	if s.after != nil {
