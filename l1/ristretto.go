@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -28,6 +29,12 @@ type Options struct {
 	// how many keys the admission policy tracks (ten times MaxCost /
 	// AverageCost, as ristretto recommends). Default DefaultAverageCost.
 	AverageCost int64
+
+	// Metrics turns on ristretto's own counters, which Usage needs to
+	// count entries: they cost an atomic add on every Get (about 15% of an
+	// L1 hit on two cores). Cost, evictions and rejections are counted
+	// without them. Default false: Usage reports Entries as -1.
+	Metrics bool
 }
 
 // Ristretto is a Store over github.com/dgraph-io/ristretto/v2: TinyLFU
@@ -43,9 +50,18 @@ type Ristretto struct {
 	// Close and Clear.
 	guard     guard
 	exclusive sync.Mutex
+
+	// Counted in ristretto's callbacks, on its own goroutine: entries
+	// evicted (for room or expired) and Sets refused. Clear evicts every
+	// entry through the same callback: clearing keeps it from counting.
+	evictions, rejections atomic.Int64
+	clearing              atomic.Bool
 }
 
-var _ Store = (*Ristretto)(nil)
+var (
+	_ Store = (*Ristretto)(nil)
+	_ Meter = (*Ristretto)(nil)
+)
 
 // ErrInvalidOptions is wrapped by the errors of NewRistretto.
 var ErrInvalidOptions = errors.New("l1: invalid options")
@@ -65,16 +81,46 @@ func NewRistretto(opts Options) (*Ristretto, error) {
 	if counters < 1000 {
 		counters = 1000
 	}
+	r := &Ristretto{}
 	c, err := ristretto.NewCache(&ristretto.Config[string, any]{
 		NumCounters:        counters,
 		MaxCost:            opts.MaxCost,
 		BufferItems:        64,
 		IgnoreInternalCost: true,
+		Metrics:            opts.Metrics,
+		OnEvict: func(*ristretto.Item[any]) {
+			if !r.clearing.Load() {
+				r.evictions.Add(1)
+			}
+		},
+		OnReject: func(*ristretto.Item[any]) { r.rejections.Add(1) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
-	return &Ristretto{c: c}, nil
+	r.c = c
+	return r, nil
+}
+
+// Usage reports what the store holds. It takes the admission policy's
+// lock briefly. Entries is -1 unless Options.Metrics is on.
+func (r *Ristretto) Usage() Usage {
+	u := Usage{
+		Entries:    -1,
+		Evictions:  r.evictions.Load(),
+		Rejections: r.rejections.Load(),
+	}
+	g := r.guard.enter()
+	if g == nil {
+		return u
+	}
+	defer r.guard.leave(g)
+	u.MaxCost = r.c.MaxCost()
+	u.Cost = u.MaxCost - r.c.RemainingCost()
+	if m := r.c.Metrics; m != nil {
+		u.Entries = int64(m.KeysAdded() - m.KeysEvicted())
+	}
+	return u
 }
 
 // Get returns the value stored under key.
@@ -124,6 +170,8 @@ func (r *Ristretto) Clear() {
 	defer r.exclusive.Unlock()
 	if g := r.guard.enter(); g != nil {
 		defer r.guard.leave(g)
+		r.clearing.Store(true)
+		defer r.clearing.Store(false)
 		r.c.Clear()
 	}
 }

@@ -141,3 +141,45 @@ func BenchmarkRistretto_Get(b *testing.B) {
 		})
 	})
 }
+
+// TestRistrettoUsage checks what Usage reports: entries (with Metrics),
+// cost, evictions for room, and that Delete and Clear are not evictions.
+func TestRistrettoUsage(t *testing.T) {
+	for _, metrics := range []bool{false, true} {
+		t.Run(strconv.FormatBool(metrics), func(t *testing.T) {
+			s := newRistretto(t, l1.Options{MaxCost: 10_000, AverageCost: 100, Metrics: metrics})
+			for i := range 50 {
+				s.Set(strconv.Itoa(i), i, 100, 0)
+				s.Wait()
+			}
+			u := s.Usage()
+			if u.MaxCost != 10_000 || u.Cost != 5000 || u.Evictions != 0 {
+				t.Fatalf("after 50 Sets of cost 100: %+v", u)
+			}
+			if want := map[bool]int64{false: -1, true: 50}[metrics]; u.Entries != want {
+				t.Fatalf("Entries = %d, want %d", u.Entries, want)
+			}
+			s.Delete("0")
+			s.Wait()
+			if u := s.Usage(); u.Cost != 4900 || u.Evictions != 0 || (metrics && u.Entries != 49) {
+				t.Fatalf("after a Delete: %+v", u)
+			}
+			for i := 50; i < 2000; i++ {
+				s.Set(strconv.Itoa(i), i, 100, 0)
+				s.Wait()
+			}
+			u = s.Usage()
+			if u.Cost > u.MaxCost || u.Evictions+u.Rejections != 1999-u.Cost/100 {
+				t.Fatalf("1999 keys held or dropped, capacity 100 entries: %+v", u)
+			}
+			if metrics && u.Entries != u.Cost/100 {
+				t.Fatalf("Entries %d for cost %d", u.Entries, u.Cost)
+			}
+			before := u.Evictions
+			s.Clear()
+			if u := s.Usage(); u.Evictions != before || u.Cost != 0 || (metrics && u.Entries != 0) {
+				t.Fatalf("after Clear: %+v (evictions before %d)", u, before)
+			}
+		})
+	}
+}

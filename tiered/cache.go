@@ -60,6 +60,9 @@ type Cache[K comparable, V any] struct {
 	// after Close began to wait.
 	bgMu    sync.Mutex
 	closing bool
+
+	// unpoll ends what Poll started, when the Recorder is a stats.Poller.
+	unpoll func()
 }
 
 // New returns a cache configured by opts; see [Options] for the defaults.
@@ -146,6 +149,9 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 	if cfg.WriteBehind != nil && subscribe {
 		c.wb = newBehind(c)
 	}
+	if p, ok := c.stats.(stats.Poller); ok {
+		c.unpoll = p.Poll(c.levels)
+	}
 	return c, nil
 }
 
@@ -169,6 +175,9 @@ func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 func (c *Cache[K, V]) Close() error {
 	if c.closed.Swap(true) {
 		return nil
+	}
+	if c.unpoll != nil {
+		c.unpoll()
 	}
 	if c.wb != nil {
 		c.wb.close() // writes what is queued, within DrainTimeout

@@ -3,6 +3,9 @@ package tiered
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tiercache/tiercache/l1"
+	"github.com/tiercache/tiercache/tiered/stats"
 )
 
 // Health is the state of a cache, for a service's readiness and liveness
@@ -62,4 +65,21 @@ func (h Health) Err() error {
 		errs = append(errs, fmt.Errorf("tiered: %d keys' invalidations have not reached L2 yet", h.Unsettled))
 	}
 	return errors.Join(errs...)
+}
+
+// levels reads the cache's stats.Levels, for a Recorder that polls them.
+func (c *Cache[K, V]) levels() stats.Levels {
+	h := c.Health()
+	lv := stats.Levels{
+		L1Entries: -1, L1Cost: -1, L1Evictions: -1, L1Rejections: -1,
+		L2: h.L2, L2Down: h.L2 && !h.L2Available,
+		L1Off:     !h.Subscribed,
+		Unsettled: h.Unsettled,
+	}
+	if m, ok := c.l1.(l1.Meter); ok && !h.Closed {
+		u := m.Usage()
+		lv.L1Entries, lv.L1Cost, lv.L1MaxCost = u.Entries, u.Cost, u.MaxCost
+		lv.L1Evictions, lv.L1Rejections = u.Evictions, u.Rejections
+	}
+	return lv
 }

@@ -1,0 +1,6 @@
+//go:build !race
+
+package promstats_test
+
+// raceEnabled tells allocation tests that the race detector is on.
+const raceEnabled = false
