@@ -148,4 +148,24 @@
 // not with '}': DeletePrefix (Flush) leaves them alone. Entries are
 // deleted when they are acknowledged (XACK and XDEL), so XLEN is the
 // depth.
+//
+// # Memory
+//
+// [Memory] reads what every server behind a client reports about its
+// memory (one INFO memory stats replication per node, in parallel on a
+// Cluster or a Ring): used and peak bytes, maxmemory and its policy, the
+// keys evicted and expired, the node's role. [NodeMemory.Warnings] checks
+// the production checklist: maxmemory set, and a volatile-* policy,
+// neither noeviction (a full Redis refuses writes) nor allkeys-* (it may
+// evict write-behind's queued values, which have no expiry).
+//
+//	nodes, err := redisstore.Memory(ctx, rdb) // err: the nodes that did not answer
+//	for _, n := range nodes {
+//		for _, w := range n.Warnings() {
+//			logger.Warn(w)
+//		}
+//	}
+//
+// The Redis user needs +info. tiered/stats/promstats exports the same as
+// Prometheus metrics (NewRedisCollector).
 package redisstore

@@ -47,5 +47,14 @@
 //	sum by (cache) (rate(tiercache_requests_total{result="hit"}[5m]))
 //	  / sum by (cache) (rate(tiercache_requests_total{tier="l1"}[5m]))
 //
-// [NewRedisCollector] adds the memory of the L2 Redis servers.
+// [NewRedisCollector] adds the memory of the L2 Redis servers, read with
+// INFO (through redisstore.Memory) at each scrape: redis_up{node},
+// redis_memory_used_bytes, redis_memory_peak_bytes,
+// redis_memory_max_bytes, redis_maxmemory_policy_info{policy},
+// redis_evicted_keys_total and redis_expired_keys_total, labelled with
+// node and role. It logs, once, at Warn, what the production checklist
+// asks to fix (maxmemory not set, a noeviction or allkeys-* policy). It
+// does not register itself:
+//
+//	reg.MustRegister(promstats.NewRedisCollector(ctx, rdb, nil))
 package promstats
