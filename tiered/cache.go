@@ -9,6 +9,7 @@ import (
 
 	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered/internal/hotlist"
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
@@ -40,6 +41,8 @@ type Cache[K comparable, V any] struct {
 	unsettled unsettled     // keys whose invalidation has not reached L2
 	loadSlots chan struct{} // MaxLoads tokens; nil: no limit
 	wb        *behind[K, V] // write-behind; nil: off
+	// hot counts the most read keys (Options.HotKeys); nil: off.
+	hot *hotlist.Sketch
 	// l1off: L1 takes and serves nothing, because the bus's subscription
 	// is not in place (before the first one, and while it is broken).
 	l1off atomic.Bool
@@ -149,6 +152,13 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 	if cfg.WriteBehind != nil && subscribe {
 		c.wb = newBehind(c)
 	}
+	if cfg.HotKeys > 0 && subscribe {
+		c.hot = newHotKeys(cfg.HotKeys)
+		if r != nil {
+			c.bg.Add(1)
+			go c.saveHotKeysLoop() // ends in Close, after a last save
+		}
+	}
 	if p, ok := c.stats.(stats.Poller); ok {
 		c.unpoll = p.Poll(c.levels)
 	}
@@ -160,8 +170,9 @@ func (c *Cache[K, V]) Name() string { return c.cfg.Name }
 
 // Close ends the cache's subscription to the Bus, cancels running loads and
 // pending second passes of InvalidateTags, makes a last attempt (of at most
-// a second) to write the tombstones of unsettled keys, waits for all of
-// them to return, and closes L1. Later calls of other methods return
+// a second) to write the tombstones of unsettled keys and, with HotKeys,
+// to save the list of hot keys (see SaveHotKeys), waits for all of them
+// to return, and closes L1. Later calls of other methods return
 // ErrClosed. Close is idempotent and returns nil.
 //
 // Close does not wait for a loader that ignores its context: such a load

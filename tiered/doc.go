@@ -104,6 +104,17 @@
 // SetTagged) from L2 and from every L1; InvalidatePrefix removes the keys
 // that start with a prefix; Flush empties the namespace.
 //
+// # Warming
+//
+// [Cache.Warm] fills the cache before it takes traffic (after a deploy, a
+// flush, a new region): it runs the keys of a sequence through GetMany's
+// steps in batches, a few batches at a time, and counts what each tier
+// served ([WarmProgress]). An instance that starts after another has
+// warmed the same keys finds them in L2 and calls no loader. With
+// Options.HotKeys, the cache records its most read keys (sampled) and
+// saves the list to L2 every minute and on Close; [Cache.WarmHot] warms
+// the keys of the last list saved under the cache's Name.
+//
 // # Operations
 //
 // Health reports whether L2 answers, whether the bus's subscription is in

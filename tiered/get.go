@@ -31,6 +31,9 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	if len(k) > MaxKeySize {
 		return zero, c.errKey(k)
 	}
+	if c.hot != nil {
+		c.sampleRead(k)
+	}
 	var stale *entry[V] // an expired entry that may stand in for a failed load
 	if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
 		e := v.(*entry[V])

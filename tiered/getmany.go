@@ -29,6 +29,9 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
+	if c.hot != nil {
+		c.sampleReads(keys)
+	}
 	out := make(map[K]V, len(keys))
 	misses, err := c.getManyL1(ctx, keys, out)
 	if err != nil || len(misses) == 0 {
@@ -43,7 +46,7 @@ func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
 	// Duplicate keys are cheap on the way to L2 (a hit fills the map twice)
 	// but must not reach a loader twice.
 	misses = uniqueLookups(misses)
-	err = c.loadMany(ctx, misses, out)
+	err = c.loadMany(ctx, misses, out, nil)
 	if err != nil && ctx.Err() != nil {
 		err = c.errCtx("get many", err)
 	}
@@ -134,8 +137,9 @@ func (c *Cache[K, V]) getManyL2(ctx context.Context, misses []*lookup[K, V], out
 
 // loadMany loads the misses of a GetMany into out: all of them with one
 // BatchLoader call (under leases, see load), or one by one through Loader,
-// each in its flight.
-func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out map[K]V) error {
+// each in its flight. It counts each key's outcome in t (nil for GetMany:
+// Warm's counts).
+func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out map[K]V, t *loadTally) error {
 	res := make([]loaded[V], len(misses))
 	var err error
 	switch {
@@ -171,6 +175,7 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out 
 	var failed error
 	for i, lk := range misses {
 		r := res[i]
+		t.add(r.err)
 		switch {
 		case r.err == nil || errors.Is(r.err, ErrNotFound):
 			if r.e != nil && !r.e.notFound {

@@ -60,7 +60,7 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V
 	}
 	started := c.flights.Start(k, func() (*entry[V], error) {
 		defer release()
-		lctx, cancel := c.loadContext(ctx)
+		lctx, cancel := c.loadContext(uncounted(ctx))
 		defer cancel()
 		e, err := c.fetch(lctx, &lk, cur)
 		if err != nil && !errors.Is(err, ErrNotFound) && c.lifetime.Err() == nil {
@@ -411,6 +411,7 @@ func (c *Cache[K, V]) callLoader(ctx context.Context, lks []*lookup[K, V], idx [
 	done := make(chan result, 1)
 	var finished atomic.Bool
 	start := c.cfg.Now()
+	countSourceCall(ctx)
 	go func() {
 		var r result
 		defer func() { // also after a runtime.Goexit in the loader

@@ -72,6 +72,12 @@ type Options[K comparable, V any] struct {
 	// kinds, its decimal form for integer kinds; other key types must set
 	// it.
 	Key func(K) string
+	// ParseKey turns a key's string form (Key's) back into the key, for
+	// the hot keys read back from L2 (HotKeys) and for write-behind's
+	// flusher (WriteBehindOptions.ParseKey). It must invert Key. Default:
+	// the inverse of the default Key, for string and integer kinds; with
+	// another Key or key type, HotKeys needs it.
+	ParseKey func(string) (K, error)
 
 	// Codec encodes values for L2. Default codec.Msgpack[V].
 	Codec codec.Codec[V]
@@ -193,6 +199,15 @@ type Options[K comparable, V any] struct {
 	// L2 store that keeps tag indexes (l2.Tagger; redisstore and memstore
 	// do). Default: no tags.
 	Tags func(K, V) []string
+	// HotKeys is how many of the most read keys the cache records, so that
+	// the next run can warm them (Cache.HotKeys, Cache.WarmHot). It samples
+	// one in DefaultHotKeysSample keys read by Get and GetMany (Warm's
+	// reads are not recorded), counts them in at most 4 × HotKeys entries,
+	// and saves the list to L2 every DefaultHotKeysSaveInterval and on
+	// Close (see SaveHotKeys). It needs ParseKey (defaulted for string and
+	// integer keys with the default Key). Default 0: off, and reads pay one
+	// branch for it.
+	HotKeys int
 
 	// Loader loads a key that is in neither tier (read-through). Nil: Get
 	// loads through BatchLoader (one key per call), or, without one
@@ -274,7 +289,8 @@ type Options[K comparable, V any] struct {
 	// third less than time.Now; a step of the system clock reaches it
 	// within a second.
 	Now func() time.Time
-	// Rand returns a uniform float in [0, 1). Default math/rand/v2.Float64.
+	// Rand returns a uniform float in [0, 1), for Jitter, early refresh
+	// and the sampling of HotKeys. Default math/rand/v2.Float64.
 	Rand func() float64
 }
 
@@ -312,6 +328,9 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	if c.CompressAbove < 0 {
 		return c, fmt.Errorf("%w: CompressAbove must not be negative", ErrInvalidOptions)
 	}
+	if c.HotKeys < 0 {
+		return c, fmt.Errorf("%w: HotKeys must not be negative, got %d", ErrInvalidOptions, c.HotKeys)
+	}
 	customKey := c.Key != nil
 	if c.Key == nil {
 		k, ok := defaultKey[K]()
@@ -320,6 +339,13 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 			return c, fmt.Errorf("%w: Key is required for key type %T", ErrInvalidOptions, zero)
 		}
 		c.Key = k
+	}
+	if c.ParseKey == nil && !customKey {
+		c.ParseKey, _ = defaultParseKey[K]()
+	}
+	if c.HotKeys > 0 && c.ParseKey == nil {
+		var zero K
+		return c, fmt.Errorf("%w: HotKeys needs ParseKey with a custom Key or key type %T", ErrInvalidOptions, zero)
 	}
 	if c.Codec == nil {
 		c.Codec = codec.Msgpack[V]{}

@@ -28,6 +28,11 @@ type remote struct {
 	stager l2.Stager        // nil without Staging, or with leases turned off
 	// ns is "<Name>:" when the store does not namespace keys itself, "".
 	ns string
+	// hot and hotKey are where the list of hot keys lives (hotkeys.go):
+	// the key "list" of the namespace "<Name>|hot", beside the cache's own
+	// (names hold no '|', so it meets no other cache's keys).
+	hot    l2.Store
+	hotKey string
 
 	name  string
 	stats stats.Recorder
@@ -57,6 +62,7 @@ func newRemote[K comparable, V any](cfg *Options[K, V]) (*remote, error) {
 		name: cfg.Name, stats: cfg.Stats, timed: !noop, logger: cfg.Logger,
 		breaker: breaker{cooldown: cfg.L2Cooldown, now: cfg.Now},
 		timeout: cfg.L2Timeout,
+		hot:     cfg.L2, hotKey: cfg.Name + hotNamespace + ":" + hotListKey,
 	}
 	if cfg.MaxL2Calls > 0 {
 		r.gate = newGate(cfg.MaxL2Calls)
@@ -65,6 +71,7 @@ func newRemote[K comparable, V any](cfg *Options[K, V]) (*remote, error) {
 		// The store adds the namespace with its own key framing: one
 		// allocation per key instead of two.
 		r.store, r.ns = cfg.L2.(l2.Namespacer).Namespace(cfg.Name), ""
+		r.hot, r.hotKey = cfg.L2.(l2.Namespacer).Namespace(cfg.Name+hotNamespace), hotListKey
 		if can, err = l2.Check(r.store); err != nil {
 			return nil, fmt.Errorf("%w: the namespaced view: %w", ErrIncompatibleStore, err)
 		}
@@ -274,6 +281,47 @@ func (r *remote) getMany(ctx context.Context, ks []string) (frames [][]byte, ok 
 		return nil, false, ctx.Err()
 	}
 	return nil, false, nil
+}
+
+// getHotList reads the list of hot keys: nil when L2 holds none, or when
+// it was skipped (the breaker is open) or failed (counted). It fails only
+// when ctx ends.
+func (r *remote) getHotList(ctx context.Context) ([]byte, error) {
+	if !r.breaker.allow() {
+		r.stats.Add(stats.L2Skipped, 1)
+		return nil, nil
+	}
+	if err := r.enter(ctx, false); err != nil {
+		return nil, err
+	}
+	start := r.start()
+	b, err := r.hot.Get(ctx, r.hotKey)
+	r.exit()
+	r.done(ctx, stats.OpGet, start, err)
+	switch {
+	case err == nil:
+		return b, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	}
+	return nil, nil
+}
+
+// setHotList writes the list of hot keys for ttl. Like a load's write, it
+// is skipped while the breaker is open.
+func (r *remote) setHotList(ctx context.Context, b []byte, ttl time.Duration) error {
+	if !r.breaker.allow() {
+		r.stats.Add(stats.L2Skipped, 1)
+		return fmt.Errorf("tiered: %s: L2 failed lately: skipped for L2Cooldown", r.name)
+	}
+	if err := r.enter(ctx, false); err != nil {
+		return err
+	}
+	defer r.exit()
+	start := r.start()
+	err := r.hot.Set(ctx, r.hotKey, b, ttl)
+	r.done(ctx, stats.OpSet, start, err)
+	return err
 }
 
 // errBadStore marks an L2 store that broke its contract.

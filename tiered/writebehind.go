@@ -66,8 +66,9 @@ type WriteBehindOptions[K comparable, V any] struct {
 
 	// ParseKey turns a key's string form (Options.Key's) back into the
 	// key, for the flusher, which in durable mode writes other instances'
-	// writes too. Default: the inverse of the default Key, for string and
-	// integer keys; required with another Key in durable mode.
+	// writes too. Default: Options.ParseKey, whose own default is the
+	// inverse of the default Key, for string and integer keys; one of the
+	// two is required with another Key in durable mode.
 	ParseKey func(string) (K, error)
 
 	// BatchSize is the most keys the flusher writes in one call. Default
@@ -130,13 +131,16 @@ func (o *WriteBehindOptions[K, V]) config(c *Options[K, V], customKey bool) (Wri
 	if w.BatchSize < 0 || w.MaxQueued < 0 {
 		return w, fmt.Errorf("%w: WriteBehind.BatchSize and MaxQueued must not be negative", ErrInvalidOptions)
 	}
+	if w.ParseKey == nil {
+		w.ParseKey = c.ParseKey
+	}
 	if w.Queue != nil && w.ParseKey == nil {
 		if customKey {
-			return w, fmt.Errorf("%w: WriteBehind.ParseKey is required in durable mode with a custom Key", ErrInvalidOptions)
+			return w, fmt.Errorf("%w: WriteBehind.ParseKey (or Options.ParseKey) is required in durable mode with a custom Key", ErrInvalidOptions)
 		}
 		p, ok := defaultParseKey[K]()
 		if !ok {
-			return w, fmt.Errorf("%w: WriteBehind.ParseKey is required in durable mode for this key type", ErrInvalidOptions)
+			return w, fmt.Errorf("%w: WriteBehind.ParseKey (or Options.ParseKey) is required in durable mode for this key type", ErrInvalidOptions)
 		}
 		w.ParseKey = p
 	}
