@@ -197,3 +197,17 @@ bench-cdc: deps
 		TIERCACHE_INTEGRATION=1 ./bin/pgsource.test -test.run='^$$' -test.bench='^BenchmarkSource_Lag$$' -test.benchtime=10000x 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)| lag [a-z_]+ over [0-9]{2,}' | tee -a bench/results/cdc.txt || exit 1; \
 		TIERCACHE_INTEGRATION=1 ./bin/pgsource.test -test.run='^$$' -test.bench='^BenchmarkSource_BulkUpdate$$' -test.benchtime=1x 2>&1 | grep -E '^(Benchmark|--- FAIL|FAIL)| bulk UPDATE ' | tee -a bench/results/cdc.txt || exit 1; \
 	done
+
+# The cost of metrics on the hot path: an L1 hit with the Prometheus
+# recorder beside the no-op recorder (the default) and stats.Counter, on one
+# goroutine and on both cores, METRICSCOUNT rounds alternating the three.
+METRICSCOUNT ?= 10
+.PHONY: bench-metrics
+bench-metrics:
+	@mkdir -p bench/results bin
+	cd tiered/stats/promstats && $(GO) test -c -o ../../../bin/promstats.test .
+	@: > bench/results/metrics.txt
+	@set -o pipefail; for i in $$(seq $(METRICSCOUNT)); do \
+		echo "== round $$i of $(METRICSCOUNT)"; \
+		./bin/promstats.test -test.run='^$$' -test.bench='^BenchmarkGet_L1Hit$$' -test.benchmem -test.cpu=2 -test.benchtime=$(BENCHTIME) 2>&1 | grep -E '^(Benchmark|goos|goarch|pkg|cpu|--- FAIL|FAIL)' | tee -a bench/results/metrics.txt || exit 1; \
+	done

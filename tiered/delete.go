@@ -3,6 +3,8 @@ package tiered
 import (
 	"context"
 	"errors"
+
+	"github.com/tiercache/tiercache/tiered/stats"
 )
 
 // Delete removes the keys from L2, then from L1, then tells the other
@@ -17,7 +19,12 @@ import (
 // and writes their tombstones as soon as L2 takes writes again, whatever
 // the caller does with the error, and until then no instance serves what
 // L2 holds for them (see the package documentation).
-func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) error {
+func (c *Cache[K, V]) Delete(ctx context.Context, keys ...K) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp stats.Span
+		ctx, sp = c.span(ctx, "delete")
+		defer func() { endSpan(sp, stats.SpanEnd{Keys: len(keys)}, err) }()
+	}
 	if c.closed.Load() {
 		return ErrClosed
 	}

@@ -24,6 +24,9 @@ type entry[V any] struct {
 	// queued: written behind, and queued for the source (see
 	// envelope.FlagQueued).
 	queued bool
+	// loaded: made by this instance's loader (not decoded from L2): a
+	// read that gets it from a load was answered by the loader.
+	loaded bool
 	// epoch is the L1 epoch the entry was put into L1 under: once a flush
 	// moves the epoch on, L1 does not serve it (see flushL1).
 	epoch atomic.Uint64

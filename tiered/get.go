@@ -23,13 +23,26 @@ import (
 // ends first (the load goes on for other callers). An L2 failure is never
 // returned by Get: it is counted, and the read goes on without L2.
 func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
-	var zero V
+	if c.cfg.Tracer != nil {
+		return c.getTraced(ctx, key)
+	}
+	e, _, err := c.get(ctx, key)
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return e.result()
+}
+
+// get is Get: it returns the entry to serve and the tier that answered, or
+// Get's error (ErrNotFound included, with the loader's tier).
+func (c *Cache[K, V]) get(ctx context.Context, key K) (*entry[V], stats.Tier, error) {
 	if c.closed.Load() {
-		return zero, ErrClosed
+		return nil, stats.TierNone, ErrClosed
 	}
 	k := c.cfg.Key(key)
 	if len(k) > MaxKeySize {
-		return zero, c.errKey(k)
+		return nil, stats.TierNone, c.errKey(k)
 	}
 	if c.hot != nil {
 		c.sampleRead(k)
@@ -39,7 +52,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 		e := v.(*entry[V])
 		if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.cfg.Now().UnixMilli()) {
 			c.stats.Add(stats.L1Hit, 1)
-			return e.result()
+			return e, stats.TierL1, nil
 		}
 		stale = e
 	}
@@ -48,26 +61,29 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	lk := c.newLookup(key, k, stale)
 	e, err := c.readL2(ctx, &lk)
 	if err != nil {
-		return zero, c.errCtx("get", err)
+		return nil, stats.TierNone, c.errCtx("get", err)
 	}
 	if e != nil {
-		return e.result()
+		return e, stats.TierL2, nil
 	}
 	if c.cfg.Loader == nil && c.cfg.BatchLoader == nil {
-		return zero, ErrMiss
+		return nil, stats.TierNone, ErrMiss
 	}
 	e, err = c.loadOne(ctx, lk)
 	switch {
 	case err == nil:
-		return e.result()
+		return e, e.tier(), nil
 	case errors.Is(err, ErrNotFound):
-		return zero, err
+		return nil, stats.TierLoader, err
 	case c.rescue(ctx, lk.stale, err):
-		return lk.stale.result()
+		if lk.stale == stale {
+			return lk.stale, stats.TierL1, nil
+		}
+		return lk.stale, stats.TierL2, nil
 	case ctx.Err() != nil:
-		return zero, c.errCtx("get", err)
+		return nil, stats.TierNone, c.errCtx("get", err)
 	}
-	return zero, err
+	return nil, stats.TierNone, err
 }
 
 // result returns what a read of e returns.

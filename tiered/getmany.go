@@ -25,24 +25,33 @@ const getManyLoadConcurrency = 8
 // skipped, as in Get. A loader error is returned along with the values
 // found, unless StaleIfError served an expired value for every key it
 // failed.
-func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (map[K]V, error) {
+func (c *Cache[K, V]) GetMany(ctx context.Context, keys []K) (out map[K]V, err error) {
+	tier := stats.TierNone // the deepest tier that answered, for the span
+	if c.cfg.Tracer != nil {
+		var sp stats.Span
+		ctx, sp = c.span(ctx, "get_many")
+		defer func() { endSpan(sp, stats.SpanEnd{Tier: tier, Keys: len(keys)}, err) }()
+	}
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	if c.hot != nil {
 		c.sampleReads(keys)
 	}
-	out := make(map[K]V, len(keys))
+	out = make(map[K]V, len(keys))
 	misses, err := c.getManyL1(ctx, keys, out)
 	if err != nil || len(misses) == 0 {
+		tier = stats.TierL1
 		return out, err
 	}
+	tier = stats.TierL2
 	if misses, err = c.getManyL2(ctx, misses, out); err != nil {
 		return out, c.errCtx("get many", err)
 	}
 	if len(misses) == 0 {
 		return out, nil
 	}
+	tier = stats.TierLoader
 	// Duplicate keys are cheap on the way to L2 (a hit fills the map twice)
 	// but must not reach a loader twice.
 	misses = uniqueLookups(misses)

@@ -62,6 +62,15 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 		wctx, cancel = context.WithTimeout(wait, c.cfg.LoadTimeout)
 		defer cancel()
 	}
+	// With a Tracer, the wait for other instances' leases is a span, from
+	// the first key found held to the end of the load.
+	var waitSpan stats.Span
+	waited := 0
+	defer func() {
+		if waitSpan != nil {
+			endSpan(waitSpan, stats.SpanEnd{Keys: waited}, wctx.Err())
+		}
+	}()
 	poll := leasePollMin
 	pending, load := later, now
 	for {
@@ -124,6 +133,9 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 						if !lease.keys[i].waited {
 							lease.keys[i].waited = true
 							c.stats.Add(stats.LeaseWaited, 1)
+							if waited++; waitSpan == nil && c.cfg.Tracer != nil {
+								_, waitSpan = c.span(ctx, "lease_wait")
+							}
 						}
 						held = append(held, i)
 					}

@@ -62,7 +62,18 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V
 		defer release()
 		lctx, cancel := c.loadContext(uncounted(ctx))
 		defer cancel()
+		var sp stats.Span
+		if c.cfg.Tracer != nil {
+			lctx, sp = c.span(lctx, "refresh")
+		}
 		e, err := c.fetch(lctx, &lk, cur)
+		if sp != nil {
+			end := stats.SpanEnd{Keys: 1}
+			if e != nil {
+				end.Tier = e.tier()
+			}
+			endSpan(sp, end, err)
+		}
 		if err != nil && !errors.Is(err, ErrNotFound) && c.lifetime.Err() == nil {
 			c.cfg.Logger.LogAttrs(ctx, slogWarn, "tiercache: background refresh failed, the current value stays",
 				attrCache(c.cfg.Name), attrKey(k), attrErr(err))
@@ -215,7 +226,7 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 	for j, i := range idx {
 		lk := lks[i]
 		leased := lease.holds(i)
-		e := &entry[V]{value: out[j].value, delta: took}
+		e := &entry[V]{value: out[j].value, delta: took, loaded: true}
 		if err := out[j].err; err != nil {
 			res[i].err = err
 			if !errors.Is(err, ErrNotFound) || c.cfg.NotFoundTTL <= 0 {
@@ -403,7 +414,12 @@ type loaderOut[V any] struct {
 // context cannot hold its callers, or Close, past the end of ctx (the
 // load's LoadTimeout, or Close): they get ctx's error then, and the
 // loader is abandoned (see abandon).
-func (c *Cache[K, V]) callLoader(ctx context.Context, lks []*lookup[K, V], idx []int, batch bool) ([]loaderOut[V], time.Duration) {
+func (c *Cache[K, V]) callLoader(ctx context.Context, lks []*lookup[K, V], idx []int, batch bool) (out []loaderOut[V], took time.Duration) {
+	if c.cfg.Tracer != nil {
+		var sp stats.Span
+		ctx, sp = c.span(ctx, "load")
+		defer func() { endLoadSpan(sp, out) }()
+	}
 	type result struct {
 		out  []loaderOut[V]
 		took time.Duration

@@ -280,6 +280,13 @@ type Options[K comparable, V any] struct {
 	// asked once, in New, for the Recorder of this cache's Name. Default:
 	// none.
 	Stats stats.Recorder
+	// Tracer, when set, is told about every call of the cache (Get,
+	// GetMany, Set, SetMany, Delete, the write-through and write-behind
+	// calls) and, within them, about loads, waits for another instance's
+	// lease and background refreshes: see stats.Tracer, and the
+	// OpenTelemetry adapter tiered/stats/otelstats. Default: none, at no
+	// cost.
+	Tracer stats.Tracer
 	// Logger receives L2 outages and recoveries, broken and restored
 	// subscriptions, failed background refreshes and undecodable values.
 	// Default: discards.

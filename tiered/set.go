@@ -70,7 +70,12 @@ type setItem[K comparable, V any] struct {
 // setItems is Set and SetMany: it checks the keys and tags, encodes the
 // values and hands them to the write path in one batch. op names the
 // operation in errors.
-func (c *Cache[K, V]) setItems(ctx context.Context, op string, items []setItem[K, V]) error {
+func (c *Cache[K, V]) setItems(ctx context.Context, op string, items []setItem[K, V]) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp stats.Span
+		ctx, sp = c.span(ctx, spanName(op))
+		defer func() { endSpan(sp, stats.SpanEnd{Keys: len(items)}, err) }()
+	}
 	if err := c.errIfClosed(); err != nil {
 		return err
 	}

@@ -207,7 +207,12 @@ func (c *Cache[K, V]) errNoBehind(op string) error {
 // writeBehind accepts changes: it queues them, then writes their values
 // (or deletions: not-found values) to the cache through the write path,
 // flagged as queued.
-func (c *Cache[K, V]) writeBehind(ctx context.Context, op string, changes []Change[K, V]) error {
+func (c *Cache[K, V]) writeBehind(ctx context.Context, op string, changes []Change[K, V]) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp stats.Span
+		ctx, sp = c.span(ctx, spanName(op))
+		defer func() { endSpan(sp, stats.SpanEnd{Keys: len(changes)}, err) }()
+	}
 	if err := c.errIfClosed(); err != nil {
 		return err
 	}

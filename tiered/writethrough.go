@@ -68,7 +68,12 @@ func (c *Cache[K, V]) DeleteThrough(ctx context.Context, keys ...K) error {
 // the write path (apply). A value goes to L2 only under the lease its key
 // got before the source write (see writeLeased); any other change of the
 // source becomes a delete.
-func (c *Cache[K, V]) writeThrough(ctx context.Context, op string, changes []Change[K, V]) error {
+func (c *Cache[K, V]) writeThrough(ctx context.Context, op string, changes []Change[K, V]) (err error) {
+	if c.cfg.Tracer != nil {
+		var sp stats.Span
+		ctx, sp = c.span(ctx, spanName(op))
+		defer func() { endSpan(sp, stats.SpanEnd{Keys: len(changes)}, err) }()
+	}
 	if err := c.errIfClosed(); err != nil {
 		return err
 	}
