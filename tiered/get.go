@@ -72,7 +72,11 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (*entry[V], stats.Tier, er
 	e, err = c.loadOne(ctx, lk)
 	switch {
 	case err == nil:
-		return e, e.tier(), nil
+		tier := e.tier()
+		if tier == stats.TierL2 {
+			c.stats.Add(stats.L2LateHit, 1)
+		}
+		return e, tier, nil
 	case errors.Is(err, ErrNotFound):
 		return nil, stats.TierLoader, err
 	case c.rescue(ctx, lk.stale, err):

@@ -182,11 +182,15 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out 
 		return nil
 	}
 	var failed error
+	late := 0
 	for i, lk := range misses {
 		r := res[i]
 		t.add(r.err)
 		switch {
 		case r.err == nil || errors.Is(r.err, ErrNotFound):
+			if r.e != nil && !r.e.loaded {
+				late++
+			}
 			if r.e != nil && !r.e.notFound {
 				out[lk.key] = r.e.value
 			}
@@ -197,6 +201,9 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out 
 		case failed == nil:
 			failed = r.err
 		}
+	}
+	if late > 0 {
+		c.stats.Add(stats.L2LateHit, late)
 	}
 	if err != nil {
 		return err

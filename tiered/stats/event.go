@@ -196,6 +196,13 @@ const (
 	// QueueOldest (Gauge, nanoseconds): the age of the oldest of them.
 	QueueOldest
 
+	// L2LateHit: a read that missed L2 was answered from L2 all the
+	// same, by a value stored meanwhile: by the load it joined or waited
+	// for (another instance's, under a lease), found by its second look.
+	// L1Hit + L2Hit + L2LateHit counts the reads a cache tier answered;
+	// the others were answered by the loader (or failed).
+	L2LateHit
+
 	numEvents // keep last
 )
 
@@ -260,6 +267,8 @@ var eventNames = [numEvents]string{
 	WriteDeadLetter: "write_dead_letter",
 	QueueDepth:      "queue_depth",
 	QueueOldest:     "queue_oldest",
+
+	L2LateHit: "l2_late_hit",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

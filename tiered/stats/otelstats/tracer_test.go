@@ -131,6 +131,9 @@ func TestTrace_MissLeaseWaitHit(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Fatal(err)
 	}
+	if n := bstats.Snapshot().Get(stats.L2LateHit); n != 1 {
+		t.Errorf("L2LateHit = %d after a read answered by another instance's load, want 1", n)
+	}
 	if v, err := b.Get(rctx, 1); err != nil || v != "ada" { // an L1 hit
 		t.Fatalf("second Get: %q, %v", v, err)
 	}

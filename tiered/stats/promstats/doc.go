@@ -17,7 +17,9 @@
 //
 // The metrics, all named tiercache_*:
 //
-//   - requests_total{tier, result}: lookups, l1 hit/miss, l2 hit/miss/skipped.
+//   - requests_total{tier, result}: lookups, l1 hit/miss, l2 hit/miss/skipped;
+//     l2_late_hits_total: L2 misses answered from L2 after all (a value
+//     stored meanwhile by the load they joined or waited for).
 //   - load_duration_seconds{result} (histogram; its _count is the loader
 //     calls), load_keys_total, loads_abandoned_total, overloaded_total.
 //   - l2_calls_total{op, outcome}, l2_call_duration_seconds{op},
@@ -44,7 +46,8 @@
 //	sum by (cache) (rate(tiercache_requests_total{tier="l1",result="hit"}[5m]))
 //	  / sum by (cache) (rate(tiercache_requests_total{tier="l1"}[5m]))
 //
-//	sum by (cache) (rate(tiercache_requests_total{result="hit"}[5m]))
+//	(sum by (cache) (rate(tiercache_requests_total{result="hit"}[5m]))
+//	  + sum by (cache) (rate(tiercache_l2_late_hits_total[5m])))
 //	  / sum by (cache) (rate(tiercache_requests_total{tier="l1"}[5m]))
 //
 // [NewRedisCollector] adds the memory of the L2 Redis servers, read with

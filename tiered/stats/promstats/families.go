@@ -22,6 +22,8 @@ var (
 	famRequests = &family{"tiercache_requests_total",
 		"Lookups of keys by tier and result: l1 hit or miss; l2 hit, miss, or skipped (L2 failed recently, or no slot was free).",
 		[]string{"tier", "result"}}
+	famLateHits = &family{"tiercache_l2_late_hits_total",
+		"Lookups that missed L2 and were answered from L2 all the same, by a value stored meanwhile (by the load they joined, or another instance's load under a lease).", nil}
 	famDiscarded = &family{"tiercache_l2_discarded_total",
 		"Values read from L2 and not used: corrupt, of another schema (foreign), doubted (its invalidation has not reached L2 yet), or a key that failed alone (key_fault).",
 		[]string{"reason"}}
@@ -133,6 +135,7 @@ var counterRoutes = map[stats.Event]route{
 	stats.L2Hit:              {famRequests, []string{"l2", "hit"}},
 	stats.L2Miss:             {famRequests, []string{"l2", "miss"}},
 	stats.L2Skipped:          {famRequests, []string{"l2", "skipped"}},
+	stats.L2LateHit:          {famLateHits, nil},
 	stats.L2Corrupt:          {famDiscarded, []string{"corrupt"}},
 	stats.L2Foreign:          {famDiscarded, []string{"foreign"}},
 	stats.L2Doubted:          {famDiscarded, []string{"doubted"}},
