@@ -52,7 +52,7 @@ type schemaTarget struct {
 func schemaTargets(t *testing.T) []schemaTarget {
 	hub := invalidate.NewHub()
 	mem := memstore.New(nil)
-	t.Cleanup(func() { mem.Close() })
+	t.Cleanup(func() { _ = mem.Close() })
 	targets := []schemaTarget{{
 		name:   "memstore",
 		store:  mem,
@@ -76,7 +76,7 @@ func schemaTargets(t *testing.T) []schemaTarget {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { b.Close() })
+				t.Cleanup(func() { _ = b.Close() })
 				return b
 			},
 			raw: func(key string) []byte {
@@ -106,7 +106,7 @@ func newTyped[V any](t *testing.T, tg schemaTarget, id string, st *stats.Counter
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	waitFor(t, id+"'s subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 	return c
 }

@@ -64,14 +64,14 @@ func newStampedeNode(t *testing.T, target redisTarget, name string, withBus bool
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		opts.Bus = bus
 	}
 	c, err := tiered.New(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	n.cache = c
 	if withBus {
 		waitFor(t, name+"'s subscription", func() bool { return n.stats.Snapshot().Get(stats.Subscribed) == 1 })

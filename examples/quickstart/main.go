@@ -91,10 +91,10 @@ func run(ctx context.Context) error {
 			Stats:       st,
 		})
 		if err != nil {
-			rdb.Close()
+			_ = rdb.Close()
 			return nil, nil, err
 		}
-		return c, func() { c.Close(); rdb.Close() }, nil
+		return c, func() { _ = c.Close(); _ = rdb.Close() }, nil
 	}
 
 	var statsA, statsB stats.Counter

@@ -59,7 +59,7 @@ func probe(addr string, pid int) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	// Short: a silent listener on the port must not delay noticing that our process has exited.
 	if err := conn.SetDeadline(time.Now().Add(probeTimeout)); err != nil {
 		return err

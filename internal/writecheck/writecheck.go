@@ -113,7 +113,7 @@ func Run(t *testing.T, cfg Config) Report {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		in := &instance{bus: fencebus.New(bus), stats: &stats.Counter{}}
 		in.cache, err = tiered.New(&tiered.Options[int64, Value]{
 			Name:        cfg.Name,
@@ -127,7 +127,7 @@ func Run(t *testing.T, cfg Config) Report {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.cache.Close() })
+		t.Cleanup(func() { _ = in.cache.Close() })
 		instances = append(instances, in)
 	}
 	for _, in := range instances {

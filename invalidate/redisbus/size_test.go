@@ -179,7 +179,7 @@ func TestBus_BatchingRespectsMaxMessageSize(t *testing.T) {
 			hook := &blockHook{gate: gate, entered: make(chan struct{}, 1)}
 			pc := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 			pc.AddHook(hook)
-			t.Cleanup(func() { pc.Close() })
+			t.Cleanup(func() { _ = pc.Close() })
 			pub := newBus(t, pc, &redisbus.Options{Keys: keys, MaxMessageSize: max})
 			sub := newBus(t, client, &redisbus.Options{Keys: keys, MaxMessageSize: max})
 			r := newRecorder()

@@ -82,7 +82,9 @@ func TestFileTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = f.WriteString("3") // cut by a kill
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	keys, err := cdctest.ReadKeys(path)
 	if err != nil || keys["1"] != 2 || keys["2"] != 1 || len(keys) != 2 {
 		t.Errorf("ReadKeys = %v, %v; want 1 twice, 2 once, not the cut 3", keys, err)

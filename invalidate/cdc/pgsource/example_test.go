@@ -26,7 +26,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer users.Close()
+	defer func() { _ = users.Close() }()
 	engine, err := cdc.New(&cdc.Options{
 		Rules: []cdc.Rule{
 			{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}, Tags: []string{"company:{company_id}"}},
