@@ -134,7 +134,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 					k := rnd.Int64N(consKeys)
 					v, err := in.cache.Get(ctx, k)
 					if err != nil || v.Key != k {
-						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err)
+						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err) //nolint:errorlint // err is nil when the value is wrong, and %w would print %!w(<nil>)
 						return
 					}
 					progress.Add(1)

@@ -136,7 +136,7 @@ func run(ctx context.Context) error {
 	// A missing product is loaded once, then answered from the cache.
 	for range 2 {
 		if _, err := b.Get(ctx, 404); !errors.Is(err, tiered.ErrNotFound) {
-			return fmt.Errorf("want ErrNotFound, got %v", err)
+			return fmt.Errorf("want ErrNotFound, got %v", err) //nolint:errorlint // err is nil when the product was found, and %w would print %!w(<nil>)
 		}
 	}
 	fmt.Println("B get 404 -> not found (cached for 30s)")

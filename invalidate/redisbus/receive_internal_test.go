@@ -112,7 +112,7 @@ func FuzzOpen(f *testing.F) {
 			var m invalidate.Message
 			err := o.open(string(payload), &m)
 			if len(payload) > max {
-				if err != errTooLarge {
+				if !errors.Is(err, errTooLarge) {
 					t.Fatalf("a payload of %d bytes: %v, want errTooLarge", len(payload), err)
 				}
 				continue
@@ -125,7 +125,7 @@ func FuzzOpen(f *testing.F) {
 					signed = true
 				}
 				if !signed {
-					if err != errForged {
+					if !errors.Is(err, errForged) {
 						t.Fatalf("open of a payload no key signed: %v, want errForged", err)
 					}
 					continue

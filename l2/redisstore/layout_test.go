@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -72,7 +73,7 @@ func TestPrefixSeparator(t *testing.T) {
 	if err := a.Set(ctx, "k", []byte("a"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := b.Get(ctx, "k"); err != l2.ErrMiss {
+	if v, err := b.Get(ctx, "k"); !errors.Is(err, l2.ErrMiss) {
 		t.Errorf("Get(k) of appu + sers = %q, %v; want a miss", v, err)
 	}
 	var reported []string
@@ -145,7 +146,7 @@ func testDeletePrefixKeyLayout(t *testing.T, client, admin redis.UniversalClient
 		t.Errorf("DeletePrefix(\"\") reported %q, %v; want %q", reported, err, want)
 	}
 	for _, key := range []string{"|tag|x", "users:a|tag|b", "users:plain", "users|tag|t"} {
-		if v, err := s.Get(ctx, key); err != l2.ErrMiss {
+		if v, err := s.Get(ctx, key); !errors.Is(err, l2.ErrMiss) {
 			t.Errorf("Get(%q) after DeletePrefix = %q, %v; want a miss", key, v, err)
 		}
 	}

@@ -2,6 +2,7 @@ package pgsource_test
 
 import (
 	"context"
+	"errors"
 	"log"
 	"log/slog"
 	"os/signal"
@@ -54,7 +55,7 @@ func Example() {
 			log.Print(w)
 		}
 	}
-	if err := src.Run(ctx); err != context.Canceled {
+	if err := src.Run(ctx); !errors.Is(err, context.Canceled) {
 		log.Fatal(err) // a configuration error: a missing slot, a refused login...
 	}
 }
