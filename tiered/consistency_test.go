@@ -338,7 +338,7 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 			admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
 			defer func() { _ = admin.Close() }()
 			slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"cons").Val()
-			//lint:ignore SA1019 the slot map is what go-redis itself reads
+			//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
 			slots, err := admin.ClusterSlots(ctx).Result()
 			if err != nil {
 				t.Error(err)

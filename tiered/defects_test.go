@@ -273,7 +273,7 @@ func TestErrorPrefixes(t *testing.T) {
 		{"l2: ", []error{l2.ErrMiss, l2.ErrClosed}},
 	} {
 		for _, err := range tc.errs {
-			if !strings.HasPrefix(err.Error(), tc.prefix) && !(tc.prefix == "tiered: " && errors.Is(err, loader.ErrNotFound)) {
+			if !strings.HasPrefix(err.Error(), tc.prefix) && (tc.prefix != "tiered: " || !errors.Is(err, loader.ErrNotFound)) {
 				t.Errorf("%q does not start with %q", err, tc.prefix)
 			}
 		}

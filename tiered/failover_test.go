@@ -277,7 +277,7 @@ func failoverRun(t *testing.T, channelMaster bool) {
 // masterSlotRange returns the slot range that the master at addr serves.
 func masterSlotRange(t *testing.T, admin *redis.ClusterClient, addr string) [2]int64 {
 	t.Helper()
-	//lint:ignore SA1019 the slot map is what go-redis itself reads
+	//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
 	slots, err := admin.ClusterSlots(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func waitForFailover(t *testing.T, admin *redis.ClusterClient, cl *redistest.Clu
 		if err != nil || !strings.Contains(info, "cluster_state:ok") {
 			return false
 		}
-		//lint:ignore SA1019 the slot map is what go-redis itself reads
+		//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
 		slots, err := node.ClusterSlots(context.Background()).Result()
 		if err != nil {
 			return false

@@ -180,7 +180,7 @@ func (c *Cluster) slots(ctx context.Context) ([]redis.ClusterSlot, error) {
 			continue
 		}
 		cl := adminNodeClient(n.Addr())
-		//lint:ignore SA1019 go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
+		//nolint:staticcheck // SA1019: go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
 		slots, err := cl.ClusterSlots(ctx).Result()
 		_ = cl.Close()
 		if err == nil {
@@ -198,7 +198,7 @@ func (c *Cluster) owns(ctx context.Context, slot int, addr string) error {
 			continue
 		}
 		cl := adminNodeClient(n.Addr())
-		//lint:ignore SA1019 go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
+		//nolint:staticcheck // SA1019: go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
 		slots, err := cl.ClusterSlots(ctx).Result()
 		_ = cl.Close()
 		if err != nil {

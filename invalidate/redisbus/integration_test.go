@@ -124,7 +124,7 @@ func owners(t *testing.T, cl *redistest.Cluster, channel string) (*redis.Client,
 	if err != nil {
 		t.Fatal(err)
 	}
-	//lint:ignore SA1019 CLUSTER SLOTS is what go-redis itself reads; Redis 7.0 has both
+	//nolint:staticcheck // SA1019: CLUSTER SLOTS is what go-redis itself reads; Redis 7.0 has both
 	slots, err := admin.ClusterSlots(ctx).Result()
 	if err != nil {
 		t.Fatal(err)

@@ -39,9 +39,10 @@ func TestKeyKinds(t *testing.T) {
 			// The logical key of a view is a key of the store, so
 			// values and leases are named by their key in the store.
 			k := n
-			if i == 1 {
+			switch i {
+			case 1:
 				k = "users:" + n
-			} else if i == 2 {
+			case 2:
 				k = ":" + n
 			}
 			claim(st.Key(n), fmt.Sprintf("the value of %q", k))

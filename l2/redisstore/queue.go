@@ -451,7 +451,7 @@ func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) ([]bool, error
 	exec(ctx, q.s, cmds)
 	acked := make([]bool, len(entries))
 	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil && !(cmd.Name() == "xack" && redis.HasErrorPrefix(err, "NOGROUP")) {
+		if err := cmd.Err(); err != nil && (cmd.Name() != "xack" || !redis.HasErrorPrefix(err, "NOGROUP")) {
 			return nil, q.s.wrap(ctx, "queue: ack", err)
 		}
 	}
@@ -498,7 +498,7 @@ func (q *Queue) remove(ctx context.Context, op string, byShard map[int][]string)
 	}
 	exec(ctx, q.s, cmds)
 	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil && !(cmd.Name() == "xack" && redis.HasErrorPrefix(err, "NOGROUP")) {
+		if err := cmd.Err(); err != nil && (cmd.Name() != "xack" || !redis.HasErrorPrefix(err, "NOGROUP")) {
 			return q.s.wrap(ctx, op, err)
 		}
 	}

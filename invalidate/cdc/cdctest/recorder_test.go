@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tiercache/tiercache/invalidate/cdc"
 	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
@@ -58,7 +57,6 @@ func TestRecorder(t *testing.T) {
 	if len(r.Calls()) != 0 || len(r.Keys()) != 0 || r.Failed() != 0 {
 		t.Error("Reset kept something")
 	}
-	var _ cdc.Target = user
 }
 
 func TestFileTarget(t *testing.T) {
