@@ -135,7 +135,7 @@ func testLeaseKey(t *testing.T, client, admin redis.UniversalClient, prefix stri
 	holds("granted", a[:], 59*time.Second, time.Minute)
 	// A refusal appends the mark, and keeps the TTL.
 	lease(b, time.Hour, l2.LeaseHeld)
-	marked := append(a[:], 'w')
+	marked := slices.Concat(a[:], []byte{'w'})
 	holds("held", marked, 59*time.Second, time.Minute)
 	lease(b, time.Hour, l2.LeaseHeld)
 	holds("held again", marked, 59*time.Second, time.Minute)

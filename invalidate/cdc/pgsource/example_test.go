@@ -25,7 +25,7 @@ func Example() {
 	)
 	users, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: "user", L2: store, Bus: bus})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	defer func() { _ = users.Close() }()
 	engine, err := cdc.New(&cdc.Options{
@@ -35,7 +35,7 @@ func Example() {
 		Targets: map[string]cdc.Target{"user": users},
 	})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	src, err := pgsource.New(&pgsource.Options{
 		DSN:               "postgres://cdc@db.internal:5432/app",
@@ -45,7 +45,7 @@ func Example() {
 		Logger:            slog.Default(),
 	})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -56,6 +56,6 @@ func Example() {
 		}
 	}
 	if err := src.Run(ctx); !errors.Is(err, context.Canceled) {
-		log.Fatal(err) // a configuration error: a missing slot, a refused login...
+		panic(err) // a configuration error: a missing slot, a refused login...
 	}
 }
