@@ -92,15 +92,15 @@ func schemaTargets(t *testing.T) []schemaTarget {
 }
 
 // newTyped builds a cache of values V in the namespace "shared" whose
-// loader counts its calls and serves make(id).
-func newTyped[V any](t *testing.T, tg schemaTarget, id string, st *stats.Counter, calls *atomic.Int64, make func(int64) V) *tiered.Cache[int64, V] {
+// loader counts its calls and serves value(id).
+func newTyped[V any](t *testing.T, tg schemaTarget, id string, st *stats.Counter, calls *atomic.Int64, value func(int64) V) *tiered.Cache[int64, V] {
 	t.Helper()
 	bus := tg.newBus(id)
 	c, err := tiered.New(&tiered.Options[int64, V]{
 		Name: "shared", L2: tg.store, Bus: bus, Stats: st, L1: &recordingL1{}, // synchronous: loads counted exactly
 		Loader: loader.Func[int64, V](func(_ context.Context, k int64) (V, error) {
 			calls.Add(1)
-			return make(k), nil
+			return value(k), nil
 		}),
 	})
 	if err != nil {

@@ -336,7 +336,10 @@ func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Du
 				t0 := time.Now()
 				v, err := n.cache.Get(ctx, stampedeKey)
 				d := int64(time.Since(t0))
-				for cur := slowest.Load(); d > cur && !slowest.CompareAndSwap(cur, d); cur = slowest.Load() {
+				for cur := slowest.Load(); d > cur; cur = slowest.Load() {
+					if slowest.CompareAndSwap(cur, d) {
+						break
+					}
 				}
 				if err == nil && v != want {
 					err = fmt.Errorf("got %+v, want %+v", v, want)
