@@ -66,7 +66,7 @@ const otherLibrariesACL = "+client|tracking +client|caching +multi +exec"
 // user of the server at addr.
 func allowOtherLibraries(addr string) error {
 	rdb := redis.NewClient(redistest.AdminOptions(addr))
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := rdb.ACLSetUser(context.Background(), "default", strings.Fields(otherLibrariesACL)...).Err(); err != nil {
 		return fmt.Errorf("ACL SETUSER default %s: %w", otherLibrariesACL, err)
 	}
@@ -78,7 +78,7 @@ func allowOtherLibraries(addr string) error {
 func flush(tb testing.TB, addr string) {
 	tb.Helper()
 	rdb := redis.NewClient(redistest.AdminOptions(addr))
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		tb.Fatalf("FLUSHALL: %v", err)
 	}
@@ -124,7 +124,7 @@ func ready(tb testing.TB, p Peer) {
 func commands(tb testing.TB, addr string) int64 {
 	tb.Helper()
 	rdb := redis.NewClient(redistest.AdminOptions(addr))
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	info, err := rdb.Info(context.Background(), "stats").Result()
 	if err != nil {
 		tb.Fatalf("INFO stats: %v", err)
@@ -194,7 +194,7 @@ func withNoLeases(libs []Library) []Library {
 func redisCPU(tb testing.TB, addr string) time.Duration {
 	tb.Helper()
 	rdb := redis.NewClient(redistest.AdminOptions(addr))
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	info, err := rdb.Info(context.Background(), "cpu").Result()
 	if err != nil {
 		tb.Fatalf("INFO cpu: %v", err)

@@ -49,7 +49,7 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value])) (Peer, 
 	p := &tiercachePeer{rdb: rdb, events: &events{countHits: cfg.CountLocalHits, subscribed: make(chan struct{})}}
 	bus, err := redisbus.New(rdb, nil)
 	if err != nil {
-		rdb.Close()
+		_ = rdb.Close()
 		return nil, err
 	}
 	p.bus = bus
@@ -71,7 +71,7 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value])) (Peer, 
 	} else {
 		store, err := l1.NewRistretto(l1.Options{MaxCost: int64(cfg.LocalEntries), AverageCost: 1})
 		if err != nil {
-			p.Close()
+			_ = p.Close()
 			return nil, err
 		}
 		opts.L1 = store
@@ -82,7 +82,7 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value])) (Peer, 
 	c, err := tiered.New(opts)
 	if err != nil {
 		opts.L1.Close()
-		p.Close()
+		_ = p.Close()
 		return nil, err
 	}
 	p.c = c
@@ -120,10 +120,10 @@ func (p *tiercachePeer) Invalidations() int64 { return p.events.received.Load() 
 
 func (p *tiercachePeer) Close() error {
 	if p.c != nil {
-		p.c.Close()
+		_ = p.c.Close()
 	}
 	if p.bus != nil {
-		p.bus.Close()
+		_ = p.bus.Close()
 	}
 	return p.rdb.Close()
 }

@@ -141,12 +141,12 @@ func benchWritePatterns(b *testing.B, pg *pgWrites) {
 	})
 	newCache := func(b *testing.B, behind *tiered.WriteBehindOptions[int64, Row]) *tiered.Cache[int64, Row] {
 		client := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
-		b.Cleanup(func() { client.Close() })
+		b.Cleanup(func() { _ = client.Close() })
 		bus, err := redisbus.New(client, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { bus.Close() })
+		b.Cleanup(func() { _ = bus.Close() })
 		c, err := tiered.New(&tiered.Options[int64, Row]{
 			Name: "items", L2: redisstore.New(client, nil), Bus: bus, Loader: pg, Writer: pg, BatchWriter: pg,
 			MaxL2Calls: 64, WriteBehind: behind,
@@ -154,7 +154,7 @@ func benchWritePatterns(b *testing.B, pg *pgWrites) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { c.Close() })
+		b.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	b.Run("write-through", func(b *testing.B) {
@@ -175,7 +175,7 @@ func benchWritePatterns(b *testing.B, pg *pgWrites) {
 			opts := &tiered.WriteBehindOptions[int64, Row]{MaxQueued: 1_000_000, Block: true, BatchSize: 500, Interval: 50 * time.Millisecond}
 			if durable {
 				client := redis.NewClient(&redis.Options{Addr: addr})
-				b.Cleanup(func() { client.Close() })
+				b.Cleanup(func() { _ = client.Close() })
 				q, err := redisstore.NewQueue(client, &redisstore.QueueOptions{Namespace: "items", Consumer: fmt.Sprint("bench-", b.N)})
 				if err != nil {
 					b.Fatal(err)

@@ -105,7 +105,7 @@ func TestWriteThrough_PostgreSQL(t *testing.T) {
 	rep := writecheck.Run(t, writecheck.Config{
 		NewClient: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		},
 		Source:  src,

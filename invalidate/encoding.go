@@ -309,7 +309,7 @@ func (m *Message) UnmarshalBinary(data []byte) error {
 	d := decoder{data: data}
 	if err := d.message(m); err != nil {
 		m.reset()
-		return fmt.Errorf("%w: %s", ErrMalformed, err)
+		return fmt.Errorf("%w: %s", ErrMalformed, err) //nolint:errorlint // wraps ErrMalformed only: the decoder's detail is text, not API
 	}
 	return nil
 }
@@ -420,9 +420,9 @@ func (d *decoder) begin(field string) {
 // fail describes err with the value it occurred in.
 func (d *decoder) fail(err error) error {
 	if d.index >= 0 {
-		return fmt.Errorf("%s[%d] at byte %d: %v", d.field, d.index, d.start, err)
+		return fmt.Errorf("%s[%d] at byte %d: %w", d.field, d.index, d.start, err)
 	}
-	return fmt.Errorf("%s at byte %d: %v", d.field, d.start, err)
+	return fmt.Errorf("%s at byte %d: %w", d.field, d.start, err)
 }
 
 func (d *decoder) left() uint64 { return uint64(len(d.data) - d.off) }

@@ -177,11 +177,11 @@ func libDecode(data []byte) (invalidate.Message, error) {
 	d := msgpack.NewDecoder(bytes.NewReader(data))
 	n, err := d.DecodeArrayLen()
 	if err != nil || n != 9 {
-		return m, fmt.Errorf("array of %d: %v", n, err)
+		return m, fmt.Errorf("array of %d: %v", n, err) //nolint:errorlint // err is nil when the length is wrong, and %w would print %!w(<nil>)
 	}
 	version, err1 := d.DecodeUint64()
 	if version != 1 {
-		return m, fmt.Errorf("version %d: %v", version, err1)
+		return m, fmt.Errorf("version %d: %v", version, err1) //nolint:errorlint // err1 is nil when the version is wrong, and %w would print %!w(<nil>)
 	}
 	var err2, err3, err4, err5, err6 error
 	m.Origin, err2 = d.DecodeString()

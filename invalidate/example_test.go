@@ -26,8 +26,8 @@ func ExampleHub() {
 	ctx := context.Background()
 	hub := invalidate.NewHub()
 	a, b := hub.NewBus("a"), hub.NewBus("b")
-	defer a.Close()
-	defer b.Close()
+	defer func() { _ = a.Close() }()
+	defer func() { _ = b.Close() }()
 
 	unsubscribe, err := b.Subscribe("users", printer("b"))
 	if err != nil {
@@ -51,8 +51,8 @@ func ExampleMemBus_DropNext() {
 	ctx := context.Background()
 	hub := invalidate.NewHub()
 	a, b := hub.NewBus("a"), hub.NewBus("b")
-	defer a.Close()
-	defer b.Close()
+	defer func() { _ = a.Close() }()
+	defer func() { _ = b.Close() }()
 	_, _ = b.Subscribe("users", printer("b"))
 
 	for i, key := range []string{"user:1", "user:2", "user:3"} {
@@ -72,7 +72,7 @@ func ExampleMemBus_Reconnect() {
 	ctx := context.Background()
 	hub := invalidate.NewHub()
 	a := hub.NewBus("a")
-	defer a.Close()
+	defer func() { _ = a.Close() }()
 	_, _ = a.Subscribe("users", printer("a"))
 
 	a.Reconnect()

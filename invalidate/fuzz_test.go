@@ -89,12 +89,12 @@ func FuzzMessage_Split(f *testing.F) {
 	data, _ := many.MarshalBinary()
 	f.Add(data, uint16(100))
 	f.Add(data, uint16(30))
-	f.Fuzz(func(t *testing.T, data []byte, max uint16) {
+	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
 		var m invalidate.Message
 		if m.UnmarshalBinary(data) != nil {
 			return
 		}
-		pieces, err := m.Split(int(max))
+		pieces, err := m.Split(int(limit))
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "invalidate: cannot split") {
 				t.Fatalf("Split error %q", err)
@@ -103,21 +103,21 @@ func FuzzMessage_Split(f *testing.F) {
 			// tags, or one of them does not fit a piece of its own.
 			first := m
 			first.Keys, first.Tags = nil, nil
-			fits := first.EncodedLen() <= int(max)
+			fits := first.EncodedLen() <= int(limit)
 			rest := first
 			rest.Flush, rest.Prefix = false, ""
 			for _, ss := range [][]string{m.Keys, m.Tags} {
 				for _, s := range ss {
 					one := rest
 					one.Keys = []string{s}
-					fits = fits && one.EncodedLen() <= int(max)
+					fits = fits && one.EncodedLen() <= int(limit)
 				}
 			}
 			if fits {
-				t.Fatalf("Split(%d) = %q, but every part fits", max, err)
+				t.Fatalf("Split(%d) = %q, but every part fits", limit, err)
 			}
 			return
 		}
-		checkSplit(t, &m, int(max), pieces)
+		checkSplit(t, &m, int(limit), pieces)
 	})
 }

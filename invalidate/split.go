@@ -2,7 +2,7 @@ package invalidate
 
 import "fmt"
 
-// Split cuts m into messages whose encodings each take at most max bytes,
+// Split cuts m into messages whose encodings each take at most limit bytes,
 // for a bus that caps the size of what it sends. A message that fits comes
 // back alone. Otherwise the keys, then the tags, are spread over the pieces
 // in order, each piece taking as many as fit; Flush and Prefix go with the
@@ -18,22 +18,22 @@ import "fmt"
 // The pieces share the arrays of m.Keys and m.Tags, with their capacity
 // cut to their length: appending to one does not write over another.
 // Split fails when one key or tag alone, or the first piece without any
-// (its Origin, Namespace and Prefix), does not fit max.
-func (m *Message) Split(max int) ([]Message, error) {
-	if m.EncodedLen() <= max {
+// (its Origin, Namespace and Prefix), does not fit in limit bytes.
+func (m *Message) Split(limit int) ([]Message, error) {
+	if m.EncodedLen() <= limit {
 		return []Message{*m}, nil
 	}
 	first := *m
 	first.Keys, first.Tags = nil, nil
 	rest := first
 	rest.Flush, rest.Prefix = false, ""
-	if size := first.baseSize(); size > max {
-		return nil, fmt.Errorf("invalidate: cannot split a message into pieces of %d bytes: without keys or tags it takes %d", max, size)
+	if size := first.baseSize(); size > limit {
+		return nil, fmt.Errorf("invalidate: cannot split a message into pieces of %d bytes: without keys or tags it takes %d", limit, size)
 	}
 	keys, tags := m.Keys, m.Tags
 	var pieces []Message
 	for p := first; ; p = rest {
-		room := max - p.baseSize()
+		room := limit - p.baseSize()
 		nk, used := fit(keys, room)
 		p.Keys, keys = keys[:nk:nk], keys[nk:]
 		nt := 0
@@ -49,7 +49,7 @@ func (m *Message) Split(max int) ([]Message, error) {
 			} else {
 				s = tags[0]
 			}
-			return nil, fmt.Errorf("invalidate: cannot split a message into pieces of %d bytes: a %s of %d bytes does not fit one", max, what, len(s))
+			return nil, fmt.Errorf("invalidate: cannot split a message into pieces of %d bytes: a %s of %d bytes does not fit one", limit, what, len(s))
 		}
 		pieces = append(pieces, p)
 		if len(keys) == 0 && len(tags) == 0 {

@@ -64,15 +64,15 @@ func TestMessage_Split(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			max := tt.max
-			if max < 0 { // relative to the message's own length
-				max += 1 + tt.m.EncodedLen()
+			limit := tt.max
+			if limit < 0 { // relative to the message's own length
+				limit += 1 + tt.m.EncodedLen()
 			}
-			pieces, err := tt.m.Split(max)
+			pieces, err := tt.m.Split(limit)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkSplit(t, &tt.m, max, pieces)
+			checkSplit(t, &tt.m, limit, pieces)
 			switch {
 			case tt.pieces == 0 && len(pieces) < 2:
 				t.Errorf("%d pieces, want several", len(pieces))
@@ -128,11 +128,11 @@ func TestMessage_Split_Independent(t *testing.T) {
 	}
 }
 
-// checkSplit checks the pieces of m, split for max bytes: each fits, and
+// checkSplit checks the pieces of m, split for limit bytes: each fits, and
 // all but the last are full (the next key or tag would not fit); together
 // they name m's keys and tags in order; Flush and Prefix are in the first
 // only, Unsettled and Wake in each.
-func checkSplit(t *testing.T, m *invalidate.Message, max int, pieces []invalidate.Message) {
+func checkSplit(t *testing.T, m *invalidate.Message, limit int, pieces []invalidate.Message) {
 	t.Helper()
 	if len(pieces) == 0 {
 		t.Fatal("no pieces")
@@ -143,8 +143,8 @@ func checkSplit(t *testing.T, m *invalidate.Message, max int, pieces []invalidat
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(data) > max {
-			t.Errorf("piece %d: %d bytes, more than %d", i, len(data), max)
+		if len(data) > limit {
+			t.Errorf("piece %d: %d bytes, more than %d", i, len(data), limit)
 		}
 		want := *m
 		want.Keys, want.Tags = p.Keys, p.Tags
@@ -166,7 +166,7 @@ func checkSplit(t *testing.T, m *invalidate.Message, max int, pieces []invalidat
 			} else {
 				more.Tags = append(slices.Clip(p.Tags), m.Tags[len(tags)])
 			}
-			if more.EncodedLen() <= max {
+			if more.EncodedLen() <= limit {
 				t.Errorf("piece %d is not full: its next element would fit", i)
 			}
 		}

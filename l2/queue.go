@@ -24,11 +24,11 @@ type Queue interface {
 	// may have been added.
 	Add(ctx context.Context, keys []string) ([]uint64, error)
 
-	// Read returns up to max entries for this reader, without waiting:
+	// Read returns up to n entries for this reader, without waiting:
 	// entries handed out but not acknowledged within the claim timeout
 	// first, then new ones. It returns no entry and no error when there
 	// is none.
-	Read(ctx context.Context, max int) ([]QueueEntry, error)
+	Read(ctx context.Context, n int) ([]QueueEntry, error)
 
 	// Ack removes entries for good, and reports for each whether this call
 	// removed it (false: it was acknowledged already, by this reader or

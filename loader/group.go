@@ -37,7 +37,7 @@ type call[V any] struct {
 //
 // If fn panics, or calls runtime.Goexit, every caller gets an error: a
 // [*PanicError] or [ErrGoexit].
-func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V, err error, shared bool) {
+func (g *Group[K, V]) Do(ctx context.Context, key K, fn func() (V, error)) (v V, err error, shared bool) { //nolint:revive // error-return: x/sync singleflight's order, public API
 	g.mu.Lock()
 	if g.calls == nil {
 		g.calls = make(map[K]*call[V])
@@ -90,7 +90,7 @@ func (g *Group[K, V]) Start(key K, fn func() (V, error)) bool {
 }
 
 // wait returns c's result, or ctx.Err() if ctx ends first.
-func wait[V any](ctx context.Context, c *call[V], dup bool) (v V, err error, shared bool) {
+func wait[V any](ctx context.Context, c *call[V], dup bool) (v V, err error, shared bool) { //nolint:revive // error-return: Do's results, in Do's order
 	select {
 	case <-c.done:
 		return c.val, c.err, dup || c.sharedAfterDone()

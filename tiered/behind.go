@@ -234,7 +234,10 @@ func (b *behind[K, V]) run() {
 		select {
 		case <-b.stop:
 			dctx, cancel := context.WithTimeout(ctx, b.cfg.DrainTimeout)
-			for b.round(dctx) && dctx.Err() == nil {
+			for b.round(dctx) {
+				if dctx.Err() != nil {
+					break
+				}
 			}
 			cancel()
 			return

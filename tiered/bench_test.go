@@ -47,7 +47,7 @@ func newBenchCache(b *testing.B, store l2.Store, l1Off bool) *tiered.Cache[strin
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close() })
+	b.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	for i := range benchKeys {
 		if err := c.Set(ctx, benchKey(i), user(int64(i))); err != nil {
@@ -141,7 +141,7 @@ func newLoadedBenchCache(b *testing.B) *tiered.Cache[string, User] {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close() })
+	b.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()
 	for range 2 { // the first round loads, the second finds every value in L1
 		for i := range benchKeys {
@@ -198,7 +198,7 @@ func redisBench(b *testing.B) *redis.Client {
 	b.Helper()
 	srv := redistest.NewServer(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	b.Cleanup(func() { rdb.Close() })
+	b.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
 

@@ -52,7 +52,7 @@ func TestDefaultKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ids.Close()
+	defer func() { _ = ids.Close() }()
 	for _, id := range []UserID{0, -7, 1 << 62} {
 		if v, err := ids.Get(ctx, id); err != nil || v != fmt.Sprint(int64(id)) {
 			t.Fatalf("Get(%d) = %q, %v", id, v, err)
@@ -63,7 +63,7 @@ func TestDefaultKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slugs.Close()
+	defer func() { _ = slugs.Close() }()
 	if err := slugs.Set(ctx, "hello", 5); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestSecondInstanceReadsThroughL2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	ctx := context.Background()
 	if _, err := a.cache.Get(ctx, 9); err != nil {
 		t.Fatal(err)
@@ -166,7 +166,7 @@ func TestNotFound(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer other.Close()
+		defer func() { _ = other.Close() }()
 		if _, err := other.Get(ctx, 5); !errors.Is(err, tiered.ErrNotFound) {
 			t.Fatalf("other instance: err = %v", err)
 		}
@@ -550,7 +550,7 @@ func TestGetManyBatchLoader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	defer func() { _ = other.Close() }()
 	got2, err := other.GetMany(ctx, keys)
 	if err != nil || len(got2) != 90 {
 		t.Fatalf("second instance: %d values, %v", len(got2), err)
@@ -622,7 +622,7 @@ func TestTTLAndJitter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	defer func() { _ = other.Close() }()
 	f.clock.Advance(30 * time.Second)
 	if _, err := other.Get(ctx, 1); err != nil || f.loader.calls.Load() != 1 {
 		t.Fatalf("reloaded before the jittered TTL: %d calls, %v", f.loader.calls.Load(), err)
@@ -664,7 +664,7 @@ func TestCompression(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	defer func() { _ = other.Close() }()
 	got, err := other.Get(ctx, 1)
 	if err != nil || got.Name != big {
 		t.Fatalf("Get of a compressed value: %d bytes, %v", len(got.Name), err)
@@ -678,7 +678,7 @@ func TestWithoutL2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if err := c.Set(ctx, 1, user(1)); err != nil {
 		t.Fatal(err)
@@ -746,7 +746,7 @@ func TestL1HitDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sc.Close()
+	defer func() { _ = sc.Close() }()
 	if err := sc.Set(ctx, "ada", user(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -827,7 +827,7 @@ func TestConcurrentWritesKeepTiersInAgreement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer reader.Close()
+	defer func() { _ = reader.Close() }()
 	for id := range int64(keys) {
 		inL2, l2err := reader.Get(ctx, id)
 		f.l2.FailWith(errors.New("down")) // now only L1 answers
@@ -850,17 +850,17 @@ func TestSetAfterPendingFill(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	shared := memstore.New(nil)
-	defer shared.Close()
+	defer func() { _ = shared.Close() }()
 	writer, err := tiered.New(&tiered.Options[int, int]{Name: "n", L2: shared})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer writer.Close()
+	defer func() { _ = writer.Close() }()
 	c, err := tiered.New(&tiered.Options[int, int]{Name: "n", L2: shared}) // default L1: ristretto
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	stale := 0
 	for k := range 500 {
 		if err := writer.Set(ctx, k, 1); err != nil {

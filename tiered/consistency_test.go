@@ -82,7 +82,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		in := &consInstance{bus: fencebus.New(bus), stats: &stats.Counter{}}
 		opts := &tiered.Options[int64, versioned]{
 			Name:       "cons",
@@ -99,7 +99,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.cache.Close() })
+		t.Cleanup(func() { _ = in.cache.Close() })
 		instances = append(instances, in)
 	}
 	for _, in := range instances {
@@ -134,7 +134,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 					k := rnd.Int64N(consKeys)
 					v, err := in.cache.Get(ctx, k)
 					if err != nil || v.Key != k {
-						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err)
+						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err) //nolint:errorlint // err is nil when the value is wrong, and %w would print %!w(<nil>)
 						return
 					}
 					progress.Add(1)
@@ -255,7 +255,7 @@ func TestConsistency_Refreshes(t *testing.T) {
 	run := consistencyRun{
 		newClient: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		},
 		opts: func(o *tiered.Options[int64, versioned]) { o.TTL, o.Beta = time.Second, 50 },
@@ -283,7 +283,7 @@ func TestConsistency_RedisRestart(t *testing.T) {
 	run := consistencyRun{
 		newClient: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		},
 		outage: func(t *testing.T, progress *atomic.Int64) {
@@ -328,7 +328,7 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 	run := consistencyRun{
 		newClient: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		},
 		outage: func(t *testing.T, progress *atomic.Int64) {
@@ -336,9 +336,9 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 			waitFor(t, "a third of the run", func() bool { return progress.Load() > total/3 })
 			ctx := context.Background()
 			admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-			defer admin.Close()
+			defer func() { _ = admin.Close() }()
 			slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"cons").Val()
-			//lint:ignore SA1019 the slot map is what go-redis itself reads
+			//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
 			slots, err := admin.ClusterSlots(ctx).Result()
 			if err != nil {
 				t.Error(err)
@@ -347,7 +347,7 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 			for _, s := range slots {
 				if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
 					replica := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
-					defer replica.Close()
+					defer func() { _ = replica.Close() }()
 					if err := replica.ClusterFailover(ctx).Err(); err != nil {
 						t.Error(err)
 					}

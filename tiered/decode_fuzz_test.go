@@ -26,7 +26,7 @@ func FuzzCacheDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { c.Close() })
+	f.Cleanup(func() { _ = c.Close() })
 
 	seed := func(k string, h envelope.Header, payload []byte) {
 		h.Key = c.keyHash(k)

@@ -29,7 +29,7 @@ func TestGetMany_StaleRescueReleasesLeases(t *testing.T) {
 	ctx := context.Background()
 	clock := newFakeClock()
 	store := memstore.New(&memstore.Options{Now: clock.Now})
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	var failing atomic.Bool
 	batch := loader.BatchFunc[int64, User](func(_ context.Context, ids []int64) (map[int64]User, error) {
 		if failing.Load() {
@@ -49,7 +49,7 @@ func TestGetMany_StaleRescueReleasesLeases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	var sa, sb stats.Counter
@@ -185,7 +185,7 @@ func TestInvalidateTags_RelistOutlivesEntries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := &taggedTTLStore{Store: memstore.New(nil)}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	const ttl, sie = time.Minute, time.Hour
 	c, err := tiered.New(&tiered.Options[int64, User]{
 		Name: "user", L2: store, Loader: &countingLoader{}, TTL: ttl, StaleIfError: sie, Beta: -1,
@@ -193,7 +193,7 @@ func TestInvalidateTags_RelistOutlivesEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	for id := int64(1); id <= 3; id++ {
 		if err := c.SetTagged(ctx, id, user(id), "t"); err != nil {
 			t.Fatal(err)
@@ -273,7 +273,7 @@ func TestErrorPrefixes(t *testing.T) {
 		{"l2: ", []error{l2.ErrMiss, l2.ErrClosed}},
 	} {
 		for _, err := range tc.errs {
-			if !strings.HasPrefix(err.Error(), tc.prefix) && !(tc.prefix == "tiered: " && errors.Is(err, loader.ErrNotFound)) {
+			if !strings.HasPrefix(err.Error(), tc.prefix) && (tc.prefix != "tiered: " || !errors.Is(err, loader.ErrNotFound)) {
 				t.Errorf("%q does not start with %q", err, tc.prefix)
 			}
 		}
@@ -409,7 +409,7 @@ func TestMaxKeySize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	long := strings.Repeat("k", tiered.MaxKeySize+1)
 	for name, call := range map[string]func() error{

@@ -33,7 +33,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	defer users.Close()
+	defer func() { _ = users.Close() }()
 
 	name, err := users.Get(ctx, 42)
 	fmt.Println(name, err)
@@ -53,7 +53,7 @@ func ExampleCache_Set() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	_, err = c.Get(ctx, "visits")
 	fmt.Println(errors.Is(err, tiered.ErrMiss))
@@ -85,7 +85,7 @@ func ExampleCache_GetMany() {
 	if err != nil {
 		panic(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	m, err := c.GetMany(ctx, []int{2, 3, 4})
 	fmt.Println(m, err)
 	// Output:
@@ -107,8 +107,8 @@ func ExampleOptions_bus() {
 		return c
 	}
 	a, b := newInstance("a"), newInstance("b")
-	defer a.Close()
-	defer b.Close()
+	defer func() { _ = a.Close() }()
+	defer func() { _ = b.Close() }()
 
 	_ = a.Set(ctx, "en", "hello")
 	v, _ := b.Get(ctx, "en") // from L2, now in b's L1 too
@@ -128,7 +128,7 @@ func ExampleCache_InvalidateTags() {
 	if err != nil {
 		panic(err)
 	}
-	defer products.Close()
+	defer func() { _ = products.Close() }()
 
 	_ = products.SetTagged(ctx, 1, "mug", "category:kitchen")
 	_ = products.SetTagged(ctx, 2, "pan", "category:kitchen")
@@ -169,7 +169,7 @@ func ExampleOptions_staleIfError() {
 	if err != nil {
 		panic(err)
 	}
-	defer prices.Close()
+	defer func() { _ = prices.Close() }()
 
 	fmt.Println(prices.Get(ctx, "sku-1"))
 	down = true
@@ -213,7 +213,7 @@ func ExampleCache_WriteThrough() {
 	if err != nil {
 		panic(err)
 	}
-	defer users.Close()
+	defer func() { _ = users.Close() }()
 
 	fmt.Println(users.WriteThrough(ctx, 1, "Ada Lovelace"))
 	name, _ := users.Get(ctx, 1)
@@ -258,7 +258,7 @@ func ExampleCache_WriteBehind() {
 	if err != nil {
 		panic(err)
 	}
-	defer users.Close()
+	defer func() { _ = users.Close() }()
 
 	for _, name := range []string{"Ada", "Ada L.", "Ada Lovelace"} {
 		if err := users.WriteBehind(ctx, 1, name); err != nil {

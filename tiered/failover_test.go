@@ -114,12 +114,12 @@ func failoverRun(t *testing.T, channelMaster bool) {
 	var instances []*foInstance
 	for i := range foInstances {
 		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		t.Cleanup(func() { client.Close() })
+		t.Cleanup(func() { _ = client.Close() })
 		bus, err := redisbus.New(client, &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		in := &foInstance{client: client, bus: fencebus.New(bus), stats: &stats.Counter{}}
 		in.cache, err = tiered.New(&tiered.Options[int64, versioned]{
 			Name: "fo", L2: redisstore.New(client, nil), Bus: in.bus, Loader: load, Stats: in.stats,
@@ -127,7 +127,7 @@ func failoverRun(t *testing.T, channelMaster bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.cache.Close() })
+		t.Cleanup(func() { _ = in.cache.Close() })
 		instances = append(instances, in)
 	}
 	for _, in := range instances {
@@ -137,7 +137,7 @@ func failoverRun(t *testing.T, channelMaster bool) {
 	// The victim: the master of the channel's slot, or another master that
 	// holds some of the keys.
 	admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	channelSlot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"fo").Val()
 	victim, victimKeys := -1, 0
 	for i, node := range cl.Nodes()[:3] {
@@ -277,7 +277,7 @@ func failoverRun(t *testing.T, channelMaster bool) {
 // masterSlotRange returns the slot range that the master at addr serves.
 func masterSlotRange(t *testing.T, admin *redis.ClusterClient, addr string) [2]int64 {
 	t.Helper()
-	//lint:ignore SA1019 the slot map is what go-redis itself reads
+	//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
 	slots, err := admin.ClusterSlots(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -302,13 +302,13 @@ func waitForFailover(t *testing.T, admin *redis.ClusterClient, cl *redistest.Clu
 		}
 	}
 	node := redis.NewClient(redistest.AdminOptions(live[0]))
-	defer node.Close()
+	defer func() { _ = node.Close() }()
 	waitFor(t, "the replica's promotion", func() bool {
 		info, err := node.ClusterInfo(context.Background()).Result()
 		if err != nil || !strings.Contains(info, "cluster_state:ok") {
 			return false
 		}
-		//lint:ignore SA1019 the slot map is what go-redis itself reads
+		//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
 		slots, err := node.ClusterSlots(context.Background()).Result()
 		if err != nil {
 			return false

@@ -150,12 +150,12 @@ func TestUnsettled_LaterWriteSettles(t *testing.T) {
 	t.Parallel()
 	var closed atomic.Bool
 	mem := memstore.New(nil)
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	c, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: tombstoneGate{Store: mem, closed: &closed}, Loader: &countingLoader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	closed.Store(true)
 	if err := c.Delete(ctx, 1); err == nil {

@@ -63,7 +63,7 @@ func TestHostile_Flood(t *testing.T) {
 			var channel string
 			for i := range instances {
 				client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-				t.Cleanup(func() { client.Close() })
+				t.Cleanup(func() { _ = client.Close() })
 				opts := &redisbus.Options{ID: fmt.Sprint("flood-", i)}
 				if keyed {
 					opts.Keys = testBusKeys
@@ -72,7 +72,7 @@ func TestHostile_Flood(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { bus.Close() })
+				t.Cleanup(func() { _ = bus.Close() })
 				channel = bus.Channel(ns)
 				st, l1 := &stats.Counter{}, &clearCounter{}
 				c, err := tiered.New(&tiered.Options[int64, User]{
@@ -82,7 +82,7 @@ func TestHostile_Flood(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 				waitFor(t, "the subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 				in = append(in, instance{c, l1, st})
 			}
@@ -94,7 +94,7 @@ func TestHostile_Flood(t *testing.T) {
 				}
 			}
 			attacker := redis.NewClient(&redis.Options{Addr: srv.Addr()}) // the restricted user: it may PUBLISH
-			t.Cleanup(func() { attacker.Close() })
+			t.Cleanup(func() { _ = attacker.Close() })
 			flood := func(channel string, n int, half chan<- struct{}) {
 				for sent := 0; sent < n; sent += batch {
 					if sent == n/2 && half != nil {

@@ -105,7 +105,7 @@ func newFixture(t testing.TB, opt func(*tiered.Options[int64, User])) *fixture {
 	t.Helper()
 	f := &fixture{loader: &countingLoader{}, stats: &stats.Counter{}, clock: newFakeClock()}
 	f.l2 = memstore.New(&memstore.Options{Now: f.clock.Now})
-	t.Cleanup(func() { f.l2.Close() })
+	t.Cleanup(func() { _ = f.l2.Close() })
 	opts := &tiered.Options[int64, User]{
 		Name:   "user",
 		L2:     f.l2,
@@ -120,7 +120,7 @@ func newFixture(t testing.TB, opt func(*tiered.Options[int64, User])) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	f.cache = c
 	return f
 }

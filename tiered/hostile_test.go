@@ -42,7 +42,7 @@ type rawTarget struct {
 
 func rawTargets(t *testing.T) []rawTarget {
 	mem := memstore.New(nil)
-	t.Cleanup(func() { mem.Close() })
+	t.Cleanup(func() { _ = mem.Close() })
 	targets := []rawTarget{{
 		name:  "memstore",
 		store: mem,
@@ -112,7 +112,7 @@ func hostileCache(t *testing.T, store l2.Store, l1 *recordingL1, st *stats.Count
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -314,7 +314,7 @@ func testLoaderIgnoringContext(t *testing.T, store l2.Store) {
 	got := make(chan error, 1)
 	go func() { _, err := c.Get(ctx, 2); got <- err }()
 	waitFor(t, "the second load to start", func() bool { return st.Snapshot().Get(stats.L1Miss) >= 2 })
-	within("Close", func() { c.Close() })
+	within("Close", func() { _ = c.Close() })
 	within("the Get that Close interrupted", func() {
 		if err := <-got; err == nil {
 			t.Error("the Get that Close interrupted succeeded")
@@ -341,9 +341,9 @@ func TestHostile_FlushesCoalesced(t *testing.T) {
 	ctx := context.Background()
 	hub := invalidate.NewHub()
 	attacker := hub.NewBus("attacker")
-	t.Cleanup(func() { attacker.Close() })
+	t.Cleanup(func() { _ = attacker.Close() })
 	bus := hub.NewBus("victim")
-	t.Cleanup(func() { bus.Close() })
+	t.Cleanup(func() { _ = bus.Close() })
 	st := &stats.Counter{}
 	l1 := &clearCounter{}
 	c := hostileCache(t, memstore.New(nil), nil, st, nil, func(o *tiered.Options[int64, User]) {
@@ -471,7 +471,7 @@ func TestHostile_TagLookalikeKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			keys := []string{"a|tag|b", "|tag|x", "p|tag|", "p:x|tag|y"}
 			for _, op := range []struct {
 				name string

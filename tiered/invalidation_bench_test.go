@@ -48,7 +48,7 @@ func benchInstance(b *testing.B, client redis.UniversalClient, id string, store 
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { bus.Close() })
+	b.Cleanup(func() { _ = bus.Close() })
 	st := &stats.Counter{}
 	c, err := tiered.New(&tiered.Options[string, User]{
 		Name: "inv", L1: store, L2: redisstore.New(client, nil), Bus: bus, Stats: st,
@@ -57,14 +57,14 @@ func benchInstance(b *testing.B, client redis.UniversalClient, id string, store 
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { c.Close() })
+	b.Cleanup(func() { _ = c.Close() })
 	waitFor(b, "the subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 	return c, st
 }
 
 func newClient(b *testing.B, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	b.Cleanup(func() { c.Close() })
+	b.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -131,7 +131,7 @@ func BenchmarkInvalidation_Latency(b *testing.B) {
 			b.ReportAllocs()
 			pub, sub := newClient(b, srv.Addr()), newClient(b, srv.Addr())
 			ps := sub.Subscribe(ctx, "raw")
-			b.Cleanup(func() { ps.Close() })
+			b.Cleanup(func() { _ = ps.Close() })
 			if _, err := ps.Receive(ctx); err != nil { // the confirmation
 				b.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func BenchmarkInvalidateTags_100k(b *testing.B) {
 	var clients []*redis.ClusterClient
 	for i := range instances {
 		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		b.Cleanup(func() { client.Close() })
+		b.Cleanup(func() { _ = client.Close() })
 		clients = append(clients, client)
 		rist, err := l1.NewRistretto(l1.Options{MaxCost: 512 << 20})
 		if err != nil {
@@ -235,7 +235,7 @@ func BenchmarkInvalidateTags_100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { bus.Close() })
+		b.Cleanup(func() { _ = bus.Close() })
 		st := &stats.Counter{}
 		c, err := tiered.New(&tiered.Options[string, User]{
 			Name: "tags", L1: rist, L2: redisstore.New(client, nil), Bus: bus, Stats: st,
@@ -244,7 +244,7 @@ func BenchmarkInvalidateTags_100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { c.Close() })
+		b.Cleanup(func() { _ = c.Close() })
 		waitFor(b, "the subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 		ins = append(ins, inst{c, rist, st})
 	}

@@ -58,12 +58,12 @@ func newInstances(t *testing.T, n int, opt func(*tiered.Options[int64, User])) (
 	t.Helper()
 	clock := newFakeClock()
 	l2 := memstore.New(&memstore.Options{Now: clock.Now})
-	t.Cleanup(func() { l2.Close() })
+	t.Cleanup(func() { _ = l2.Close() })
 	hub := invalidate.NewHub()
 	out := make([]*instance, n)
 	for i := range out {
 		in := &instance{l1: &recordingL1{}, bus: hub.NewBus(fmt.Sprintf("i%d", i)), stats: &stats.Counter{}, loader: &countingLoader{}}
-		t.Cleanup(func() { in.bus.Close() })
+		t.Cleanup(func() { _ = in.bus.Close() })
 		opts := &tiered.Options[int64, User]{
 			Name: "user", L1: in.l1, L2: l2, Bus: in.bus, Loader: in.loader, Stats: in.stats, Now: clock.Now,
 		}
@@ -74,7 +74,7 @@ func newInstances(t *testing.T, n int, opt func(*tiered.Options[int64, User])) (
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		in.cache = c
 		out[i] = in
 	}
@@ -352,7 +352,7 @@ func TestInvalidation_CloseUnsubscribes(t *testing.T) {
 	t.Parallel()
 	hub := invalidate.NewHub()
 	bus := hub.NewBus("")
-	defer bus.Close()
+	defer func() { _ = bus.Close() }()
 	opts := &tiered.Options[int64, User]{Name: "user", Bus: bus}
 	c, err := tiered.New(opts)
 	if err != nil {
@@ -361,12 +361,16 @@ func TestInvalidation_CloseUnsubscribes(t *testing.T) {
 	if _, err := tiered.New(opts); !errors.Is(err, invalidate.ErrSubscribed) {
 		t.Fatalf("second cache of the namespace on one bus: %v, want ErrSubscribed", err)
 	}
-	c.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 	c2, err := tiered.New(opts)
 	if err != nil {
 		t.Fatalf("after Close the namespace is free again: %v", err)
 	}
-	c2.Close()
+	if err := c2.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A load that read the source before a change and indexes its key after
@@ -507,12 +511,12 @@ func TestInvalidation_TagsRetryAfterL2Error(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := &flakyStore{Store: memstore.New(nil)}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	c, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: store, Loader: &countingLoader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	for id := int64(1); id <= 3; id++ {
 		if err := c.SetTagged(ctx, id, user(id), "t"); err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ type invalidatorTarget struct {
 func invalidatorTargets(t *testing.T) []invalidatorTarget {
 	hub := invalidate.NewHub()
 	mem := memstore.New(nil)
-	t.Cleanup(func() { mem.Close() })
+	t.Cleanup(func() { _ = mem.Close() })
 	targets := []invalidatorTarget{{
 		name:   "memstore",
 		store:  func() l2.Store { return mem },
@@ -44,7 +44,7 @@ func invalidatorTargets(t *testing.T) []invalidatorTarget {
 	cl := redistest.NewCluster(t)
 	newClient := func() *redis.ClusterClient {
 		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	return append(targets, invalidatorTarget{
@@ -55,7 +55,7 @@ func invalidatorTargets(t *testing.T) []invalidatorTarget {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { b.Close() })
+			t.Cleanup(func() { _ = b.Close() })
 			return b
 		},
 	})
@@ -97,7 +97,7 @@ func TestInvalidator(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 				waitFor(t, "a subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 				in, l1s = append(in, c), append(l1s, l1)
 			}
@@ -105,7 +105,7 @@ func TestInvalidator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer iv.Close()
+			defer func() { _ = iv.Close() }()
 
 			// Keys 0..1999 are read by every instance: the first 1000 will
 			// be deleted by key, the others (tagged tag-0..tag-9) by tag.

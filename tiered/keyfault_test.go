@@ -113,9 +113,9 @@ func TestHostile_SlotMigration(t *testing.T) {
 	ctx := context.Background()
 	cl := redistest.NewCluster(t)
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { rdb.Close() })
+	t.Cleanup(func() { _ = rdb.Close() })
 	admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-	t.Cleanup(func() { admin.Close() })
+	t.Cleanup(func() { _ = admin.Close() })
 	store := redisstore.New(rdb, nil)
 	view := store.Namespace("mig").(*redisstore.Store)
 
@@ -127,7 +127,7 @@ func TestHostile_SlotMigration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	// keys[:20] share one slot (a '}' ends the hash tag "tc:mig:slot");

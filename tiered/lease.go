@@ -18,12 +18,12 @@ import (
 // l2.Leaser and the architecture document). Single keys (Get, refresh) and
 // batches (GetMany with a BatchLoader) take the same path.
 const (
-	// leasePollMin and leasePollMax: a load that finds another instance's
-	// lease on a key asks again after leasePollMin, doubling up to
-	// leasePollMax, until the value is there or the lease is gone. A
+	// minLeasePoll and maxLeasePoll: a load that finds another instance's
+	// lease on a key asks again after minLeasePoll, doubling up to
+	// maxLeasePoll, until the value is there or the lease is gone. A
 	// message from the holder (see wake) cuts a wait short.
-	leasePollMin = 2 * time.Millisecond
-	leasePollMax = 50 * time.Millisecond
+	minLeasePoll = 2 * time.Millisecond
+	maxLeasePoll = 50 * time.Millisecond
 	// leaseChanges bounds how often a load asks again for a lease after
 	// finding that L2 holds something new (another tombstone, another
 	// expired value); then it loads without one.
@@ -71,7 +71,7 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 			endSpan(waitSpan, stats.SpanEnd{Keys: waited}, wctx.Err())
 		}
 	}()
-	poll := leasePollMin
+	poll := minLeasePoll
 	pending, load := later, now
 	for {
 		if len(pending) > 0 {
@@ -155,7 +155,7 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 			c.failWaits(wait, wctx, pending, res)
 			return
 		}
-		poll = min(2*poll, leasePollMax)
+		poll = min(2*poll, maxLeasePoll)
 	}
 }
 

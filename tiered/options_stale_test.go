@@ -42,11 +42,13 @@ func TestNewValidatesStaleOptions(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v, want no error", err)
 				}
-				c.Close()
+				if err := c.Close(); err != nil {
+					t.Fatal(err)
+				}
 				return
 			}
 			if c != nil {
-				c.Close()
+				_ = c.Close()
 			}
 			if !errors.Is(err, tiered.ErrInvalidOptions) || !strings.HasPrefix(err.Error(), "tiered: ") {
 				t.Fatalf("err = %v, want ErrInvalidOptions starting with \"tiered: \"", err)

@@ -31,9 +31,9 @@ func TestHostile_OverloadFull(t *testing.T) {
 	maxLoads, _ := strconv.Atoi(os.Getenv("TIERCACHE_MAXLOADS"))
 	srv := redistest.NewServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	t.Cleanup(func() { _ = rdb.Close() })
 	admin := redis.NewClient(redistest.AdminOptions(srv.Addr()))
-	t.Cleanup(func() { admin.Close() })
+	t.Cleanup(func() { _ = admin.Close() })
 	st := &stats.Counter{}
 	c, err := tiered.New(&tiered.Options[int64, int64]{
 		Name: "burst", L2: redisstore.New(rdb, nil), Stats: st, MaxLoads: maxLoads,
@@ -42,7 +42,7 @@ func TestHostile_OverloadFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	const n = 100_000
 	var ok atomic.Int64
 	var mu sync.Mutex

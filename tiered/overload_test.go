@@ -32,9 +32,9 @@ func TestHostile_Overload(t *testing.T) {
 	// A small pool stands for a saturated one: 20,000 keys need about
 	// 60,000 round trips, more than 4 connections carry within LoadTimeout.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 4})
-	t.Cleanup(func() { rdb.Close() })
+	t.Cleanup(func() { _ = rdb.Close() })
 	admin := redis.NewClient(redistest.AdminOptions(srv.Addr()))
-	t.Cleanup(func() { admin.Close() })
+	t.Cleanup(func() { _ = admin.Close() })
 
 	st := &stats.Counter{}
 	c, err := tiered.New(&tiered.Options[int64, int64]{
@@ -45,7 +45,7 @@ func TestHostile_Overload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 
 	const n = 20_000
 	var ok, overloaded atomic.Int64

@@ -35,20 +35,20 @@ func redisTargets(t *testing.T) []redisTarget {
 	return []redisTarget{
 		{"standalone", func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		}, func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(redistest.AdminOptions(srv.Addr()))
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		}},
 		{"cluster", func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		}, func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-			t.Cleanup(func() { c.Close() })
+			t.Cleanup(func() { _ = c.Close() })
 			return c
 		}},
 	}
@@ -85,7 +85,7 @@ func TestRedisEndToEnd(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 				return c
 			}
 			var sa, sb stats.Counter
@@ -171,7 +171,7 @@ func TestRedisEndToEnd(t *testing.T) {
 func TestRedisStampede(t *testing.T) {
 	srv := redistest.NewServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 50})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	release := make(chan struct{})
 	ld := &countingLoader{hook: func(context.Context, int64) { <-release }}
 	var st stats.Counter
@@ -179,7 +179,7 @@ func TestRedisStampede(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	const n = 1000
 	stampede(t, n, 1, func(ctx context.Context) (User, error) { return c.Get(ctx, 1) },
 		func() bool { return st.Snapshot().Get(stats.L2Miss) == n }, release)
@@ -196,9 +196,9 @@ func TestRedisStoppedMidTest(t *testing.T) {
 		Addr: srv.Addr(), DialTimeout: 200 * time.Millisecond, MaxRetries: -1,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
 	})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	admin := redis.NewClient(redistest.AdminOptions(srv.Addr())) // the test's own inspection
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	ld := &countingLoader{}
 	var st stats.Counter
 	c, err := tiered.New(&tiered.Options[int64, User]{
@@ -209,7 +209,7 @@ func TestRedisStoppedMidTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if _, err := c.Get(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -272,7 +272,7 @@ func TestRedisInvalidation(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { bus.Close() })
+				t.Cleanup(func() { _ = bus.Close() })
 				rist, err := l1.NewRistretto(l1.Options{})
 				if err != nil {
 					t.Fatal(err)
@@ -286,7 +286,7 @@ func TestRedisInvalidation(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { c.Close() })
+				t.Cleanup(func() { _ = c.Close() })
 				waitFor(t, "the subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 				ins, sts, l1s = append(ins, c), append(sts, st), append(l1s, rist)
 			}

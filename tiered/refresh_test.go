@@ -57,11 +57,11 @@ func newRefreshRig(t *testing.T, n int, opt func(*tiered.Options[int64, User])) 
 		clock:  clock,
 		store:  memstore.New(&memstore.Options{Now: clock.Now}),
 	}
-	t.Cleanup(func() { r.store.Close() })
+	t.Cleanup(func() { _ = r.store.Close() })
 	hub := invalidate.NewHub()
 	for i := range n {
 		in := &instance{l1: &recordingL1{}, bus: hub.NewBus(fmt.Sprintf("i%d", i)), stats: &stats.Counter{}}
-		t.Cleanup(func() { in.bus.Close() })
+		t.Cleanup(func() { _ = in.bus.Close() })
 		rs := &randSource{}
 		opts := &tiered.Options[int64, User]{
 			Name: "user", L1: in.l1, L2: r.store, Bus: in.bus, Loader: r.loader, Stats: in.stats,
@@ -74,7 +74,7 @@ func newRefreshRig(t *testing.T, n int, opt func(*tiered.Options[int64, User])) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		in.cache = c
 		r.in = append(r.in, in)
 		r.rand = append(r.rand, rs)
@@ -256,7 +256,7 @@ func TestRefresh_Close(t *testing.T) {
 
 			closed := make(chan struct{})
 			go func() {
-				f.cache.Close()
+				_ = f.cache.Close()
 				close(closed)
 			}()
 			waitFor(t, "Close to begin", func() bool {
@@ -346,7 +346,7 @@ func TestRefresh_NoneStartsAfterClose(t *testing.T) {
 		}()
 	}
 	waitFor(t, "refreshes to run", func() bool { return w.Snapshot().Get(stats.EarlyRefresh) >= 20 })
-	f.cache.Close()
+	_ = f.cache.Close()
 	w.after.Store(true)
 	wg.Wait()
 	close(errs)

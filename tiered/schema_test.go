@@ -52,7 +52,7 @@ type schemaTarget struct {
 func schemaTargets(t *testing.T) []schemaTarget {
 	hub := invalidate.NewHub()
 	mem := memstore.New(nil)
-	t.Cleanup(func() { mem.Close() })
+	t.Cleanup(func() { _ = mem.Close() })
 	targets := []schemaTarget{{
 		name:   "memstore",
 		store:  mem,
@@ -76,7 +76,7 @@ func schemaTargets(t *testing.T) []schemaTarget {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Cleanup(func() { b.Close() })
+				t.Cleanup(func() { _ = b.Close() })
 				return b
 			},
 			raw: func(key string) []byte {
@@ -92,21 +92,21 @@ func schemaTargets(t *testing.T) []schemaTarget {
 }
 
 // newTyped builds a cache of values V in the namespace "shared" whose
-// loader counts its calls and serves make(id).
-func newTyped[V any](t *testing.T, tg schemaTarget, id string, st *stats.Counter, calls *atomic.Int64, make func(int64) V) *tiered.Cache[int64, V] {
+// loader counts its calls and serves value(id).
+func newTyped[V any](t *testing.T, tg schemaTarget, id string, st *stats.Counter, calls *atomic.Int64, value func(int64) V) *tiered.Cache[int64, V] {
 	t.Helper()
 	bus := tg.newBus(id)
 	c, err := tiered.New(&tiered.Options[int64, V]{
 		Name: "shared", L2: tg.store, Bus: bus, Stats: st, L1: &recordingL1{}, // synchronous: loads counted exactly
 		Loader: loader.Func[int64, V](func(_ context.Context, k int64) (V, error) {
 			calls.Add(1)
-			return make(k), nil
+			return value(k), nil
 		}),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	waitFor(t, id+"'s subscription", func() bool { return st.Snapshot().Get(stats.Subscribed) == 1 })
 	return c
 }

@@ -36,7 +36,7 @@ func (s *timingStore) Get(ctx context.Context, key string) ([]byte, error) {
 func TestNew_RefusesStoreThatHidesAbilities(t *testing.T) {
 	t.Parallel()
 	mem := memstore.New(nil)
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	_, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: &timingStore{Store: mem}})
 	if !errors.Is(err, tiered.ErrIncompatibleStore) || !strings.Contains(err.Error(), "Conditional") {
 		t.Fatalf("New with a wrapper that hides Conditional and Leaser: %v, want ErrIncompatibleStore naming them", err)
@@ -45,7 +45,7 @@ func TestNew_RefusesStoreThatHidesAbilities(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New with a store that declares no optional ability: %v", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Delete(context.Background(), 1); err != nil { // a plain delete, no tombstone
 		t.Fatal(err)
 	}
@@ -85,10 +85,10 @@ func TestStats_Events(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	mem := memstore.New(nil)
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	hub := invalidate.NewHub()
 	bus := hub.NewBus("a")
-	defer bus.Close()
+	defer func() { _ = bus.Close() }()
 	rec := &perCache{}
 	batch := loader.BatchFunc[int64, User](func(_ context.Context, ids []int64) (map[int64]User, error) {
 		out := make(map[int64]User)
@@ -102,7 +102,7 @@ func TestStats_Events(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		if name != "user" {
 			continue
 		}
@@ -174,7 +174,7 @@ func TestHealth(t *testing.T) {
 	if !h.Ready() || h.L2Available || h.Err() == nil || !strings.Contains(h.Err().Error(), "L2") {
 		t.Fatalf("with L2 down: %+v, %v; want ready, L2 unavailable", h, h.Err())
 	}
-	f.cache.Close()
+	_ = f.cache.Close()
 	if h := f.cache.Health(); h.Ready() || !errors.Is(h.Err(), tiered.ErrClosed) {
 		t.Fatalf("closed: %+v, %v", h, h.Err())
 	}

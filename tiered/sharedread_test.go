@@ -30,7 +30,7 @@ func newGatedStore() *gatedStore {
 	return &gatedStore{Store: mem.Namespace("user"), mem: mem, gate: make(chan struct{})}
 }
 
-func (s *gatedStore) Close() { s.mem.Close() }
+func (s *gatedStore) Close() { _ = s.mem.Close() }
 
 // Abilities declares none of the optional interfaces, which gatedStore does
 // not forward.
@@ -59,7 +59,7 @@ func TestGet_SharesL2Read(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		ctx, cancel := context.WithCancel(context.Background()) // a Done channel, as most callers have
 		defer cancel()
 		close(store.gate)
@@ -103,7 +103,7 @@ func TestGet_SharedReadAfterWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		close(store.gate)
@@ -153,7 +153,7 @@ func TestGet_SharedReadLeaderLeaves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		close(store.gate)
 		if err := c.Set(context.Background(), 1, user(1)); err != nil {
 			t.Fatal(err)
@@ -205,12 +205,12 @@ func TestL2HitAllocations(t *testing.T) {
 		t.Skip("the race detector changes allocation counts; make test runs this without it")
 	}
 	mem := memstore.New(nil)
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	c, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: mem, L1: noL1{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if err := c.Set(ctx, 1, user(1)); err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func newSeqFixture(t *testing.T, opt func(*tiered.Options[int64, User])) (*fixtu
 func withBus(t *testing.T) func(*tiered.Options[int64, User]) {
 	return func(o *tiered.Options[int64, User]) {
 		bus := invalidate.NewHub().NewBus("solo")
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		o.Bus = bus
 	}
 }

@@ -204,7 +204,7 @@ func zipfReplay(b *testing.B, addr string, mode zipfMode, seqs [][]string) zipfR
 	defer closeAll() // when setup fails
 
 	admin := redis.NewClient(redistest.AdminOptions(addr))
-	closers = append(closers, func() { admin.Close() })
+	closers = append(closers, func() { _ = admin.Close() })
 	if err := admin.FlushAll(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -229,12 +229,12 @@ func zipfReplay(b *testing.B, addr string, mode zipfMode, seqs [][]string) zipfR
 	counters := make([]*stats.Counter, zipfInstances)
 	for i := range caches {
 		client := redis.NewClient(&redis.Options{Addr: addr})
-		closers = append(closers, func() { client.Close() })
+		closers = append(closers, func() { _ = client.Close() })
 		bus, err := redisbus.New(client, &redisbus.Options{ID: fmt.Sprint("zipf-", mode.name, "-", i)})
 		if err != nil {
 			b.Fatal(err)
 		}
-		closers = append(closers, func() { bus.Close() })
+		closers = append(closers, func() { _ = bus.Close() })
 		counters[i] = &stats.Counter{}
 		caches[i], err = tiered.New(&tiered.Options[string, User]{
 			Name: "zipf", L2: redisstore.New(client, nil), Bus: bus, Stats: counters[i], Loader: load,
@@ -243,7 +243,7 @@ func zipfReplay(b *testing.B, addr string, mode zipfMode, seqs [][]string) zipfR
 		if err != nil {
 			b.Fatal(err)
 		}
-		closers = append(closers, func() { caches[i].Close() })
+		closers = append(closers, func() { _ = caches[i].Close() })
 		waitFor(b, "the subscription", func() bool { return counters[i].Snapshot().Get(stats.Subscribed) == 1 })
 	}
 
@@ -327,7 +327,7 @@ func BenchmarkGet_MissRedis(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { c.Close() })
+		b.Cleanup(func() { _ = c.Close() })
 		b.Run(mode.name, func(b *testing.B) {
 			b.ReportAllocs()
 			run := strconv.FormatInt(time.Now().UnixNano(), 36) + ":"

@@ -64,14 +64,14 @@ func newStampedeNode(t *testing.T, target redisTarget, name string, withBus bool
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		opts.Bus = bus
 	}
 	c, err := tiered.New(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	n.cache = c
 	if withBus {
 		waitFor(t, name+"'s subscription", func() bool { return n.stats.Snapshot().Get(stats.Subscribed) == 1 })
@@ -336,7 +336,10 @@ func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Du
 				t0 := time.Now()
 				v, err := n.cache.Get(ctx, stampedeKey)
 				d := int64(time.Since(t0))
-				for cur := slowest.Load(); d > cur && !slowest.CompareAndSwap(cur, d); cur = slowest.Load() {
+				for cur := slowest.Load(); d > cur; cur = slowest.Load() {
+					if slowest.CompareAndSwap(cur, d) {
+						break
+					}
 				}
 				if err == nil && v != want {
 					err = fmt.Errorf("got %+v, want %+v", v, want)

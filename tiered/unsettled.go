@@ -28,11 +28,11 @@ import (
 // has expired anyway, and an origin that died cannot leave a key doubted
 // for good. An instance retries at most MaxUnsettled keys at once.
 
-// retryMin and retryMax bound the backoff between two retries of the
+// minRetry and maxRetry bound the backoff between two retries of the
 // unsettled keys.
 const (
-	retryMin = 10 * time.Millisecond
-	retryMax = 250 * time.Millisecond
+	minRetry = 10 * time.Millisecond
+	maxRetry = 250 * time.Millisecond
 )
 
 // unsettled holds the keys whose invalidation has not reached L2: this
@@ -167,9 +167,9 @@ func (u *unsettled) pending(k string, seq uint64) bool {
 	return ok && o.seq == seq
 }
 
-// next returns up to max of this instance's unsettled keys with their
+// next returns up to n of this instance's unsettled keys with their
 // sequence numbers, dropping those past the horizon.
-func (u *unsettled) next(max int) map[string]uint64 {
+func (u *unsettled) next(n int) map[string]uint64 {
 	now := u.now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -180,7 +180,7 @@ func (u *unsettled) next(max int) map[string]uint64 {
 			u.n.Add(-1)
 			continue
 		}
-		if len(out) == max {
+		if len(out) == n {
 			break
 		}
 		out[k] = o.seq
@@ -238,7 +238,7 @@ func (c *Cache[K, V]) doubted(k string) bool { return c.unsettled.doubted(k) }
 // key on.
 func (c *Cache[K, V]) retryUnsettled() {
 	defer c.bg.Done()
-	backoff := retryMin
+	backoff := minRetry
 	for {
 		batch := c.unsettled.next(invalidateBatch)
 		if len(batch) == 0 {
@@ -259,7 +259,7 @@ func (c *Cache[K, V]) retryUnsettled() {
 		l2err, _ := c.apply(ctx, "retry", deletes[V](keysOf(batch)), batch)
 		cancel()
 		if l2err == nil {
-			backoff = retryMin
+			backoff = minRetry
 			continue
 		}
 		t := time.NewTimer(backoff)
@@ -268,7 +268,7 @@ func (c *Cache[K, V]) retryUnsettled() {
 		case <-c.lifetime.Done():
 			t.Stop()
 		}
-		backoff = min(2*backoff, retryMax)
+		backoff = min(2*backoff, maxRetry)
 	}
 }
 

@@ -85,7 +85,7 @@ func TestWriteBehind_Crash(t *testing.T) {
 	killed := time.Now()
 
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	queue, err := redisstore.NewQueue(client, &redisstore.QueueOptions{Namespace: "crash", Consumer: "b", ClaimAfter: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestWriteBehind_Crash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	fctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := b.FlushBehind(fctx); err != nil {

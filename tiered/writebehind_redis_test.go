@@ -27,7 +27,7 @@ func redisBehindInstances(t *testing.T, n int, newClient func(*testing.T) redis.
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		queue, err := redisstore.NewQueue(client, &redisstore.QueueOptions{Namespace: "wb", Consumer: fmt.Sprint("instance-", i), ClaimAfter: time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -43,7 +43,7 @@ func redisBehindInstances(t *testing.T, n int, newClient func(*testing.T) redis.
 		if in.cache, err = tiered.New(opts); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.cache.Close() })
+		t.Cleanup(func() { _ = in.cache.Close() })
 		out = append(out, in)
 	}
 	for _, in := range out {

@@ -467,7 +467,7 @@ func TestWriteBehind_Options(t *testing.T) {
 			tc.opt(opts)
 			c, err := tiered.New(opts)
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 			}
 			if !errors.Is(err, tiered.ErrInvalidOptions) {
 				t.Fatalf("New: %v, want ErrInvalidOptions", err)

@@ -112,7 +112,7 @@ func replayHotKey(t *testing.T, beta float64, expiries int) hotKeyReplay {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var rngMu sync.Mutex
 	store := memstore.New(&memstore.Options{Now: time.Now})
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	var counter stats.Counter
 	c, err := tiered.New(&tiered.Options[int64, User]{
 		Name: "user", L1: &expiringL1{}, L2: store, Loader: ld, Stats: &counter,
@@ -122,7 +122,7 @@ func replayHotKey(t *testing.T, beta float64, expiries int) hotKeyReplay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	var r hotKeyReplay
 	begin := time.Now()

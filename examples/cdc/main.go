@@ -134,15 +134,15 @@ func newInstance(addr, name string, db *database) (*instance, error) {
 		Keys: [][]byte{[]byte(busKey)},
 	})
 	if err != nil {
-		in.rdb.Close()
+		_ = in.rdb.Close()
 		return nil, err
 	}
 	// The default L1, made here so that get can wait for it (see get).
 	// The cache owns it and closes it.
 	in.l1, err = l1.NewRistretto(l1.Options{})
 	if err != nil {
-		in.bus.Close()
-		in.rdb.Close()
+		_ = in.bus.Close()
+		_ = in.rdb.Close()
 		return nil, err
 	}
 	in.cache, err = tiered.New(&tiered.Options[int64, Product]{
@@ -155,8 +155,8 @@ func newInstance(addr, name string, db *database) (*instance, error) {
 	})
 	if err != nil {
 		in.l1.Close()
-		in.bus.Close()
-		in.rdb.Close()
+		_ = in.bus.Close()
+		_ = in.rdb.Close()
 		return nil, err
 	}
 	return in, nil
@@ -165,9 +165,9 @@ func newInstance(addr, name string, db *database) (*instance, error) {
 // Close closes the cache (it unsubscribes from the bus), then the bus
 // (which does not close the client), then the client.
 func (in *instance) Close() {
-	in.cache.Close()
-	in.bus.Close()
-	in.rdb.Close()
+	_ = in.cache.Close()
+	_ = in.bus.Close()
+	_ = in.rdb.Close()
 }
 
 // get reads id and says where the value came from, by the counter the read
@@ -291,12 +291,12 @@ func (c *consumer) Close() error {
 // (which does not close the client), then the client.
 func (c *consumer) closeClients() {
 	if c.inv != nil {
-		c.inv.Close()
+		_ = c.inv.Close()
 	}
 	if c.bus != nil {
-		c.bus.Close()
+		_ = c.bus.Close()
 	}
-	c.rdb.Close()
+	_ = c.rdb.Close()
 }
 
 // waitFor polls cond every millisecond until it holds or fails, and fails
@@ -364,14 +364,14 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "PostgreSQL %s: %s\n", version, where)
+	_, _ = fmt.Fprintf(out, "PostgreSQL %s: %s\n", version, where)
 
 	mr, err := miniredis.Run()
 	if err != nil {
 		return err
 	}
 	defer mr.Close()
-	fmt.Fprintln(out, "Redis: embedded (miniredis), the L2 and the invalidation bus of both instances")
+	_, _ = fmt.Fprintln(out, "Redis: embedded (miniredis), the L2 and the invalidation bus of both instances")
 
 	// From here on, whatever happens, the program drops what it creates
 	// (after the source has stopped: the defers run in reverse order),
@@ -384,7 +384,7 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "table %s.%s: %d products\n", schema, table, len(products()))
+	_, _ = fmt.Fprintf(out, "table %s.%s: %d products\n", schema, table, len(products()))
 
 	// The CDC consumer: an update of a row evicts the key "{id}" of
 	// namespace product, exactly the key that a Cache[int64, Product]
@@ -400,7 +400,7 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 	if err := cons.waitConnected(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "CDC: slot %q streams publication %q (table %s) to namespace %q, from position %v\n",
+	_, _ = fmt.Fprintf(out, "CDC: slot %q streams publication %q (table %s) to namespace %q, from position %v\n",
 		cdcName, cdcName, rule.Table, namespace, cons.src.Confirmed())
 
 	db := &database{pool: pool}
@@ -429,11 +429,11 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "   %s get %d -> %-18s (%s)\n", in.name, id, p, from)
+		_, _ = fmt.Fprintf(out, "   %s get %d -> %-18s (%s)\n", in.name, id, p, from)
 		return nil
 	}
 
-	fmt.Fprintln(out, "\n1. A and B read every product, twice each")
+	_, _ = fmt.Fprintln(out, "\n1. A and B read every product, twice each")
 	for _, p := range products() {
 		for _, in := range []*instance{a, a, b, b} {
 			if err := read(in, p.ID); err != nil {
@@ -449,7 +449,7 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 		changed = append(changed, p)
 	}
 	update := "UPDATE " + table + " SET price = price * 80 / 100 WHERE id IN (1, 2)"
-	fmt.Fprintf(out, "\n2. A plain SQL UPDATE, straight in the database: no cache hears of it\n   %s\n", update)
+	_, _ = fmt.Fprintf(out, "\n2. A plain SQL UPDATE, straight in the database: no cache hears of it\n   %s\n", update)
 	if _, err := pool.Exec(ctx, update); err != nil {
 		return err
 	}
@@ -468,11 +468,11 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 	if n := s.Get(stats.CDCLag); n > 0 {
 		lag = s.Duration(stats.CDCLag) / time.Duration(n)
 	}
-	fmt.Fprintf(out, "   CDC applied %d changes, %v from commit to eviction on average; A dropped %d keys from its L1, B %d\n",
+	_, _ = fmt.Fprintf(out, "   CDC applied %d changes, %v from commit to eviction on average; A dropped %d keys from its L1, B %d\n",
 		s.Get(stats.CDCApplied), lag.Round(100*time.Microsecond),
 		a.stats.Snapshot().Get(stats.ReceivedKeys), b.stats.Snapshot().Get(stats.ReceivedKeys))
 
-	fmt.Fprintln(out, "\n3. A and B read every product again: product 3, unchanged, was never evicted")
+	_, _ = fmt.Fprintln(out, "\n3. A and B read every product again: product 3, unchanged, was never evicted")
 	for _, p := range products() {
 		for _, in := range instances {
 			if err := read(in, p.ID); err != nil {
@@ -480,7 +480,7 @@ func run(ctx context.Context, out io.Writer, dsn string) (err error) {
 			}
 		}
 	}
-	fmt.Fprintf(out, "\ndatabase queries: %d\n", db.queries.Load())
+	_, _ = fmt.Fprintf(out, "\ndatabase queries: %d\n", db.queries.Load())
 	return nil
 }
 
@@ -520,7 +520,7 @@ func waitNewRows(ctx context.Context, out io.Writer, instances []*instance, chan
 	for _, in := range instances {
 		for _, p := range changed {
 			s := first[read{in, p.ID}]
-			fmt.Fprintf(out, "   %s get %d -> %-18s (%s, %v after the UPDATE)\n",
+			_, _ = fmt.Fprintf(out, "   %s get %d -> %-18s (%s, %v after the UPDATE)\n",
 				in.name, p.ID, p, s.from, s.after.Round(100*time.Microsecond))
 		}
 	}

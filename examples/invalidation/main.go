@@ -114,15 +114,15 @@ func newInstance(addr, name string, db *fakeDB) (*instance, error) {
 		Keys: [][]byte{[]byte("example only: not a secret key!!")},
 	})
 	if err != nil {
-		in.rdb.Close()
+		_ = in.rdb.Close()
 		return nil, err
 	}
 	// The default L1, made here so that get can wait for it (see get).
 	// The cache owns it and closes it.
 	in.l1, err = l1.NewRistretto(l1.Options{})
 	if err != nil {
-		in.bus.Close()
-		in.rdb.Close()
+		_ = in.bus.Close()
+		_ = in.rdb.Close()
 		return nil, err
 	}
 	in.cache, err = tiered.New(&tiered.Options[int64, Product]{
@@ -135,8 +135,8 @@ func newInstance(addr, name string, db *fakeDB) (*instance, error) {
 	})
 	if err != nil {
 		in.l1.Close()
-		in.bus.Close()
-		in.rdb.Close()
+		_ = in.bus.Close()
+		_ = in.rdb.Close()
 		return nil, err
 	}
 	return in, nil
@@ -145,9 +145,9 @@ func newInstance(addr, name string, db *fakeDB) (*instance, error) {
 // Close closes the cache (it unsubscribes from the bus), then the bus
 // (which does not close the client), then the client.
 func (in *instance) Close() {
-	in.cache.Close()
-	in.bus.Close()
-	in.rdb.Close()
+	_ = in.cache.Close()
+	_ = in.bus.Close()
+	_ = in.rdb.Close()
 }
 
 // get reads id and says where the value came from, by the counter the read

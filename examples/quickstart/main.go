@@ -91,10 +91,10 @@ func run(ctx context.Context) error {
 			Stats:       st,
 		})
 		if err != nil {
-			rdb.Close()
+			_ = rdb.Close()
 			return nil, nil, err
 		}
-		return c, func() { c.Close(); rdb.Close() }, nil
+		return c, func() { _ = c.Close(); _ = rdb.Close() }, nil
 	}
 
 	var statsA, statsB stats.Counter
@@ -136,7 +136,7 @@ func run(ctx context.Context) error {
 	// A missing product is loaded once, then answered from the cache.
 	for range 2 {
 		if _, err := b.Get(ctx, 404); !errors.Is(err, tiered.ErrNotFound) {
-			return fmt.Errorf("want ErrNotFound, got %v", err)
+			return fmt.Errorf("want ErrNotFound, got %v", err) //nolint:errorlint // err is nil when the product was found, and %w would print %!w(<nil>)
 		}
 	}
 	fmt.Println("B get 404 -> not found (cached for 30s)")

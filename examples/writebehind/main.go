@@ -109,12 +109,12 @@ func run(ctx context.Context) error {
 	}()
 	instance := func(name string) (*tiered.Cache[int64, int64], error) {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		closers = append(closers, func() { rdb.Close() })
+		closers = append(closers, func() { _ = rdb.Close() })
 		bus, err := redisbus.New(rdb, &redisbus.Options{ID: name})
 		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, func() { bus.Close() })
+		closers = append(closers, func() { _ = bus.Close() })
 		queue, err := redisstore.NewQueue(rdb, &redisstore.QueueOptions{Namespace: "price", Consumer: name, ClaimAfter: time.Second})
 		if err != nil {
 			return nil, err
@@ -140,7 +140,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 
 	fmt.Println("write-through: the database first, then the cache")
 	if err := a.WriteThrough(ctx, 7, 1250); err != nil {

@@ -76,7 +76,7 @@ func waitReady(p *childproc.Process, pgIsReady, dataDir string, port int, deadli
 // exitError describes why postmaster p exited during its start, quoting its log.
 func exitError(p *childproc.Process, addr string) error {
 	out := p.Output()
-	err := fmt.Errorf("pgtest: postgres on %s exited: %v", addr, p.Err())
+	err := fmt.Errorf("pgtest: postgres on %s exited: %v", addr, p.Err()) //nolint:errorlint // nil after exit status 0, which %w would print as %!w(<nil>)
 	switch {
 	case bytes.Contains(out, []byte("could not bind")), bytes.Contains(out, []byte("Address already in use")):
 		err = fmt.Errorf("%w: %w", errAddrInUse, err)

@@ -139,7 +139,7 @@ func (s *Server) Restart() error {
 	deadline := time.Now().Add(restartTimeout)
 	for {
 		err := s.startLocked()
-		if err == nil || !(errors.Is(err, errAddrInUse) || errors.Is(err, errOldProcesses)) || time.Now().After(deadline) {
+		if err == nil || (!errors.Is(err, errAddrInUse) && !errors.Is(err, errOldProcesses)) || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(restartInterval)

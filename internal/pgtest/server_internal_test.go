@@ -21,7 +21,7 @@ func TestStartServer_TwoAtOnceAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	busy := l.Addr().(*net.TCPAddr).Port
 	calls := 0
 	busyFirst := func() int {
@@ -77,7 +77,7 @@ func TestStartServer_TwoAtOnceAndClose(t *testing.T) {
 		t.Errorf("after Close, stat %s: %v; want it removed", a.dir, err)
 	}
 	if conn, err := net.DialTimeout("tcp", a.Addr(), time.Second); err == nil {
-		conn.Close()
+		_ = conn.Close()
 		t.Fatalf("%s still accepts connections after Close", a.Addr())
 	}
 	if err := a.Restart(); err == nil {

@@ -56,7 +56,7 @@ func aclArgs() []string {
 // started (ACL LOG), as "user: command (reason)"; empty when none was.
 func (s *Server) Denied() ([]string, error) {
 	c := redis.NewClient(AdminOptions(s.Addr()))
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	entries, err := c.ACLLog(ctx, 100).Result()

@@ -18,7 +18,7 @@ func TestACL_DefaultUserIsRestricted(t *testing.T) {
 	srv := redistest.NewServer(t)
 	ctx := context.Background()
 	user := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer user.Close()
+	defer func() { _ = user.Close() }()
 	if err := user.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET as the default user: %v", err)
 	}
@@ -26,7 +26,7 @@ func TestACL_DefaultUserIsRestricted(t *testing.T) {
 		t.Fatalf("CONFIG GET as the default user: %v, want NOPERM", err)
 	}
 	admin := redis.NewClient(redistest.AdminOptions(srv.Addr()))
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	if err := admin.ConfigGet(ctx, "maxmemory").Err(); err != nil {
 		t.Fatalf("CONFIG GET as the admin: %v", err)
 	}

@@ -230,7 +230,7 @@ func (c *Cluster) check(ctx context.Context, clients []*redis.Client) (int, erro
 		if !strings.Contains(info, "cluster_state:ok") {
 			return i, fmt.Errorf("%s", infoLine(info, "cluster_state"))
 		}
-		//lint:ignore SA1019 a fresh ClusterClient reads CLUSTER SLOTS: wait until that view agrees
+		//nolint:staticcheck // SA1019: a fresh ClusterClient reads CLUSTER SLOTS: wait until that view agrees
 		slots, err := cl.ClusterSlots(ctx).Result()
 		if err != nil {
 			return i, err

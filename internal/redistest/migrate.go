@@ -111,7 +111,7 @@ func (m *Migration) Move(ctx context.Context, keys ...string) error {
 		args = append(args, k)
 	}
 	cl := adminNodeClient(m.src.Addr)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	res, err := cl.Do(ctx, args...).Text()
 	if err != nil || (res != "OK" && res != "NOKEY") {
 		return fmt.Errorf("redistest: MIGRATE of %d keys of slot %d from %s to %s = %q, %w", len(keys), m.slot, m.src.Addr, m.dst.Addr, res, err)
@@ -124,7 +124,7 @@ func (m *Migration) Move(ctx context.Context, keys ...string) error {
 // reports the target as the slot's master.
 func (m *Migration) Finish(ctx context.Context) error {
 	cl := adminNodeClient(m.src.Addr)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	for {
 		keys, err := cl.ClusterGetKeysInSlot(ctx, m.slot, migrateBatch).Result()
 		if err != nil {
@@ -165,7 +165,7 @@ func (m *Migration) Finish(ctx context.Context) error {
 // setSlot sends CLUSTER SETSLOT slot args... to the node at addr.
 func setSlot(ctx context.Context, addr string, slot int, args ...any) error {
 	cl := adminNodeClient(addr)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	if err := cl.Do(ctx, append([]any{"CLUSTER", "SETSLOT", slot}, args...)...).Err(); err != nil {
 		return fmt.Errorf("redistest: CLUSTER SETSLOT %d %v on %s: %w", slot, args, addr, err)
 	}
@@ -180,7 +180,7 @@ func (c *Cluster) slots(ctx context.Context) ([]redis.ClusterSlot, error) {
 			continue
 		}
 		cl := adminNodeClient(n.Addr())
-		//lint:ignore SA1019 go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
+		//nolint:staticcheck // SA1019: go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
 		slots, err := cl.ClusterSlots(ctx).Result()
 		_ = cl.Close()
 		if err == nil {
@@ -198,7 +198,7 @@ func (c *Cluster) owns(ctx context.Context, slot int, addr string) error {
 			continue
 		}
 		cl := adminNodeClient(n.Addr())
-		//lint:ignore SA1019 go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
+		//nolint:staticcheck // SA1019: go-redis loads its slot map from CLUSTER SLOTS: the tests want that view
 		slots, err := cl.ClusterSlots(ctx).Result()
 		_ = cl.Close()
 		if err != nil {

@@ -34,7 +34,7 @@ func waitReady(p *childproc.Process, addr string, deadline time.Time) error {
 	for {
 		if p.Exited() {
 			out := p.Output()
-			err := fmt.Errorf("redistest: redis-server on %s exited: %v", addr, p.Err())
+			err := fmt.Errorf("redistest: redis-server on %s exited: %v", addr, p.Err()) //nolint:errorlint // nil after exit status 0, which %w would print as %!w(<nil>)
 			if bytes.Contains(out, []byte("Address already in use")) {
 				err = fmt.Errorf("%w: %w", errAddrInUse, err)
 			}
@@ -59,7 +59,7 @@ func probe(addr string, pid int) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	// Short: a silent listener on the port must not delay noticing that our process has exited.
 	if err := conn.SetDeadline(time.Now().Add(probeTimeout)); err != nil {
 		return err

@@ -39,7 +39,7 @@ func TestServer_StopRestart(t *testing.T) {
 
 	// One dial per attempt: fail fast while the server is down.
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), DialerRetries: 1})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	if err := client.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatalf("SET: %v", err)
 	}
@@ -65,7 +65,7 @@ func TestServer_StopRestart(t *testing.T) {
 		t.Fatalf("GET after Restart: err = %v, want redis.Nil", err)
 	}
 	fresh := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	defer fresh.Close()
+	defer func() { _ = fresh.Close() }()
 	if err := fresh.Set(ctx, "k2", "v2", 0).Err(); err != nil {
 		t.Fatalf("SET on a new client: %v", err)
 	}
@@ -88,7 +88,7 @@ func TestServer_Close(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	if conn, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
-		conn.Close()
+		_ = conn.Close()
 		t.Fatalf("%s still accepts connections after Close", srv.Addr())
 	}
 	if err := srv.Restart(); err == nil {
@@ -123,14 +123,14 @@ func TestCluster(t *testing.T) {
 				t.Errorf("%s (Addrs()[%d]) is a %v, want a %s", addr, i, role[0], want)
 			}
 		}
-		client.Close()
+		_ = client.Close()
 	}
 	if roles["master"] != 3 || roles["slave"] != 3 {
 		t.Errorf("roles = %v, want 3 masters and 3 slaves", roles)
 	}
 
 	cc := redis.NewClusterClient(redistest.AdminClusterOptions(addrs))
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	for i := range 100 {
 		if err := cc.Set(ctx, fmt.Sprintf("key:%d", i), i, 0).Err(); err != nil {
 			t.Fatalf("SET key:%d: %v", i, err)
@@ -177,7 +177,7 @@ func TestCluster_MigrateSlot(t *testing.T) {
 	c := redistest.NewCluster(t)
 	ctx := t.Context()
 	cc := redis.NewClusterClient(redistest.AdminClusterOptions(c.Addrs()))
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 
 	keys := make([]string, 10) // one slot: the hash tag is "mig"
 	for i := range keys {
@@ -212,7 +212,7 @@ func TestCluster_MigrateSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := redis.NewClient(redistest.AdminOptions(m.Source()))
-	defer src.Close()
+	defer func() { _ = src.Close() }()
 	if _, ok := redis.IsAskError(src.Get(ctx, keys[0]).Err()); !ok {
 		t.Errorf("GET of a moved key on the source = %v, want ASK", src.Get(ctx, keys[0]).Err())
 	}
@@ -233,7 +233,7 @@ func TestCluster_MigrateSlot(t *testing.T) {
 		if n, err := node.ClusterCountKeysInSlot(ctx, int(slot)).Result(); err != nil || n != want {
 			t.Errorf("CLUSTER COUNTKEYSINSLOT %d on %s = %d, %v; want %d", slot, addr, n, err, want)
 		}
-		node.Close()
+		_ = node.Close()
 	}
 	readAll("after Finish")
 
@@ -246,7 +246,7 @@ func TestCluster_MigrateSlot(t *testing.T) {
 	}
 	readAll("after MigrateSlot")
 	fresh := redis.NewClusterClient(redistest.AdminClusterOptions(c.Addrs()))
-	defer fresh.Close()
+	defer func() { _ = fresh.Close() }()
 	if addr, err := fresh.MasterForKey(ctx, keys[0]); err != nil || addr.Options().Addr != to {
 		t.Errorf("a new client sends slot %d to %v, %v; want %s", slot, addr, err, to)
 	}

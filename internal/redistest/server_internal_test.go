@@ -17,7 +17,7 @@ func TestStartServer_RetriesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	busy := l.Addr().(*net.TCPAddr).Port
 
 	calls := 0
@@ -32,7 +32,7 @@ func TestStartServer_RetriesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if calls < 2 || s.port == busy {
 		t.Errorf("after %d ports the server listens on %d, the busy port", calls, s.port)
 	}
@@ -46,7 +46,7 @@ func TestRestart_RetriesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +54,11 @@ func TestRestart_RetriesBusyPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	busy := 0
 	s.onBusy = func() {
 		busy++
-		l.Close()
+		_ = l.Close()
 	}
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func Run(t *testing.T, cfg Config) Report {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		in := &instance{bus: fencebus.New(bus), stats: &stats.Counter{}}
 		in.cache, err = tiered.New(&tiered.Options[int64, Value]{
 			Name:        cfg.Name,
@@ -127,7 +127,7 @@ func Run(t *testing.T, cfg Config) Report {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.cache.Close() })
+		t.Cleanup(func() { _ = in.cache.Close() })
 		instances = append(instances, in)
 	}
 	for _, in := range instances {
@@ -224,7 +224,7 @@ func runRound(ctx context.Context, cfg Config, instances []*instance, round int,
 					v, err := in.cache.Get(ctx, k)
 					switch {
 					case err != nil && !errors.Is(err, tiered.ErrNotFound) || err == nil && v.Key != k:
-						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err)
+						errs <- fmt.Errorf("Get(%d) = %+v, %v", k, v, err) //nolint:errorlint // err is nil when the value is wrong, and %w would print %!w(<nil>)
 						return
 					case err == nil && cfg.Source.Refused(v.Version):
 						errs <- fmt.Errorf("Get(%d) served version %d, which the source refused", k, v.Version)

@@ -30,14 +30,14 @@ func TestKeysMatchOptionsKey(t *testing.T) {
 	ctx := context.Background()
 	hub := invalidate.NewHub()
 	store := memstore.New(nil)
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	var version atomic.Int64 // the "database": every row is at this version
 
 	// instance builds a typed cache of namespace name on its own bus, and
 	// waits for its subscription.
 	instance := func(id string) (*tiered.Cache[int64, string], *tiered.Cache[string, string], *tiered.Cache[orderKey, string]) {
 		bus := hub.NewBus(id)
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		row := func(k any) string { return fmt.Sprintf("%v@%d", k, version.Load()) }
 		st := &stats.Counter{}
 		users, err := tiered.New(&tiered.Options[int64, string]{Name: "user", L2: store, Bus: bus, Stats: st,
@@ -56,7 +56,7 @@ func TestKeysMatchOptionsKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { users.Close(); sessions.Close(); orders.Close() })
+		t.Cleanup(func() { _ = users.Close(); _ = sessions.Close(); _ = orders.Close() })
 		waitFor(t, "the subscriptions", func() bool { return st.Snapshot().Get(stats.Subscribed) == 3 })
 		return users, sessions, orders
 	}
@@ -82,7 +82,7 @@ func TestKeysMatchOptionsKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { iv.Close() })
+		t.Cleanup(func() { _ = iv.Close() })
 		targets[ns] = iv
 	}
 	e, err := cdc.New(&cdc.Options{Targets: targets, Rules: []cdc.Rule{

@@ -119,7 +119,7 @@ func TestNew_Errors(t *testing.T) {
 			t.Parallel()
 			b, err := redisbus.New(client, &tt.opts)
 			if err == nil {
-				b.Close()
+				_ = b.Close()
 				t.Fatalf("New did not fail")
 			}
 			if !strings.HasPrefix(err.Error(), "redisbus: ") || !strings.Contains(err.Error(), tt.want) {
@@ -137,7 +137,9 @@ func TestNew_Errors(t *testing.T) {
 			t.Errorf("New(%+v) = %v", o, err)
 			continue
 		}
-		b.Close()
+		if err := b.Close(); err != nil {
+			t.Errorf("Close of the bus of %+v: %v", o, err)
+		}
 	}
 }
 
@@ -203,6 +205,7 @@ func TestBus_GapAndMalformed(t *testing.T) {
 		t.Errorf("%d gaps reported, want 1 (lost %v)", n, r.lost)
 	}
 	// The gap is reported before the message that revealed it.
+	//nolint:staticcheck // QF1010: LostReason has a String method; as a string the slice would print bytes, not names
 	if want := []invalidate.LostReason{invalidate.Subscribed, invalidate.Gap, invalidate.Malformed}; fmt.Sprint(r.lost) != fmt.Sprint(want) {
 		t.Errorf("lost = %v, want %v", r.lost, want)
 	}
@@ -223,7 +226,7 @@ func TestBus_Batching(t *testing.T) {
 			hook := &blockHook{gate: gate, entered: make(chan struct{}, 1)}
 			pc := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 			pc.AddHook(hook)
-			t.Cleanup(func() { pc.Close() })
+			t.Cleanup(func() { _ = pc.Close() })
 			pub := newBus(t, pc, &redisbus.Options{MaxBatch: tt.maxBatch})
 			sub := newBus(t, client, nil)
 			r := newRecorder()
@@ -276,7 +279,7 @@ func TestBus_PublishRetry(t *testing.T) {
 	hook := &blockHook{}
 	pc := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 	pc.AddHook(hook)
-	t.Cleanup(func() { pc.Close() })
+	t.Cleanup(func() { _ = pc.Close() })
 	pub := newBus(t, pc, &redisbus.Options{RetryBackoff: 20 * time.Millisecond})
 	sub := newBus(t, client, nil)
 	r := newRecorder()

@@ -36,7 +36,7 @@ func TestBus_Channel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			t.Cleanup(func() { tt.client.Close() })
+			t.Cleanup(func() { _ = tt.client.Close() })
 			b := newBus(t, tt.client, tt.opts)
 			if got := b.Channel("user"); got != tt.want {
 				t.Errorf("Channel(user) = %q, want %q", got, tt.want)

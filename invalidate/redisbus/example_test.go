@@ -31,13 +31,13 @@ func ExampleNew() {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	bus, err := redisbus.New(rdb, &redisbus.Options{ID: "instance-1"})
 	if err != nil {
 		panic(err)
 	}
-	defer bus.Close()
+	defer func() { _ = bus.Close() }()
 
 	p := printer{got: make(chan struct{}, 4)}
 	unsubscribe, err := bus.Subscribe("user", p)
@@ -58,12 +58,12 @@ func ExampleNew() {
 func ExampleBus_Channel() {
 	// A client of database 5 (New does not connect).
 	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", DB: 5})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	bus, err := redisbus.New(rdb, &redisbus.Options{Scope: "shop"})
 	if err != nil {
 		panic(err)
 	}
-	defer bus.Close()
+	defer func() { _ = bus.Close() }()
 	fmt.Println(bus.Channel("user"))
 	// Output:
 	// tc:inv:shop:db5:user
@@ -78,7 +78,7 @@ func ExampleOptions_keys() {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	// In production: 32 random bytes each (crypto/rand), from a secret store.
 	oldKey, newKey := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
@@ -86,12 +86,12 @@ func ExampleOptions_keys() {
 	if err != nil {
 		panic(err)
 	}
-	defer sender.Close()
+	defer func() { _ = sender.Close() }()
 	receiver, err := redisbus.New(rdb, &redisbus.Options{ID: "instance-2", Keys: [][]byte{newKey, oldKey}})
 	if err != nil {
 		panic(err)
 	}
-	defer receiver.Close()
+	defer func() { _ = receiver.Close() }()
 
 	p := printer{got: make(chan struct{}, 4)}
 	unsubscribe, err := receiver.Subscribe("user", p)

@@ -131,7 +131,7 @@ func newBus(t *testing.T, client redis.UniversalClient, opts *redisbus.Options) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
+	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
@@ -140,7 +140,7 @@ func newMiniredis(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
 	t.Helper()
 	m := miniredis.RunT(t)
 	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	return m, client
 }
 
@@ -279,7 +279,7 @@ func newRawSubscriber(t *testing.T, client *redis.Client, channel string) *rawSu
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ps := client.Subscribe(ctx, channel)
-	t.Cleanup(func() { ps.Close() })
+	t.Cleanup(func() { _ = ps.Close() })
 	if _, err := ps.Receive(ctx); err != nil { // the confirmation
 		t.Fatal(err)
 	}

@@ -20,9 +20,9 @@ import (
 func TestIntegration_StandaloneResubscribe(t *testing.T) {
 	srv := redistest.NewServer(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	admin := redis.NewClient(redistest.AdminOptions(srv.Addr()))
-	t.Cleanup(func() { admin.Close() })
+	t.Cleanup(func() { _ = admin.Close() })
 	pub := newBus(t, client, nil)
 	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
 	r := newRecorder()
@@ -69,7 +69,7 @@ func TestIntegration_StandaloneResubscribe(t *testing.T) {
 func TestIntegration_ClusterShardedFailover(t *testing.T) {
 	cl := redistest.NewCluster(t)
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	ctx := context.Background()
 	pub := newBus(t, client, nil)
 	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
@@ -119,12 +119,12 @@ func owners(t *testing.T, cl *redistest.Cluster, channel string) (*redis.Client,
 	t.Helper()
 	ctx := context.Background()
 	admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	slot, err := admin.ClusterKeySlot(ctx, channel).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	//lint:ignore SA1019 CLUSTER SLOTS is what go-redis itself reads; Redis 7.0 has both
+	//nolint:staticcheck // SA1019: CLUSTER SLOTS is what go-redis itself reads; Redis 7.0 has both
 	slots, err := admin.ClusterSlots(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func owners(t *testing.T, cl *redistest.Cluster, channel string) (*redis.Client,
 		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
 			m := redis.NewClient(redistest.AdminOptions(s.Nodes[0].Addr))
 			r := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
-			t.Cleanup(func() { m.Close(); r.Close() })
+			t.Cleanup(func() { _ = m.Close(); _ = r.Close() })
 			return m, r
 		}
 	}
@@ -146,7 +146,7 @@ func owners(t *testing.T, cl *redistest.Cluster, channel string) (*redis.Client,
 func TestIntegration_ClusterMasterKilled(t *testing.T) {
 	cl := redistest.NewCluster(t)
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	ctx := context.Background()
 	pub := newBus(t, client, &redisbus.Options{RetryBackoff: 100 * time.Millisecond})
 	sub := newBus(t, client, &redisbus.Options{HealthCheck: 200 * time.Millisecond, RetryBackoff: 100 * time.Millisecond})
@@ -197,7 +197,7 @@ func TestIntegration_ClusterMasterKilled(t *testing.T) {
 func TestIntegration_Authentication(t *testing.T) {
 	srv := redistest.NewServer(t)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { client.Close() })
+	t.Cleanup(func() { _ = client.Close() })
 	pub := newBus(t, client, &redisbus.Options{ID: "pub", Keys: [][]byte{keyOld}})
 	sub := newBus(t, client, &redisbus.Options{Keys: [][]byte{keyOld}})
 	rotated := newBus(t, client, &redisbus.Options{Keys: [][]byte{keyNew, keyOld}})
@@ -237,13 +237,13 @@ func TestIntegration_Authentication(t *testing.T) {
 func TestIntegration_Isolation(t *testing.T) {
 	srv := redistest.NewServer(t)
 	db0 := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { db0.Close() })
+	t.Cleanup(func() { _ = db0.Close() })
 	// SELECT is not among the commands of redistest.ACL: the client of
 	// database 5 connects as the admin user.
 	opts5 := redistest.AdminOptions(srv.Addr())
 	opts5.DB = 5
 	db5 := redis.NewClient(opts5)
-	t.Cleanup(func() { db5.Close() })
+	t.Cleanup(func() { _ = db5.Close() })
 	tests := []struct {
 		name               string
 		clientA            *redis.Client

@@ -95,7 +95,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{}, uint8(1))
 	f.Add(bytes.Repeat([]byte{0xa0}, 5000), uint8(1))
 	f.Add([]byte{0x99, 0x01, 0xa0, 0x00, 0x00, 0xa0, 0x00, 0xdd, 0x00, 0x98, 0x96, 0x80}, uint8(2))
-	const max = 4096
+	const maxSize = 4096
 	f.Fuzz(func(t *testing.T, body []byte, mode uint8) {
 		payload := body
 		switch mode % 4 {
@@ -106,13 +106,13 @@ func FuzzOpen(f *testing.F) {
 		case 3:
 			payload = fuzzSign(fuzzKeys[2], body)
 		}
-		keyed := opener{max: max, auth: newAuth(fuzzChannel, fuzzKeys[:2])}
-		plain := opener{max: max}
+		keyed := opener{max: maxSize, auth: newAuth(fuzzChannel, fuzzKeys[:2])}
+		plain := opener{max: maxSize}
 		for _, o := range []*opener{&keyed, &plain} {
 			var m invalidate.Message
 			err := o.open(string(payload), &m)
-			if len(payload) > max {
-				if err != errTooLarge {
+			if len(payload) > maxSize {
+				if !errors.Is(err, errTooLarge) {
 					t.Fatalf("a payload of %d bytes: %v, want errTooLarge", len(payload), err)
 				}
 				continue
@@ -125,7 +125,7 @@ func FuzzOpen(f *testing.F) {
 					signed = true
 				}
 				if !signed {
-					if err != errForged {
+					if !errors.Is(err, errForged) {
 						t.Fatalf("open of a payload no key signed: %v, want errForged", err)
 					}
 					continue

@@ -19,7 +19,7 @@ import (
 // hears Lost(Malformed). A payload of exactly the cap is read.
 func TestBus_MaxMessageSize_Receive(t *testing.T) {
 	t.Parallel()
-	const max = 4096
+	const maxSize = 4096
 	tests := []struct {
 		name         string
 		keys         [][]byte
@@ -27,16 +27,16 @@ func TestBus_MaxMessageSize_Receive(t *testing.T) {
 		wantReceived bool
 		wantLost     []invalidate.LostReason
 	}{
-		{"at the cap, without keys", nil, max, true, nil},
-		{"over the cap, without keys", nil, max + 1, false, []invalidate.LostReason{invalidate.Malformed}},
-		{"at the cap, with keys", [][]byte{keyOld}, max, true, nil},
-		{"over the cap, with keys", [][]byte{keyOld}, max + 1, false, nil},
+		{"at the cap, without keys", nil, maxSize, true, nil},
+		{"over the cap, without keys", nil, maxSize + 1, false, []invalidate.LostReason{invalidate.Malformed}},
+		{"at the cap, with keys", [][]byte{keyOld}, maxSize, true, nil},
+		{"over the cap, with keys", [][]byte{keyOld}, maxSize + 1, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, client := newMiniredis(t)
-			sub := newBus(t, client, &redisbus.Options{Keys: tt.keys, MaxMessageSize: max})
+			sub := newBus(t, client, &redisbus.Options{Keys: tt.keys, MaxMessageSize: maxSize})
 			r := newRecorder()
 			if _, err := sub.Subscribe("user", r); err != nil {
 				t.Fatal(err)
@@ -82,10 +82,10 @@ func TestBus_SplitsLargeMessages(t *testing.T) {
 	for _, keys := range [][][]byte{nil, {keyOld}} {
 		t.Run(fmt.Sprintf("%d keys", len(keys)), func(t *testing.T) {
 			t.Parallel()
-			const max = 4096
+			const maxSize = 4096
 			_, client := newMiniredis(t)
-			pub := newBus(t, client, &redisbus.Options{ID: "pub", Keys: keys, MaxMessageSize: max})
-			sub := newBus(t, client, &redisbus.Options{Keys: keys, MaxMessageSize: max})
+			pub := newBus(t, client, &redisbus.Options{ID: "pub", Keys: keys, MaxMessageSize: maxSize})
+			sub := newBus(t, client, &redisbus.Options{Keys: keys, MaxMessageSize: maxSize})
 			r := newRecorder()
 			if _, err := sub.Subscribe("user", r); err != nil {
 				t.Fatal(err)
@@ -113,7 +113,7 @@ func TestBus_SplitsLargeMessages(t *testing.T) {
 			defer r.mu.Unlock()
 			pieces := r.msgs[1 : len(r.msgs)-1]
 			if len(pieces) < 6 {
-				t.Fatalf("%d messages carried %d keys of 64 bytes under a cap of %d bytes", len(pieces), len(long), max)
+				t.Fatalf("%d messages carried %d keys of 64 bytes under a cap of %d bytes", len(pieces), len(long), maxSize)
 			}
 			var gotKeys, gotTags []string
 			for i, p := range pieces {
@@ -134,8 +134,8 @@ func TestBus_SplitsLargeMessages(t *testing.T) {
 			}
 			// On the wire: every payload within the cap.
 			for range len(r.msgs) {
-				if p := raw.next(t); len(p) > max {
-					t.Errorf("a payload of %d bytes, over MaxMessageSize %d", len(p), max)
+				if p := raw.next(t); len(p) > maxSize {
+					t.Errorf("a payload of %d bytes, over MaxMessageSize %d", len(p), maxSize)
 				}
 			}
 		})
@@ -173,15 +173,15 @@ func TestBus_BatchingRespectsMaxMessageSize(t *testing.T) {
 	for _, keys := range [][][]byte{nil, {keyOld}} {
 		t.Run(fmt.Sprintf("%d keys", len(keys)), func(t *testing.T) {
 			t.Parallel()
-			const max = 4096
+			const maxSize = 4096
 			_, client := newMiniredis(t)
 			gate := make(chan struct{})
 			hook := &blockHook{gate: gate, entered: make(chan struct{}, 1)}
 			pc := redis.NewClient(&redis.Options{Addr: client.Options().Addr})
 			pc.AddHook(hook)
-			t.Cleanup(func() { pc.Close() })
-			pub := newBus(t, pc, &redisbus.Options{Keys: keys, MaxMessageSize: max})
-			sub := newBus(t, client, &redisbus.Options{Keys: keys, MaxMessageSize: max})
+			t.Cleanup(func() { _ = pc.Close() })
+			pub := newBus(t, pc, &redisbus.Options{Keys: keys, MaxMessageSize: maxSize})
+			sub := newBus(t, client, &redisbus.Options{Keys: keys, MaxMessageSize: maxSize})
 			r := newRecorder()
 			if _, err := sub.Subscribe("user", r); err != nil {
 				t.Fatal(err)
@@ -225,8 +225,8 @@ func TestBus_BatchingRespectsMaxMessageSize(t *testing.T) {
 				t.Errorf("Lost calls %v, %d Rejected; want only Subscribed", r.lost, r.rejected())
 			}
 			for range len(r.msgs) {
-				if p := raw.next(t); len(p) > max {
-					t.Errorf("a payload of %d bytes, over MaxMessageSize %d", len(p), max)
+				if p := raw.next(t); len(p) > maxSize {
+					t.Errorf("a payload of %d bytes, over MaxMessageSize %d", len(p), maxSize)
 				}
 			}
 		})

@@ -31,14 +31,14 @@ func mustQueueAdd(t *testing.T, q l2.Queue, keys ...string) []uint64 {
 	return seqs
 }
 
-func mustQueueRead(t *testing.T, q l2.Queue, max int) []l2.QueueEntry {
+func mustQueueRead(t *testing.T, q l2.Queue, n int) []l2.QueueEntry {
 	t.Helper()
-	entries, err := q.Read(t.Context(), max)
+	entries, err := q.Read(t.Context(), n)
 	if err != nil {
-		t.Fatalf("Read(%d): %v", max, err)
+		t.Fatalf("Read(%d): %v", n, err)
 	}
-	if len(entries) > max && max >= 0 {
-		t.Fatalf("Read(%d) returned %d entries", max, len(entries))
+	if len(entries) > n && n >= 0 {
+		t.Fatalf("Read(%d) returned %d entries", n, len(entries))
 	}
 	return entries
 }

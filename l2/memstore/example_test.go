@@ -14,7 +14,7 @@ func Example() {
 	ctx := context.Background()
 	now := time.Unix(0, 0)
 	s := memstore.New(&memstore.Options{Now: func() time.Time { return now }})
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 
 	_ = s.Set(ctx, "user:42", []byte(`{"name":"Ada"}`), time.Minute)
 	v, err := s.Get(ctx, "user:42")
@@ -31,7 +31,7 @@ func Example() {
 func ExampleStore_FailWith() {
 	ctx := context.Background()
 	s := memstore.New(nil)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 
 	down := errors.New("connection refused")
 	s.FailWith(down) // the tier is down
@@ -49,7 +49,7 @@ func ExampleStore_FailWith() {
 func ExampleStore_Lease() {
 	ctx := context.Background()
 	s := memstore.New(nil)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 
 	loader, waiter := l2.NewToken(), l2.NewToken()
 	keys := []l2.Expect{{Key: "user:42"}} // both read it absent

@@ -15,7 +15,7 @@ func TestNamespaceConformance(t *testing.T) {
 		t.Run("ns="+ns, func(t *testing.T) {
 			l2test.Run(t, l2test.Harness{New: func(t *testing.T) l2.Store {
 				s := memstore.New(nil)
-				t.Cleanup(func() { s.Close() })
+				t.Cleanup(func() { _ = s.Close() })
 				return s.Namespace(ns)
 			}})
 		})
@@ -26,7 +26,7 @@ func TestNamespaceConformance(t *testing.T) {
 func TestNamespaceKeys(t *testing.T) {
 	ctx := t.Context()
 	s := memstore.New(nil)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	set := func(st l2.Store, k, v string) {
 		t.Helper()
 		if err := st.Set(ctx, k, []byte(v), time.Minute); err != nil {

@@ -192,14 +192,14 @@ func (q *Queue) Add(ctx context.Context, keys []string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// Read returns up to max entries: first those handed out ClaimAfter ago or
+// Read returns up to n entries: first those handed out ClaimAfter ago or
 // more and not acknowledged (to any reader), the longest waiting first,
-// then new ones in the order added. max <= 0 reads nothing.
-func (q *Queue) Read(ctx context.Context, max int) ([]l2.QueueEntry, error) {
+// then new ones in the order added. n <= 0 reads nothing.
+func (q *Queue) Read(ctx context.Context, n int) ([]l2.QueueEntry, error) {
 	if err := q.b.begin(ctx, "queue: read"); err != nil {
 		return nil, err
 	}
-	if max <= 0 {
+	if n <= 0 {
 		return nil, nil
 	}
 	now := q.b.now()
@@ -212,7 +212,7 @@ func (q *Queue) Read(ctx context.Context, max int) ([]l2.QueueEntry, error) {
 	var out []l2.QueueEntry
 	// pending is in the order of last delivery: the stale entries come
 	// first, and an entry handed out now goes to the back.
-	for el := sp.pending.Front(); el != nil && len(out) < max; {
+	for el := sp.pending.Front(); el != nil && len(out) < n; {
 		e := el.Value.(*queued)
 		if now.Sub(e.last) < q.b.claimAfter {
 			break
@@ -222,7 +222,7 @@ func (q *Queue) Read(ctx context.Context, max int) ([]l2.QueueEntry, error) {
 		out = append(out, e.handOut(now))
 		el = next
 	}
-	for len(out) < max && sp.fresh.Len() > 0 {
+	for len(out) < n && sp.fresh.Len() > 0 {
 		e := sp.fresh.Remove(sp.fresh.Front()).(*queued)
 		e.elem, e.list = sp.pending.PushBack(e), &sp.pending
 		out = append(out, e.handOut(now))

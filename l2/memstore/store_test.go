@@ -35,7 +35,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func newStore(t *testing.T, clock *fakeClock) *memstore.Store {
 	s := memstore.New(&memstore.Options{Now: clock.Now})
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -51,7 +51,7 @@ func TestConformance(t *testing.T) {
 		l2test.Run(t, l2test.Harness{
 			New: func(t *testing.T) l2.Store {
 				s := memstore.New(nil)
-				t.Cleanup(func() { s.Close() })
+				t.Cleanup(func() { _ = s.Close() })
 				return s
 			},
 		})
@@ -328,7 +328,7 @@ func TestAllocs(t *testing.T) {
 
 func BenchmarkStore_Get(b *testing.B) {
 	s := memstore.New(nil)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	ctx := context.Background()
 	if err := s.Set(ctx, "k", make([]byte, 128), time.Hour); err != nil {
 		b.Fatal(err)

@@ -115,7 +115,7 @@ func TestKeyFault(t *testing.T) {
 	}
 	m := miniredis.RunT(t)
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	s := New(client, nil)
 	ctx := t.Context()
 	if err := client.Ping(ctx).Err(); err != nil { // connect before the errors

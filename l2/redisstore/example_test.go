@@ -20,7 +20,7 @@ func Example() {
 	}
 	defer m.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	ctx := context.Background()
 	store := redisstore.New(rdb, nil)
@@ -46,7 +46,7 @@ func Example() {
 
 func ExampleStore_Key() {
 	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	store := redisstore.New(rdb, &redisstore.Options{Prefix: "app1:"})
 	fmt.Println(store.Key("user:42"))
 	// A companion key shares the hash tag, hence the Cluster slot.

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/redis/go-redis/v9"
@@ -73,7 +74,8 @@ func (b *batch) end(ctx context.Context) error {
 // keep returns the results of a batch operation with its error: all of
 // them when err is nil or an *l2.KeyFaults, none otherwise.
 func keep[T any](results []T, err error) ([]T, error) {
-	if _, faults := err.(*l2.KeyFaults); err != nil && !faults {
+	var faults *l2.KeyFaults
+	if err != nil && !errors.As(err, &faults) {
 		return nil, err
 	}
 	return results, err

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -38,9 +39,10 @@ func TestKeyKinds(t *testing.T) {
 			// The logical key of a view is a key of the store, so
 			// values and leases are named by their key in the store.
 			k := n
-			if i == 1 {
+			switch i {
+			case 1:
 				k = "users:" + n
-			} else if i == 2 {
+			case 2:
 				k = ":" + n
 			}
 			claim(st.Key(n), fmt.Sprintf("the value of %q", k))
@@ -72,7 +74,7 @@ func TestPrefixSeparator(t *testing.T) {
 	if err := a.Set(ctx, "k", []byte("a"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := b.Get(ctx, "k"); err != l2.ErrMiss {
+	if v, err := b.Get(ctx, "k"); !errors.Is(err, l2.ErrMiss) {
 		t.Errorf("Get(k) of appu + sers = %q, %v; want a miss", v, err)
 	}
 	var reported []string
@@ -145,7 +147,7 @@ func testDeletePrefixKeyLayout(t *testing.T, client, admin redis.UniversalClient
 		t.Errorf("DeletePrefix(\"\") reported %q, %v; want %q", reported, err, want)
 	}
 	for _, key := range []string{"|tag|x", "users:a|tag|b", "users:plain", "users|tag|t"} {
-		if v, err := s.Get(ctx, key); err != l2.ErrMiss {
+		if v, err := s.Get(ctx, key); !errors.Is(err, l2.ErrMiss) {
 			t.Errorf("Get(%q) after DeletePrefix = %q, %v; want a miss", key, v, err)
 		}
 	}

@@ -120,22 +120,22 @@ func testLeaseKey(t *testing.T, client, admin redis.UniversalClient, prefix stri
 		}
 	}
 	// holds checks the lease key's value and its TTL, which must be in
-	// (min, max].
-	holds := func(what string, want []byte, min, max time.Duration) {
+	// (lo, hi].
+	holds := func(what string, want []byte, lo, hi time.Duration) {
 		t.Helper()
 		got, err := admin.Get(ctx, lk).Bytes()
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s: GET %s = %q, %v; want %q", what, lk, got, err, want)
 		}
-		if d, err := admin.PTTL(ctx, lk).Result(); err != nil || d <= min || d > max {
-			t.Errorf("%s: PTTL %s = %v, %v; want in (%v, %v]", what, lk, d, err, min, max)
+		if d, err := admin.PTTL(ctx, lk).Result(); err != nil || d <= lo || d > hi {
+			t.Errorf("%s: PTTL %s = %v, %v; want in (%v, %v]", what, lk, d, err, lo, hi)
 		}
 	}
 	lease(a, time.Minute, l2.LeaseGranted)
 	holds("granted", a[:], 59*time.Second, time.Minute)
 	// A refusal appends the mark, and keeps the TTL.
 	lease(b, time.Hour, l2.LeaseHeld)
-	marked := append(a[:], 'w')
+	marked := slices.Concat(a[:], []byte{'w'})
 	holds("held", marked, 59*time.Second, time.Minute)
 	lease(b, time.Hour, l2.LeaseHeld)
 	holds("held again", marked, 59*time.Second, time.Minute)

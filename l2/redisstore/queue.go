@@ -171,19 +171,19 @@ func (q *Queue) Add(ctx context.Context, keys []string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// Read returns up to max entries for this reader, without waiting:
+// Read returns up to n entries for this reader, without waiting:
 // entries of other readers (or its own) handed out and not acknowledged
 // within ClaimAfter first, then new ones (see [Queue] for the commands).
 // It starts at another stream each time, so that the streams are served
-// in turn when there are more entries than max. max <= 0 reads nothing.
+// in turn when there are more entries than n. n <= 0 reads nothing.
 //
 // An entry whose stream holds it no longer (deleted meanwhile) is skipped,
 // and so is an entry that the queue did not write (no key field), which
 // Read also deletes. When some streams fail, Read returns the entries of
 // the others without an error, and tries the failed ones again next time;
 // it returns the error when it has no entry.
-func (q *Queue) Read(ctx context.Context, max int) ([]l2.QueueEntry, error) {
-	if max <= 0 {
+func (q *Queue) Read(ctx context.Context, n int) ([]l2.QueueEntry, error) {
+	if n <= 0 {
 		return nil, nil
 	}
 	r := &reading{q: q}
@@ -193,8 +193,8 @@ func (q *Queue) Read(ctx context.Context, max int) ([]l2.QueueEntry, error) {
 		shards[j] = (start + j) % len(q.keys)
 	}
 	shards = r.createGroups(ctx, shards)
-	shards = r.claim(ctx, shards, max)
-	r.readNew(ctx, shards, max-len(r.out))
+	shards = r.claim(ctx, shards, n)
+	r.readNew(ctx, shards, n-len(r.out))
 	if len(r.junk) > 0 {
 		_ = q.remove(ctx, "queue: read", r.junk)
 	}
@@ -263,10 +263,10 @@ func (r *reading) createGroups(ctx context.Context, shards []int) []int {
 	return slices.DeleteFunc(shards, func(i int) bool { return failed[i] })
 }
 
-// claim hands out to this reader up to max entries that their readers did
+// claim hands out to this reader up to n entries that their readers did
 // not acknowledge within ClaimAfter (XAUTOCLAIM), from the shards due for
 // a look, and returns the shards that did not fail, in order.
-func (r *reading) claim(ctx context.Context, shards []int, max int) []int {
+func (r *reading) claim(ctx context.Context, shards []int, n int) []int {
 	q := r.q
 	now := time.Now()
 	var (
@@ -275,7 +275,7 @@ func (r *reading) claim(ctx context.Context, shards []int, max int) []int {
 	)
 	q.mu.Lock()
 	for _, i := range shards {
-		if len(due) == max {
+		if len(due) == n {
 			break
 		}
 		if st := &q.shards[i]; !now.Before(st.claimAt) {
@@ -287,7 +287,7 @@ func (r *reading) claim(ctx context.Context, shards []int, max int) []int {
 	if len(due) == 0 {
 		return shards
 	}
-	counts := split(max, len(due))
+	counts := split(n, len(due))
 	cmds := make([]*redis.XAutoClaimCmd, len(due))
 	for j, i := range due {
 		cmds[j] = redis.NewXAutoClaimCmd(ctx, "xautoclaim", q.keys[i], q.group, q.consumer,
@@ -451,7 +451,7 @@ func (q *Queue) Ack(ctx context.Context, entries []l2.QueueEntry) ([]bool, error
 	exec(ctx, q.s, cmds)
 	acked := make([]bool, len(entries))
 	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil && !(cmd.Name() == "xack" && redis.HasErrorPrefix(err, "NOGROUP")) {
+		if err := cmd.Err(); err != nil && (cmd.Name() != "xack" || !redis.HasErrorPrefix(err, "NOGROUP")) {
 			return nil, q.s.wrap(ctx, "queue: ack", err)
 		}
 	}
@@ -498,7 +498,7 @@ func (q *Queue) remove(ctx context.Context, op string, byShard map[int][]string)
 	}
 	exec(ctx, q.s, cmds)
 	for _, cmd := range cmds {
-		if err := cmd.Err(); err != nil && !(cmd.Name() == "xack" && redis.HasErrorPrefix(err, "NOGROUP")) {
+		if err := cmd.Err(); err != nil && (cmd.Name() != "xack" || !redis.HasErrorPrefix(err, "NOGROUP")) {
 			return q.s.wrap(ctx, op, err)
 		}
 	}

@@ -17,7 +17,7 @@ func ExampleNewQueue() {
 	}
 	defer m.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	ctx := context.Background()
 	q, err := redisstore.NewQueue(rdb, &redisstore.QueueOptions{

@@ -39,7 +39,8 @@ func (s *Store) SetIf(ctx context.Context, item l2.CondItem) (bool, error) {
 		return false, fmt.Errorf("redisstore: setif: ttl must be positive, got %v", item.TTL)
 	}
 	stored, err := s.setIf(ctx, "setif", []l2.CondItem{item})
-	if kf, ok := err.(*l2.KeyFaults); ok {
+	var kf *l2.KeyFaults
+	if errors.As(err, &kf) {
 		return false, kf.Err // the one item's
 	}
 	if err != nil {

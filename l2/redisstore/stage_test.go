@@ -42,8 +42,8 @@ func testStageKeys(t *testing.T, client, admin redis.UniversalClient, prefix str
 		t.Errorf("ClaimKey(42) = %q, want %q", got, want)
 	}
 	// holds checks what a Redis key holds (nil: nothing) and its PTTL,
-	// which must be in (min, max]; -1: no expiry.
-	holds := func(what, rk string, want []byte, min, max time.Duration) {
+	// which must be in (lo, hi]; -1: no expiry.
+	holds := func(what, rk string, want []byte, lo, hi time.Duration) {
 		t.Helper()
 		got, err := admin.Get(ctx, rk).Bytes()
 		if want == nil {
@@ -59,10 +59,10 @@ func testStageKeys(t *testing.T, client, admin redis.UniversalClient, prefix str
 		switch {
 		case err != nil:
 			t.Errorf("%s: PTTL %s: %v", what, rk, err)
-		case max < 0 && d != max:
-			t.Errorf("%s: PTTL %s = %v, want none (%v)", what, rk, d, max)
-		case max >= 0 && (d <= min || d > max):
-			t.Errorf("%s: PTTL %s = %v, want in (%v, %v]", what, rk, d, min, max)
+		case hi < 0 && d != hi:
+			t.Errorf("%s: PTTL %s = %v, want none (%v)", what, rk, d, hi)
+		case hi >= 0 && (d <= lo || d > hi):
+			t.Errorf("%s: PTTL %s = %v, want in (%v, %v]", what, rk, d, lo, hi)
 		}
 	}
 	stage := func(key string, value string, seq, want uint64) {

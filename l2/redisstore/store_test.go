@@ -405,7 +405,7 @@ func BenchmarkStore_Get(b *testing.B) {
 	}
 	defer m.Close()
 	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	s := redisstore.New(client, nil)
 	ctx := context.Background()
 	if err := s.Set(ctx, "k", make([]byte, 128), time.Hour); err != nil {

@@ -19,7 +19,7 @@ func decodePNG(t *testing.T, path string) image.Image {
 	if err != nil {
 		t.Fatalf("open chart: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	img, err := png.Decode(f)
 	if err != nil {
 		t.Fatalf("decode chart: %v", err)

@@ -105,7 +105,7 @@ func readReport(path string) (report, error) {
 	if err != nil {
 		return report{}, fmt.Errorf("benchreport: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return parse(f, path)
 }
 

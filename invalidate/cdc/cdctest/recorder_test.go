@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tiercache/tiercache/invalidate/cdc"
 	"github.com/tiercache/tiercache/invalidate/cdc/cdctest"
 )
 
@@ -58,7 +57,6 @@ func TestRecorder(t *testing.T) {
 	if len(r.Calls()) != 0 || len(r.Keys()) != 0 || r.Failed() != 0 {
 		t.Error("Reset kept something")
 	}
-	var _ cdc.Target = user
 }
 
 func TestFileTarget(t *testing.T) {
@@ -82,7 +80,9 @@ func TestFileTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = f.WriteString("3") // cut by a kill
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	keys, err := cdctest.ReadKeys(path)
 	if err != nil || keys["1"] != 2 || keys["2"] != 1 || len(keys) != 2 {
 		t.Errorf("ReadKeys = %v, %v; want 1 twice, 2 once, not the cut 3", keys, err)

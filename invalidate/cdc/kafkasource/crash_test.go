@@ -116,7 +116,7 @@ func TestHelperConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ft.Close()
+	defer func() { _ = ft.Close() }()
 	src, err := kafkasource.New(&kafkasource.Options{Brokers: strings.Split(brokers, ","), Group: crashGroup,
 		Topics: []string{usersTopic}, Engine: usersEngine(t, ft, nil, nil), MaxBatch: 16, ClientOptions: fastGroup()})
 	if err != nil {

@@ -42,7 +42,7 @@ func TestSourceEndToEnd(t *testing.T) {
 	})
 
 	store := memstore.New(nil)
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	hub := invalidate.NewHub()
 	var caches []*tiered.Cache[int64, user]
 	for range instances {
@@ -50,7 +50,7 @@ func TestSourceEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		waitFor(t, 5*time.Second, "a subscription", func() bool { return c.Health().Subscribed })
 		caches = append(caches, c)
 	}
@@ -91,7 +91,7 @@ func TestSourceEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { iv.Close() })
+	t.Cleanup(func() { _ = iv.Close() })
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}}},
 		Targets: map[string]cdc.Target{"user": iv},

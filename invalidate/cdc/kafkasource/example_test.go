@@ -3,7 +3,6 @@ package kafkasource_test
 import (
 	"context"
 	"crypto/tls"
-	"log"
 	"os"
 	"os/signal"
 
@@ -22,15 +21,15 @@ func ExampleNew() {
 	// redisbus), as its caches have them.
 	users, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: "user", L2: memstore.New(nil)})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
-	defer users.Close()
+	defer func() { _ = users.Close() }()
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}}},
 		Targets: map[string]cdc.Target{"user": users},
 	})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	src, err := kafkasource.New(&kafkasource.Options{
 		Brokers:       []string{"kafka-1:9093", "kafka-2:9093"},
@@ -40,11 +39,11 @@ func ExampleNew() {
 		ClientOptions: []kgo.Opt{kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12})},
 	})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := src.Run(ctx); err != nil { // until Ctrl-C
-		log.Fatal(err)
+		panic(err)
 	}
 }

@@ -394,14 +394,14 @@ func newStaleInstance(t *testing.T, rd staleRedis, load loader.Func[int64, stale
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rb.Close() })
+	t.Cleanup(func() { _ = rb.Close() })
 	bus := &staleFenceBus{Bus: rb}
 	c, err := tiered.New(&tiered.Options[int64, staleRow]{Name: staleNamespace, L2: redisstore.New(client, nil), Bus: bus, Loader: load,
 		Stats: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c, bus
 }
 
@@ -414,7 +414,7 @@ func newStaleReader(t *testing.T, rd staleRedis, load loader.Func[int64, staleRo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -478,7 +478,7 @@ func (r staleRedis) client(t testing.TB) redis.UniversalClient {
 	} else {
 		c = redis.NewClient(&redis.Options{Addr: r.addrs[0]})
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -499,12 +499,12 @@ func newStaleConsumer(t testing.TB, rd staleRedis, brokers []string) *staleConsu
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { bus.Close() })
+	t.Cleanup(func() { _ = bus.Close() })
 	iv, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: staleNamespace, L2: redisstore.New(client, nil), Bus: bus})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { iv.Close() })
+	t.Cleanup(func() { _ = iv.Close() })
 	c := &staleConsumer{bus: bus}
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.rows", Namespace: staleNamespace, Keys: []string{"{id}"}}},
@@ -628,7 +628,7 @@ func TestHelperStaleConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
+	defer func() { _ = out.Close() }()
 	c := newStaleConsumer(t, rd, strings.Split(brokers, ","))
 	c.dead = func(d cdc.DeadLetter) { t.Errorf("dead letter at %s: %v", d.Position, d.Err) }
 	kafkasource.SetAfterApply(c.src, func(records []*kgo.Record) {

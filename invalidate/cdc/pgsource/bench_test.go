@@ -162,14 +162,14 @@ func benchConn(b *testing.B, dsn string) *pgx.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { conn.Close(context.Background()) })
+	b.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }
 
 func benchClient(b *testing.B, addr string) *redis.Client {
 	b.Helper()
 	client := redis.NewClient(&redis.Options{Addr: addr})
-	b.Cleanup(func() { client.Close() })
+	b.Cleanup(func() { _ = client.Close() })
 	return client
 }
 
@@ -179,7 +179,7 @@ func benchBus(b *testing.B, client redis.UniversalClient, id string) *redisbus.B
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { bus.Close() })
+	b.Cleanup(func() { _ = bus.Close() })
 	return bus
 }
 
@@ -215,7 +215,7 @@ func benchCaches(b *testing.B, redisAddr string, pool *pgxpool.Pool, ns, table s
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { c.cache.Close() })
+		b.Cleanup(func() { _ = c.cache.Close() })
 		caches[i] = c
 	}
 	for _, c := range caches {
@@ -236,7 +236,7 @@ func benchInvalidator(b *testing.B, redisAddr string, rule cdc.Rule) (*cdc.Engin
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { inv.Close() })
+	b.Cleanup(func() { _ = inv.Close() })
 	target := &benchTarget{Target: inv, returned: make(chan time.Time, 1)}
 	engine, err := cdc.New(&cdc.Options{Rules: []cdc.Rule{rule}, Targets: map[string]cdc.Target{rule.Namespace: target}})
 	if err != nil {

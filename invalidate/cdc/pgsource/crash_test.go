@@ -173,7 +173,7 @@ func updateThroughCrashes(dsn string, rows int, last, writes *atomic.Int64, stop
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
-			conn.Close(context.Background())
+			_ = conn.Close(context.Background())
 		}
 	}()
 	retry := time.NewTicker(20 * time.Millisecond) // the pace of reconnections
@@ -195,7 +195,7 @@ func updateThroughCrashes(dsn string, rows int, last, writes *atomic.Int64, stop
 				id++
 				continue
 			}
-			conn.Close(context.Background())
+			_ = conn.Close(context.Background())
 			conn = nil
 		}
 		select {
@@ -219,7 +219,7 @@ func TestHelperSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ft.Close()
+	defer func() { _ = ft.Close() }()
 	engine, err := cdc.New(&cdc.Options{Rules: []cdc.Rule{itemsRule}, Targets: map[string]cdc.Target{"item": ft}})
 	if err != nil {
 		t.Fatal(err)

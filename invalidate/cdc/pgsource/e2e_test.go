@@ -50,21 +50,21 @@ INSERT INTO users SELECT i, 'old-' || i || '@example.com', i %% 3 FROM generate_
 
 	hub := invalidate.NewHub()
 	store := memstore.New(nil)
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	var caches []*tiered.Cache[int64, user]
 	for i := range 2 {
 		c, err := tiered.New(&tiered.Options[int64, user]{Name: "user", L2: store, Bus: hub.NewBus(fmt.Sprintf("app-%d", i)), Loader: load})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		caches = append(caches, c)
 	}
 	inv, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: "user", L2: store, Bus: hub.NewBus("cdc")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { inv.Close() })
+	t.Cleanup(func() { _ = inv.Close() })
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}}},
 		Targets: map[string]cdc.Target{"user": inv},

@@ -2,6 +2,7 @@ package pgsource_test
 
 import (
 	"context"
+	"errors"
 	"log"
 	"log/slog"
 	"os/signal"
@@ -24,9 +25,9 @@ func Example() {
 	)
 	users, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: "user", L2: store, Bus: bus})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
-	defer users.Close()
+	defer func() { _ = users.Close() }()
 	engine, err := cdc.New(&cdc.Options{
 		Rules: []cdc.Rule{
 			{Table: "public.users", Namespace: "user", Keys: []string{"{id}"}, Tags: []string{"company:{company_id}"}},
@@ -34,7 +35,7 @@ func Example() {
 		Targets: map[string]cdc.Target{"user": users},
 	})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	src, err := pgsource.New(&pgsource.Options{
 		DSN:               "postgres://cdc@db.internal:5432/app",
@@ -44,7 +45,7 @@ func Example() {
 		Logger:            slog.Default(),
 	})
 	if err != nil {
-		log.Fatal(err)
+		panic(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -54,7 +55,7 @@ func Example() {
 			log.Print(w)
 		}
 	}
-	if err := src.Run(ctx); err != context.Canceled {
-		log.Fatal(err) // a configuration error: a missing slot, a refused login...
+	if err := src.Run(ctx); !errors.Is(err, context.Canceled) {
+		panic(err) // a configuration error: a missing slot, a refused login...
 	}
 }

@@ -50,7 +50,7 @@ func (e *pgEnv) connect() *pgx.Conn {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { conn.Close(context.Background()) })
+	e.t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }
 
@@ -253,7 +253,7 @@ func updateItems(dsn string, from, to, writers int, done *atomic.Int64) error {
 				errs <- err
 				return
 			}
-			defer conn.Close(context.Background())
+			defer func() { _ = conn.Close(context.Background()) }()
 			for id := from + w; id <= to; id += writers {
 				if _, err := conn.Exec(ctx, "UPDATE items SET v = v + 1 WHERE id = $1", id); err != nil {
 					errs <- err
@@ -376,7 +376,7 @@ func updateUntil(dsn string, rows, writers int, next, writes *atomic.Int64, stop
 				errs <- err
 				return
 			}
-			defer conn.Close(context.Background())
+			defer func() { _ = conn.Close(context.Background()) }()
 			for id := range ids {
 				if _, err := conn.Exec(ctx, "UPDATE items SET v = v + 1 WHERE id = $1", id); err != nil {
 					errs <- err

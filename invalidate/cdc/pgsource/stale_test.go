@@ -85,7 +85,7 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 	ctx := t.Context()
 	client := func() redis.UniversalClient {
 		c := newClient()
-		t.Cleanup(func() { c.Close() })
+		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
 	db, err := pgxpool.New(ctx, pg.srv.DSN("postgres"))
@@ -124,14 +124,14 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { bus.Close() })
+		t.Cleanup(func() { _ = bus.Close() })
 		in := &staleInstance{bus: &markBus{Bus: bus}, stats: &stats.Counter{}}
 		in.cache, err = tiered.New(&tiered.Options[int64, staleRow]{Name: "row", L2: redisstore.New(c, nil), Bus: in.bus,
 			Loader: load, Stats: in.stats, NotFoundTTL: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { in.cache.Close() })
+		t.Cleanup(func() { _ = in.cache.Close() })
 		instances = append(instances, in)
 	}
 	c := client()
@@ -139,12 +139,12 @@ INSERT INTO rows SELECT i, 0, 'row ' || i FROM generate_series(1, %d) i;`, stale
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { bus.Close() })
+	t.Cleanup(func() { _ = bus.Close() })
 	inv, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: "row", L2: redisstore.New(c, nil), Bus: bus})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { inv.Close() })
+	t.Cleanup(func() { _ = inv.Close() })
 	cdcStats := &stats.Counter{}
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.rows", Namespace: "row", Keys: []string{"{id}"}}},
@@ -284,7 +284,7 @@ func staleWrites(ctx context.Context, dsn string, committed *[staleIDs + 1]atomi
 				errs <- err
 				return
 			}
-			defer conn.Close(context.Background())
+			defer func() { _ = conn.Close(context.Background()) }()
 			exists := make(map[int64]bool)
 			for id := int64(1); id <= staleRows; id++ {
 				exists[id] = true

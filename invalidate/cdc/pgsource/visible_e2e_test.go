@@ -83,18 +83,18 @@ func visibilityRace(t *testing.T, skip bool) (stale bool) {
 	})
 	hub := invalidate.NewHub()
 	store := memstore.New(nil)
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	var st stats.Counter
 	cache, err := tiered.New(&tiered.Options[int, int]{Name: "item", L2: store, Bus: hub.NewBus("app"), Loader: loads, Stats: &st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cache.Close() })
+	t.Cleanup(func() { _ = cache.Close() })
 	inv, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{Name: "item", L2: store, Bus: hub.NewBus("cdc")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { inv.Close() })
+	t.Cleanup(func() { _ = inv.Close() })
 	target := &countingTarget{Target: inv}
 	engine, err := cdc.New(&cdc.Options{
 		Rules:   []cdc.Rule{{Table: "public.items", Namespace: "item", Keys: []string{"{id}"}}},
@@ -125,7 +125,7 @@ func visibilityRace(t *testing.T, skip bool) (stale bool) {
 			writer <- err
 			return
 		}
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		_, err = conn.Exec(ctx, "SET synchronous_commit = on; UPDATE items SET v = 1 WHERE id = 1")
 		writer <- err
 	}()
