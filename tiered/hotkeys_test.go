@@ -122,7 +122,7 @@ func TestHotKeys_CloseSaves(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx := context.Background()
 	m := memstore.New(nil)
-	defer m.Close()
+	defer func() { _ = m.Close() }()
 	a := newWarmCache(t, m, &warmSource{}, func(o *tiered.Options[int64, User]) {
 		o.HotKeys, o.Rand = 3, alwaysSample
 	})
@@ -144,7 +144,7 @@ func TestHotKeys_CloseSaves(t *testing.T) {
 	if got, err := b.HotKeys(ctx); err != nil || !slices.Equal(got, []int64{9, 4, 1}) {
 		t.Fatalf("HotKeys after the first instance closed: %v, %v; want [9 4 1]", got, err)
 	}
-	b.Close()
+	_ = b.Close()
 }
 
 // The list is saved every DefaultHotKeysSaveInterval (in simulated time),
@@ -154,7 +154,7 @@ func TestHotKeys_SavedEveryInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		m := memstore.New(&memstore.Options{Now: time.Now})
-		defer m.Close()
+		defer func() { _ = m.Close() }()
 		saved := func() string {
 			b, err := m.Namespace("warm|hot").Get(ctx, "list")
 			if err != nil {
@@ -169,7 +169,7 @@ func TestHotKeys_SavedEveryInterval(t *testing.T) {
 		c := newWarmCache(t, m, &warmSource{}, func(o *tiered.Options[int64, User]) {
 			o.HotKeys, o.Rand, o.Now = 3, alwaysSample, time.Now
 		})
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		<-time.After(tiered.DefaultHotKeysSaveInterval + time.Second)
 		synctest.Wait()
 		if got := saved(); got != "l2: miss" {
@@ -280,7 +280,7 @@ func TestHotKeys_ParseKeyOptions(t *testing.T) {
 			t.Parallel()
 			c, err := tc.new()
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 			}
 			if tc.valid && err != nil || !tc.valid && !errors.Is(err, tiered.ErrInvalidOptions) {
 				t.Fatalf("New: %v (valid: %v)", err, tc.valid)
@@ -296,7 +296,7 @@ func TestHotKeys_ParseKeyOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if _, err := c.GetMany(ctx, []point{{1, 2}, {3, 4}, {3, 4}}); err != nil {
 		t.Fatal(err)

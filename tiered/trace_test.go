@@ -83,14 +83,14 @@ func TestTracer_Spans(t *testing.T) {
 	check("a miss",
 		loggedSpan{call("get"), "", stats.SpanEnd{Tier: stats.TierLoader, Keys: 1}},
 		loggedSpan{call("load"), "get", stats.SpanEnd{Tier: stats.TierLoader, Keys: 1}})
-	f.cache.Close() // a new instance on the same L2: its read comes from L2
+	_ = f.cache.Close() // a new instance on the same L2: its read comes from L2
 	g := newFixture(t, func(o *tiered.Options[int64, User]) { o.Tracer = &log })
 	g.l2, g.clock = f.l2, f.clock
 	c, err := tiered.New(&tiered.Options[int64, User]{Name: "user", L2: f.l2, Loader: g.loader, Tracer: &log, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := c.Get(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestTracer_Spans(t *testing.T) {
 	check("SetMany and Delete",
 		loggedSpan{call("set_many"), "", stats.SpanEnd{Keys: 2}},
 		loggedSpan{call("delete"), "", stats.SpanEnd{Keys: 2}})
-	c.Close()
+	_ = c.Close()
 	if _, err := c.Get(ctx, 1); !errors.Is(err, tiered.ErrClosed) {
 		t.Fatal(err)
 	}

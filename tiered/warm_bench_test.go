@@ -45,7 +45,7 @@ func BenchmarkCache_Warm(b *testing.B) {
 	const n = 100_000
 	addr, flush := benchRedis(b)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	b.Cleanup(func() { rdb.Close() })
+	b.Cleanup(func() { _ = rdb.Close() })
 	store := redisstore.New(rdb, nil)
 	newCache := func(db *benchDB) *tiered.Cache[int64, User] {
 		c, err := tiered.New(&tiered.Options[int64, User]{Name: "warm", L2: store, BatchLoader: db})
@@ -82,7 +82,7 @@ func BenchmarkCache_Warm(b *testing.B) {
 				b.Fatalf("cold: %+v, %d database calls", p, db.calls.Load())
 			}
 			calls += db.calls.Load()
-			c.Close()
+			_ = c.Close()
 			b.StartTimer()
 		}
 		report(b, calls)
@@ -95,7 +95,7 @@ func BenchmarkCache_Warm(b *testing.B) {
 			flush()
 			first := newCache(&benchDB{})
 			warm(first)
-			first.Close()
+			_ = first.Close()
 			db := &benchDB{}
 			c := newCache(db)
 			b.StartTimer()
@@ -105,7 +105,7 @@ func BenchmarkCache_Warm(b *testing.B) {
 				b.Fatalf("from L2: %+v, %d database calls", p, db.calls.Load())
 			}
 			calls += db.calls.Load()
-			c.Close()
+			_ = c.Close()
 			b.StartTimer()
 		}
 		report(b, calls)
@@ -122,7 +122,7 @@ func benchRedis(b *testing.B) (addr string, flush func()) {
 	}
 	srv := redistest.NewServer(b)
 	admin := redis.NewClient(redistest.AdminOptions(srv.Addr())) // FLUSHDB is not the cache user's
-	b.Cleanup(func() { admin.Close() })
+	b.Cleanup(func() { _ = admin.Close() })
 	return srv.Addr(), func() {
 		if err := admin.FlushDB(context.Background()).Err(); err != nil {
 			b.Fatal(err)

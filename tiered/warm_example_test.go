@@ -42,12 +42,12 @@ func ExampleCache_Warm() {
 	}
 
 	a := newInstance()
-	defer a.Close()
+	defer func() { _ = a.Close() }()
 	p, err := a.Warm(ctx, ids, &tiered.WarmOptions{BatchSize: 250})
 	fmt.Printf("a: %d keys, %d loaded, %d not found, %d source calls, %v\n", p.Keys, p.Loaded, p.NotFound, p.SourceCalls, err)
 
 	b := newInstance()
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	p, err = b.Warm(ctx, ids, nil)
 	fmt.Printf("b: %d keys, %d from L2, %d source calls, %v\n", p.Keys, p.FromL2, p.SourceCalls, err)
 	// Output:
@@ -75,10 +75,10 @@ func ExampleCache_WarmHot() {
 	for _, sku := range []string{"mug", "pan", "mug", "lid", "mug", "pan"} {
 		_, _ = a.Get(ctx, sku)
 	}
-	a.Close() // saves the list of hot keys
+	_ = a.Close() // saves the list of hot keys
 
 	b := newInstance()
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	hot, _ := b.HotKeys(ctx)
 	fmt.Println(hot)
 	p, err := b.WarmHot(ctx, nil)

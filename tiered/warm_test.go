@@ -39,7 +39,7 @@ func warmStores(t *testing.T) []warmStore {
 			a := addr(t)
 			return func() l2.Store {
 				rdb := redis.NewClient(&redis.Options{Addr: a})
-				t.Cleanup(func() { rdb.Close() })
+				t.Cleanup(func() { _ = rdb.Close() })
 				return redisstore.New(rdb, nil)
 			}
 		}
@@ -47,7 +47,7 @@ func warmStores(t *testing.T) []warmStore {
 	stores := []warmStore{
 		{"memstore", func(t *testing.T) func() l2.Store {
 			m := memstore.New(nil)
-			t.Cleanup(func() { m.Close() })
+			t.Cleanup(func() { _ = m.Close() })
 			return func() l2.Store { return m }
 		}},
 		{"miniredis", redisOn(func(t *testing.T) string { return miniredis.RunT(t).Addr() })},
@@ -76,7 +76,10 @@ func (s *warmSource) LoadMany(ctx context.Context, ids []int64) (map[int64]User,
 	s.keys.Add(int64(len(ids)))
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	for m := s.most.Load(); n > m && !s.most.CompareAndSwap(m, n); m = s.most.Load() {
+	for {
+		if m := s.most.Load(); n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
 	}
 	if s.hook != nil {
 		s.hook(ctx)
@@ -122,7 +125,7 @@ func newWarmCache(t *testing.T, store l2.Store, src *warmSource, opt func(*tiere
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -369,7 +372,7 @@ func TestWarm_CloseDuring(t *testing.T) {
 	c := newWarmCache(t, memstore.New(nil), src, nil)
 	go func() {
 		<-entered
-		c.Close()
+		_ = c.Close()
 	}()
 	p, err := c.Warm(context.Background(), warmIDs(1000), &tiered.WarmOptions{BatchSize: 100, Concurrency: 1})
 	if !errors.Is(err, tiered.ErrClosed) {

@@ -188,7 +188,7 @@ func (s *service) readyz(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
 		return
 	}
-	fmt.Fprintln(w, "ok")
+	_, _ = fmt.Fprintln(w, "ok")
 }
 
 // healthz answers 200 while the caches serve (until they are closed).
@@ -199,7 +199,7 @@ func (s *service) healthz(w http.ResponseWriter, _ *http.Request) {
 			return
 		}
 	}
-	fmt.Fprintln(w, "ok")
+	_, _ = fmt.Fprintln(w, "ok")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -127,9 +127,9 @@ func runLoad(ctx context.Context, opts loadOptions) (*tally, error) {
 			case <-ctx.Done():
 				return
 			}
-			fmt.Fprintln(opts.out, "load: the embedded Redis goes away for 1s")
+			_, _ = fmt.Fprintln(opts.out, "load: the embedded Redis goes away for 1s")
 			err := opts.outage(ctx)
-			fmt.Fprintln(opts.out, "load: the embedded Redis is back")
+			_, _ = fmt.Fprintln(opts.out, "load: the embedded Redis is back")
 			mu.Lock()
 			outageErr = err
 			mu.Unlock()
@@ -169,7 +169,7 @@ func send(ctx context.Context, client *http.Client, base string, kind reqKind, i
 		return
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	t.status[kind][resp.StatusCode]++
 	if kind == kindGet {
 		if tier := resp.Header.Get("X-Cache"); tier != "" {
@@ -185,7 +185,7 @@ func waitReady(ctx context.Context, client *http.Client, url string, timeout tim
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	last := "no answer"
+	var last string // what the last poll got
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
@@ -193,7 +193,7 @@ func waitReady(ctx context.Context, client *http.Client, url string, timeout tim
 		}
 		if resp, err := client.Do(req); err == nil {
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

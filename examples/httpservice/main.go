@@ -146,7 +146,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) (res *result, err erro
 		return nil, err
 	}
 	cl.add(func() error { rs.close(); return nil })
-	fmt.Fprintln(out, "L2:", rs)
+	_, _ = fmt.Fprintln(out, "L2:", rs)
 
 	// Metrics: one registry of the service's own, one recorder for every
 	// cache (they are labelled by their Name), the Redis servers' memory
@@ -222,7 +222,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) (res *result, err erro
 	// Redis by its Close; none on a fresh embedded Redis).
 	for _, r := range replicas {
 		p, err := r.cache.WarmHot(ctx, &tiered.WarmOptions{})
-		fmt.Fprintf(out, "warm %s: %s\n", r.name, warmLine(p))
+		_, _ = fmt.Fprintf(out, "warm %s: %s\n", r.name, warmLine(p))
 		if err != nil {
 			logger.Warn("warm", "replica", r.name, "error", err)
 		}
@@ -257,7 +257,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) (res *result, err erro
 		return err
 	})
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintln(out, "listening on", base)
+	_, _ = fmt.Fprintln(out, "listening on", base)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
@@ -277,7 +277,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) (res *result, err erro
 			served <- err // for the shutdown
 			return nil, err
 		}
-		fmt.Fprintln(out, "shutting down")
+		_, _ = fmt.Fprintln(out, "shutting down")
 		return nil, nil
 	}
 	return loadAndReport(ctx, cfg, out, client, base, rs, replicas[0])
@@ -297,7 +297,7 @@ func loadAndReport(ctx context.Context, cfg *config, out io.Writer, client *http
 	if rs.canFail() {
 		opts.outage = func(ctx context.Context) error { return rs.outage(ctx, time.Second) }
 	}
-	fmt.Fprintf(out, "load: %d workers for %v: 95%% GET (Zipf s=1.1 over %d ids), 4%% PUT (half ?behind=1), 1%% DELETE\n",
+	_, _ = fmt.Fprintf(out, "load: %d workers for %v: 95%% GET (Zipf s=1.1 over %d ids), 4%% PUT (half ?behind=1), 1%% DELETE\n",
 		cfg.Workers, cfg.Load, cfg.Products)
 	start := time.Now()
 	t, err := runLoad(ctx, opts)
@@ -319,7 +319,7 @@ func loadAndReport(ctx context.Context, cfg *config, out io.Writer, client *http
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		fmt.Fprintf(out, "write-behind: not empty after 5s (%v); left to the flusher\n", err)
+		_, _ = fmt.Fprintf(out, "write-behind: not empty after 5s (%v); left to the flusher\n", err)
 	}
 	after, err := scrapeMetrics(ctx, client, base)
 	if err != nil {
@@ -358,42 +358,42 @@ func printReport(out io.Writer, res *result, took time.Duration) {
 		sent += t.sent[k]
 		failed += t.failed[k]
 	}
-	fmt.Fprintf(out, "\nload: %d requests in %v (%.0f/s), %d without an answer\n",
+	_, _ = fmt.Fprintf(out, "\nload: %d requests in %v (%.0f/s), %d without an answer\n",
 		sent, took.Round(time.Millisecond), float64(sent)/took.Seconds(), failed)
 	for k := range numKinds {
-		fmt.Fprintf(out, "  %-14s %7d  status %v", kindNames[k], t.sent[k], statusLine(t.status[k]))
+		_, _ = fmt.Fprintf(out, "  %-14s %7d  status %v", kindNames[k], t.sent[k], statusLine(t.status[k]))
 		if t.failed[k] > 0 {
-			fmt.Fprintf(out, ", %d failed", t.failed[k])
+			_, _ = fmt.Fprintf(out, ", %d failed", t.failed[k])
 		}
-		fmt.Fprintln(out)
+		_, _ = fmt.Fprintln(out)
 	}
-	fmt.Fprintf(out, "  GET answers by X-Cache: l1 %d, l2 %d, loader %d, none %d\n",
+	_, _ = fmt.Fprintf(out, "  GET answers by X-Cache: l1 %d, l2 %d, loader %d, none %d\n",
 		t.tiers["l1"], t.tiers["l2"], t.tiers["loader"], t.tiers["none"])
 
-	fmt.Fprintf(out, "\nmetrics: %d tiercache_* families (series, sum of values; histograms: sample count)\n", len(res.Families))
+	_, _ = fmt.Fprintf(out, "\nmetrics: %d tiercache_* families (series, sum of values; histograms: sample count)\n", len(res.Families))
 	for _, f := range res.Families {
 		mark := ""
 		if f.Sum == 0 {
 			mark = "   <- 0"
 		}
-		fmt.Fprintf(out, "  %-48s %-9s %4d %14s%s\n", f.Name, strings.ToLower(f.Type.String()), f.Series, fmtNum(f.Sum), mark)
+		_, _ = fmt.Fprintf(out, "  %-48s %-9s %4d %14s%s\n", f.Name, strings.ToLower(f.Type.String()), f.Series, fmtNum(f.Sum), mark)
 	}
 
 	if len(res.Lint) == 0 {
-		fmt.Fprintln(out, "\npromlint: 0 problems")
+		_, _ = fmt.Fprintln(out, "\npromlint: 0 problems")
 	} else {
-		fmt.Fprintf(out, "\npromlint: %d problems\n", len(res.Lint))
+		_, _ = fmt.Fprintf(out, "\npromlint: %d problems\n", len(res.Lint))
 		for _, p := range res.Lint {
-			fmt.Fprintf(out, "  %s: %s\n", p.Metric, p.Text)
+			_, _ = fmt.Fprintf(out, "  %s: %s\n", p.Metric, p.Text)
 		}
 	}
 
 	m, a := res.Metrics, res.Answers
-	fmt.Fprintln(out, "\nhit ratios over the load's GETs (metrics: end minus start of tiercache_requests_total; X-Cache: the generator's count)")
-	fmt.Fprintf(out, "  %-24s %-28s %-28s %s\n", "", "metrics", "X-Cache", "difference")
-	fmt.Fprintf(out, "  %-24s %-28s %-28s %+d lookups, %+d hits\n", "L1 hit ratio",
+	_, _ = fmt.Fprintln(out, "\nhit ratios over the load's GETs (metrics: end minus start of tiercache_requests_total; X-Cache: the generator's count)")
+	_, _ = fmt.Fprintf(out, "  %-24s %-28s %-28s %s\n", "", "metrics", "X-Cache", "difference")
+	_, _ = fmt.Fprintf(out, "  %-24s %-28s %-28s %+d lookups, %+d hits\n", "L1 hit ratio",
 		ratio(m.L1, m.Lookups), ratio(a.L1, a.Lookups), a.Lookups-m.Lookups, a.L1-m.L1)
-	fmt.Fprintf(out, "  %-24s %-28s %-28s %+d hits\n", "answered by L1 or L2",
+	_, _ = fmt.Fprintf(out, "  %-24s %-28s %-28s %+d hits\n", "answered by L1 or L2",
 		ratio(m.L1+m.L2, m.Lookups), ratio(a.L1+a.L2, a.Lookups), (a.L1+a.L2)-(m.L1+m.L2))
 	// Why the first line cannot differ, and the second may: see hits.
 }

@@ -46,7 +46,7 @@ func get(t *testing.T, client *http.Client, url string) (int, string, string) {
 		t.Errorf("GET %s: %v", url, err)
 		return 0, "", ""
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("X-Cache"), string(b)
 }

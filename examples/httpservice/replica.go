@@ -105,7 +105,7 @@ func newReplica(name string, rdb redis.UniversalClient, deps replicaDeps) (_ *re
 // closed after it.
 func (r *replica) closeCache() {
 	if r.cache != nil {
-		r.cache.Close()
+		_ = r.cache.Close()
 	}
 }
 

@@ -31,7 +31,7 @@ func scrapeMetrics(ctx context.Context, client *http.Client, base string) (*scra
 	if err != nil {
 		return nil, fmt.Errorf("scrape: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	text, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("scrape: %w", err)

@@ -14,7 +14,7 @@ import (
 // checklist asks to fix.
 func ExampleMemory() {
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"redis-0:6379", "redis-1:6379"}})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	nodes, err := redisstore.Memory(context.Background(), rdb)
 	if err != nil {

@@ -27,13 +27,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // provider returns a tracer provider that keeps every span in memory and,
-// with print, also writes it to stdout with OpenTelemetry's stdout
+// with toStdout, also writes it to stdout with OpenTelemetry's stdout
 // exporter.
-func provider(t *testing.T, print bool) (*sdktrace.TracerProvider, *tracetest.InMemoryExporter) {
+func provider(t *testing.T, toStdout bool) (*sdktrace.TracerProvider, *tracetest.InMemoryExporter) {
 	t.Helper()
 	mem := tracetest.NewInMemoryExporter()
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithSyncer(mem)}
-	if print {
+	if toStdout {
 		out, err := stdouttrace.New(stdouttrace.WithWriter(os.Stdout), stdouttrace.WithPrettyPrint())
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +82,7 @@ func TestTrace_MissLeaseWaitHit(t *testing.T) {
 	tp, mem := provider(t, true)
 	ctx := context.Background()
 	l2 := memstore.New(nil)
-	defer l2.Close()
+	defer func() { _ = l2.Close() }()
 	hub := invalidate.NewHub()
 	entered, release := make(chan struct{}), make(chan struct{})
 	newCache := func(id string, tr stats.Tracer, st stats.Recorder) *tiered.Cache[int64, string] {
@@ -100,10 +100,10 @@ func TestTrace_MissLeaseWaitHit(t *testing.T) {
 		return c
 	}
 	a := newCache("a", nil, nil)
-	defer a.Close()
+	defer func() { _ = a.Close() }()
 	var bstats stats.Counter
 	b := newCache("b", newTracer(t, tp), &bstats)
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	waitFor(t, "subscriptions", func() bool { return a.Health().Subscribed && b.Health().Subscribed })
 
 	loaded := make(chan error, 1)
@@ -177,7 +177,7 @@ func TestTrace_Refresh(t *testing.T) {
 	tp, mem := provider(t, false)
 	ctx := context.Background()
 	l2 := memstore.New(nil) // the read finds the value in L2 if L1 has not taken it yet
-	defer l2.Close()
+	defer func() { _ = l2.Close() }()
 	var now, loads atomic.Int64 // the clock (unix nanoseconds) and the loader calls
 	now.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	c, err := tiered.New(&tiered.Options[int64, string]{
@@ -192,7 +192,7 @@ func TestTrace_Refresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := c.Get(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestTrace_Errors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if _, err := c.Get(ctx, 0); !errors.Is(err, tiered.ErrNotFound) {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func TestRecorder_Caches(t *testing.T) {
 	rec, reg := newRecorder(t)
 	ctx := context.Background()
 	mem := memstore.New(nil)
-	defer mem.Close()
+	defer func() { _ = mem.Close() }()
 	hub := invalidate.NewHub()
 	boom := errors.New("boom")
 	newUsers := func(id string) *tiered.Cache[int64, string] {
@@ -108,14 +108,14 @@ func TestRecorder_Caches(t *testing.T) {
 		return c
 	}
 	a, b := newUsers("a"), newUsers("b")
-	defer a.Close()
-	defer b.Close()
+	defer func() { _ = a.Close() }()
+	defer func() { _ = b.Close() }()
 	waitFor(t, "both subscribed", func() bool { return a.Health().Subscribed && b.Health().Subscribed })
 	orders, err := tiered.New(&tiered.Options[string, int]{Name: "order", L2: mem, Stats: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer orders.Close()
+	defer func() { _ = orders.Close() }()
 
 	if _, err := a.Get(ctx, 1); err != nil { // a miss, loaded
 		t.Fatal(err)
@@ -199,8 +199,8 @@ func TestRecorder_Caches(t *testing.T) {
 	}
 
 	// Closed caches stop being polled; their counters stay.
-	a.Close()
-	b.Close()
+	_ = a.Close()
+	_ = b.Close()
 	got = series(t, reg)
 	if _, ok := got[`tiercache_l1_entries{cache=user}`]; ok {
 		t.Error("levels of closed caches are still collected")
@@ -328,7 +328,7 @@ func TestAlloc_L1Hit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", 1); err != nil {
 		t.Fatal(err)

@@ -173,7 +173,7 @@ func failedNodes(err error) []string {
 	var addrs []string
 	var walk func(error)
 	walk = func(err error) {
-		switch e := err.(type) {
+		switch e := err.(type) { //nolint:errorlint // walks the whole tree: errors.As finds only the first NodeError
 		case nil:
 		case *redisstore.NodeError:
 			addrs = append(addrs, e.Addr)

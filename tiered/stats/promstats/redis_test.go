@@ -245,7 +245,7 @@ func TestRedisCollector_Cluster(t *testing.T) {
 func ExampleNewRedisCollector() {
 	ctx := context.Background()
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"redis-0:6379", "redis-1:6379"}})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(promstats.NewRedisCollector(ctx, rdb, nil))
