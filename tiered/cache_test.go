@@ -595,7 +595,7 @@ func TestSetManyGetMany(t *testing.T) {
 	got, err := f.cache.GetMany(ctx, []int64{0, 10, 49, 50})
 	f.l2.FailWith(nil)
 	if err != nil || len(got) != 3 || got[49].ID != 49 {
-		t.Fatalf("GetMany = %d values, %v", len(got), err)
+		t.Fatalf("GetMany = %d values %v, %v", len(got), got, err)
 	}
 }
 

@@ -39,7 +39,12 @@ func TestHostile_Overload(t *testing.T) {
 	st := &stats.Counter{}
 	c, err := tiered.New(&tiered.Options[int64, int64]{
 		Name: "burst", L2: redisstore.New(rdb, nil), Stats: st,
-		LoadTimeout: time.Second, MaxLoads: 200, MaxL2Calls: 4,
+		// 2 s: a load takes its lease, 100 ms of loader and its store;
+		// under -race beside other test packages on two cores, a few loads
+		// took more than 1 s, so that their callers got LoadTimeout's
+		// error (and their values were not stored) rather than a value
+		// or ErrOverloaded.
+		LoadTimeout: 2 * time.Second, MaxLoads: 200, MaxL2Calls: 4,
 		Loader: slowIdentity(100 * time.Millisecond),
 	})
 	if err != nil {

@@ -82,13 +82,18 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 		}
 		hs = hs[:len(ws)]
 	}
+	// Keys of one batch may share a generation (hs holds hashes): each
+	// step below moves or reads every generation of the batch before the
+	// next, so that one key's bump never passes for a move of another's.
 	keys := make([]string, len(ws))
-	before := make([]uint64, len(ws))
 	for i, w := range ws {
 		keys[i] = w.k
 		c.gens.bump(hs[i])
-		before[i] = c.gens.load(hs[i])
 		c.flights.Forget(w.k)
+	}
+	before := make([]uint64, len(ws))
+	for i := range ws {
+		before[i] = c.gens.load(hs[i])
 	}
 	now := c.cfg.Now()
 	if c.remote != nil {
@@ -101,18 +106,24 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 			c.stats.Add(stats.Settled, n)
 		}
 	}
+	// A generation that moved during the L2 write (the lock keeps this
+	// instance's writes out) is another instance's message, or a flush:
+	// its write may have reached L2 after this one, and the message came
+	// before this value went into L1. The value stays out of L1.
+	moved := make([]bool, len(ws))
+	for i := range ws {
+		moved[i] = c.gens.load(hs[i]) != before[i]
+	}
+	for i := range ws {
+		c.gens.bump(hs[i])
+	}
 	gens := make([]uint64, len(ws))
+	for i := range ws {
+		gens[i] = c.gens.load(hs[i])
+	}
 	set := false
 	for i, w := range ws {
-		// A generation that moved during the L2 write (the lock keeps
-		// this instance's writes out) is another instance's message, or
-		// a flush: its write may have reached L2 after this one, and
-		// the message came before this value went into L1. The value
-		// stays out of L1.
-		moved := c.gens.load(hs[i]) != before[i]
-		c.gens.bump(hs[i])
-		gens[i] = c.gens.load(hs[i])
-		if w.e != nil && l2err == nil && !moved {
+		if w.e != nil && l2err == nil && !moved[i] {
 			c.setL1(w.k, w.e, w.size, c.l1TTL(w.e, now))
 			set = true
 		} else {
