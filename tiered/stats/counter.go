@@ -3,12 +3,16 @@ package stats
 import (
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Counter is a Recorder that keeps running totals in memory. Its zero value
 // is ready to use; it must not be copied after first use.
 type Counter struct {
-	counts [numEvents]atomic.Int64
+	// counts has stripes copies of each event's count (see stripeOf):
+	// Add, on the hot path of every core, writes its goroutine's copy.
+	// Gauges live in copy 0.
+	counts [stripes][numEvents + stripeGap]atomic.Int64
 	nanos  [numEvents]atomic.Int64
 	calls  [numOps][numOutcomes]atomic.Int64
 	l2ns   [numOps]atomic.Int64
@@ -22,21 +26,21 @@ var (
 // Gauge sets ev's total to value: Snapshot.Get returns the last value set.
 func (c *Counter) Gauge(ev Event, value int64) {
 	if ev < numEvents {
-		c.counts[ev].Store(value)
+		c.counts[0][ev].Store(value)
 	}
 }
 
 // Add counts n occurrences of ev.
 func (c *Counter) Add(ev Event, n int) {
 	if ev < numEvents {
-		c.counts[ev].Add(int64(n))
+		c.counts[stripeOf()][ev].Add(int64(n))
 	}
 }
 
 // Observe counts one occurrence of ev and adds d to its total duration.
 func (c *Counter) Observe(ev Event, d time.Duration) {
 	if ev < numEvents {
-		c.counts[ev].Add(1)
+		c.counts[stripeOf()][ev].Add(1)
 		c.nanos[ev].Add(int64(d))
 	}
 }
@@ -54,8 +58,10 @@ func (c *Counter) ObserveL2(op Op, outcome Outcome, d time.Duration) {
 // the set as a whole is not a single instant.
 func (c *Counter) Snapshot() Snapshot {
 	var s Snapshot
-	for i := range c.counts {
-		s.counts[i] = c.counts[i].Load()
+	for i := range numEvents {
+		for st := range c.counts {
+			s.counts[i] += c.counts[st][i].Load()
+		}
 		s.durations[i] = time.Duration(c.nanos[i].Load())
 	}
 	for op := range c.calls {
@@ -129,4 +135,23 @@ func (s Snapshot) HitRatio(hit Event) float64 {
 		return 0
 	}
 	return float64(s.counts[hit]) / float64(total)
+}
+
+// stripes is how many copies of its counts a Counter keeps, and stripeGap
+// the room between two copies (128 bytes), so that no cache line holds
+// counts of two copies.
+const (
+	stripes   = 8
+	stripeGap = 16
+)
+
+// stripeOf returns the copy of the counts that the calling goroutine adds
+// to: goroutine stacks are at least 8 KiB apart, so the address of a local
+// variable in units of 8 KiB tells goroutines apart at no cost. A count
+// shared by every core is a cache line that each Add takes from the core
+// that wrote it last; with copies, two goroutines running at once share
+// one once in stripes.
+func stripeOf() int {
+	var here byte
+	return int(uintptr(unsafe.Pointer(&here))>>13) % stripes
 }

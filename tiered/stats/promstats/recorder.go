@@ -3,11 +3,11 @@ package promstats
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -142,20 +142,34 @@ func (r *Recorder) unnamed() *cacheRecorder {
 	return r.none
 }
 
-// stripes is how many counters each event has: Add picks one at random,
-// and a scrape sums them.
+// stripes is how many copies of its counters a cache keeps: a goroutine
+// adds to one copy, chosen by where its stack lies, and a scrape sums
+// them. A counter shared by every core (L1 hits) is a cache line that
+// each Add takes from the core that wrote it last; with a copy per
+// goroutine, two goroutines running at once share a line once in stripes.
+// Picking a copy at random per Add does not help: every core still
+// writes every line.
 const stripes = 8
 
-// stripe is a counter alone on its cache line.
-type stripe struct {
-	n atomic.Int64
-	_ [56]byte
+// stripeGap is the room, in counters, between two copies: 128 bytes, so
+// that neither a cache line nor the pair the CPU fetches together holds
+// counters of two copies.
+const stripeGap = 16
+
+// stripeOf returns the copy of the counters that the calling goroutine
+// adds to: goroutine stacks are at least 8 KiB apart, so the address of
+// a local variable, in units of 8 KiB, tells goroutines apart at no cost
+// (a goroutine whose stack moves to grow changes copies, which is fine).
+func stripeOf() int {
+	var here byte
+	return int(uintptr(unsafe.Pointer(&here))>>13) % stripes
 }
 
 // cacheRecorder is the stats.Recorder of one cache name.
 type cacheRecorder struct {
 	name   string
-	counts [][stripes]stripe     // by event
+	counts []atomic.Int64 // stripes copies of one counter per event, stride apart
+	stride int
 	obs    []prometheus.Observer // by event: histograms
 	gauges []gaugeSink           // by event
 	calls  [][]atomic.Int64      // by op, outcome
@@ -182,7 +196,8 @@ func (r *Recorder) newCache(name string) *cacheRecorder {
 	events, ops := len(stats.Events()), len(stats.Ops())
 	c := &cacheRecorder{
 		name:    name,
-		counts:  make([][stripes]stripe, events),
+		counts:  make([]atomic.Int64, stripes*(events+stripeGap)),
+		stride:  events + stripeGap,
 		obs:     make([]prometheus.Observer, events),
 		gauges:  make([]gaugeSink, events),
 		calls:   make([][]atomic.Int64, ops),
@@ -209,8 +224,8 @@ func (rt route) labelValues(cache string) []string { return append([]string{cach
 
 // Add counts n occurrences of ev.
 func (c *cacheRecorder) Add(ev stats.Event, n int) {
-	if int(ev) < len(c.counts) {
-		c.counts[ev][rand.Uint32()%stripes].n.Add(int64(n))
+	if int(ev) < c.stride-stripeGap {
+		c.counts[stripeOf()*c.stride+int(ev)].Add(int64(n))
 	}
 }
 
@@ -261,8 +276,8 @@ func (c *cacheRecorder) Poll(levels func() stats.Levels) (stop func()) {
 // count returns the total of ev.
 func (c *cacheRecorder) count(ev stats.Event) int64 {
 	var n int64
-	for i := range c.counts[ev] {
-		n += c.counts[ev][i].n.Load()
+	for s := range stripes {
+		n += c.counts[s*c.stride+int(ev)].Load()
 	}
 	return n
 }
