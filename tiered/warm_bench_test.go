@@ -2,12 +2,17 @@ package tiered_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/vmihailenco/msgpack/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/l2/redisstore"
@@ -107,6 +112,91 @@ func BenchmarkCache_Warm(b *testing.B) {
 			calls += db.calls.Load()
 			_ = c.Close()
 			b.StartTimer()
+		}
+		report(b, calls)
+	})
+	// The baselines, written by hand as a service would without Warm: the
+	// same batches (500 keys, 4 at a time), the same database, msgpack
+	// values under keys of their own, a ristretto for L1. cold: the
+	// database, then a pipeline of SETs; from_l2: an MGET per batch.
+	hand := func(b *testing.B, db *benchDB, fromL2 bool) {
+		l1, err := ristretto.NewCache(&ristretto.Config[int64, User]{
+			NumCounters: 10 * n, MaxCost: 64 << 20, BufferItems: 64, IgnoreInternalCost: true,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l1.Close()
+		var g errgroup.Group
+		g.SetLimit(tiered.DefaultWarmConcurrency)
+		for lo := int64(0); lo < n; lo += tiered.DefaultWarmBatchSize {
+			g.Go(func() error {
+				ids := make([]int64, 0, tiered.DefaultWarmBatchSize)
+				keys := make([]string, 0, tiered.DefaultWarmBatchSize)
+				for id := lo; id < min(lo+tiered.DefaultWarmBatchSize, n); id++ {
+					ids = append(ids, id)
+					keys = append(keys, "hand:"+strconv.FormatInt(id, 10))
+				}
+				if fromL2 {
+					vals, err := rdb.MGet(ctx, keys...).Result()
+					if err != nil {
+						return err
+					}
+					for i, v := range vals {
+						var u User
+						if s, ok := v.(string); !ok || msgpack.Unmarshal([]byte(s), &u) != nil {
+							return fmt.Errorf("key %s: %v", keys[i], v)
+						}
+						l1.SetWithTTL(ids[i], u, 200, time.Hour)
+					}
+					return nil
+				}
+				users, err := db.LoadMany(ctx, ids)
+				if err != nil {
+					return err
+				}
+				pipe := rdb.Pipeline()
+				for i, id := range ids {
+					u := users[id]
+					v, err := msgpack.Marshal(&u)
+					if err != nil {
+						return err
+					}
+					pipe.Set(ctx, keys[i], v, time.Hour)
+					l1.SetWithTTL(id, u, 200, time.Hour)
+				}
+				_, err = pipe.Exec(ctx)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("cold/by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		var calls int64
+		for b.Loop() {
+			b.StopTimer()
+			flush()
+			db := &benchDB{}
+			b.StartTimer()
+			hand(b, db, false)
+			calls += db.calls.Load()
+		}
+		report(b, calls)
+	})
+	b.Run("from_l2/by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		var calls int64
+		for b.Loop() {
+			b.StopTimer()
+			flush()
+			hand(b, &benchDB{}, false)
+			db := &benchDB{}
+			b.StartTimer()
+			hand(b, db, true)
+			calls += db.calls.Load()
 		}
 		report(b, calls)
 	})
