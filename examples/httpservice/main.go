@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -202,7 +203,7 @@ func run(ctx context.Context, cfg *config, out io.Writer) (res *result, err erro
 	cl.add(cdcBus.Close)
 	inv, err := tiered.NewInvalidator(&tiered.InvalidatorOptions{
 		Name: cacheName, L2: redisstore.New(ops, nil), Bus: cdcBus,
-		TTL: time.Minute + 10*time.Second, Stats: rec, Logger: logger,
+		TTL: cacheTTL + staleWindow, Stats: rec, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -219,9 +220,13 @@ func run(ctx context.Context, cfg *config, out io.Writer) (res *result, err erro
 	}
 
 	// Warm each replica with the keys the last run read most (saved in
-	// Redis by its Close; none on a fresh embedded Redis).
+	// Redis by its Close), or, when none were saved (a fresh embedded
+	// Redis), with the first 1,000 products.
 	for _, r := range replicas {
 		p, err := r.cache.WarmHot(ctx, &tiered.WarmOptions{})
+		if err == nil && p.Keys == 0 {
+			p, err = r.cache.Warm(ctx, firstIDs(min(1000, cfg.Products)), nil)
+		}
 		_, _ = fmt.Fprintf(out, "warm %s: %s\n", r.name, warmLine(p))
 		if err != nil {
 			logger.Warn("warm", "replica", r.name, "error", err)
@@ -343,9 +348,9 @@ func loadAndReport(ctx context.Context, cfg *config, out io.Writer, client *http
 // warmLine describes what warming did.
 func warmLine(p tiered.WarmProgress) string {
 	if p.Keys == 0 {
-		return "no hot keys saved by a previous run"
+		return "nothing to warm"
 	}
-	return fmt.Sprintf("%d hot keys: %d already in L1, %d from L2, %d loaded in %d database calls, %d not found, %d failed, in %v",
+	return fmt.Sprintf("%d keys: %d already in L1, %d from L2, %d loaded in %d database calls, %d not found, %d failed, in %v",
 		p.Keys, p.InL1, p.FromL2, p.Loaded, p.SourceCalls, p.NotFound, p.Failed, p.Elapsed.Round(time.Millisecond))
 }
 
@@ -421,4 +426,15 @@ func fmtNum(v float64) string {
 		return fmt.Sprintf("%d", int64(v))
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// firstIDs returns the ids 1 to n.
+func firstIDs(n int) iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		for id := int64(1); id <= int64(n); id++ {
+			if !yield(id) {
+				return
+			}
+		}
+	}
 }

@@ -16,6 +16,13 @@ import (
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
+// cacheTTL and staleWindow are the products' lifetime in the cache and how
+// long an expired one may be served while it is refreshed.
+const (
+	cacheTTL    = 20 * time.Second
+	staleWindow = 10 * time.Second
+)
+
 // cacheName is the namespace of the products' caches: L2 keys are
 // {tc:product:<id>}, and the CDC rule evicts keys of this namespace.
 const cacheName = "product"
@@ -63,19 +70,23 @@ func newReplica(name string, rdb redis.UniversalClient, deps replicaDeps) (_ *re
 		return nil, fmt.Errorf("replica %s: %w", name, err)
 	}
 	// Metrics on, so that tiercache_l1_entries is exported (an atomic add
-	// per L1 read).
-	l1store, err := l1.NewRistretto(l1.Options{Metrics: true})
+	// per L1 read). 512 KiB holds about 3,500 products: the hottest, and
+	// evictions show on the dashboard.
+	l1store, err := l1.NewRistretto(l1.Options{MaxCost: 512 << 10, Metrics: true})
 	if err != nil {
 		return nil, fmt.Errorf("replica %s: %w", name, err)
 	}
 	db := deps.db
 	r.cache, err = tiered.New(&tiered.Options[int64, Product]{
-		Name:                 cacheName,
-		L1:                   l1store, // closed by the cache's Close
-		L2:                   redisstore.New(rdb, nil),
-		Bus:                  r.bus,
-		TTL:                  time.Minute,
-		StaleWhileRevalidate: 10 * time.Second,
+		Name: cacheName,
+		L1:   l1store, // closed by the cache's Close
+		L2:   redisstore.New(rdb, nil),
+		Bus:  r.bus,
+		// Short, so that a run of 30 s sees values expire: early
+		// refreshes of hot values, and stale values served while they
+		// are refreshed.
+		TTL:                  cacheTTL,
+		StaleWhileRevalidate: staleWindow,
 		// The most a read waits for Redis before it goes on without it
 		// (the production checklist): without it, reads wait out
 		// go-redis's retries and timeouts (seconds) while Redis is down.
