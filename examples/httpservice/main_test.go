@@ -96,7 +96,7 @@ var nonZeroFamilies = []string{
 	"tiercache_bus_interruptions_total", // the outage
 	"tiercache_l1_flushes_total",        // the first subscriptions, and the outage's
 	"tiercache_l1_max_cost_bytes",
-	"tiercache_load_keys_total", // warming the first 1,000 products: no hot keys saved yet
+	"tiercache_load_keys_total",   // warming the first 1,000 products: no hot keys saved yet
 	"tiercache_cdc_changes_total", // the batch job, once a second
 	"tiercache_cdc_lag_seconds",
 	"tiercache_write_through_total",
