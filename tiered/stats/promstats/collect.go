@@ -49,12 +49,18 @@ func (r *Recorder) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// collectCounters sends c's counters. The cache="" recorder, used only by
-// what records on the Recorder itself, sends only what it counted.
+// collectCounters sends c's counters: every family while a cache of c's
+// name is open (a dashboard sees 0, not nothing), and otherwise only what
+// was counted. A recorder that no cache polls (the CDC engine's, the
+// Recorder's own cache="", caches closed since) sends no zeros of
+// families it never feeds.
 func (r *Recorder) collectCounters(ch chan<- prometheus.Metric, c *cacheRecorder) {
+	c.mu.Lock()
+	open := len(c.pollers) > 0
+	c.mu.Unlock()
 	for ev, rt := range counterRoutes {
 		n := c.count(ev)
-		if n == 0 && c == r.none {
+		if n == 0 && !open {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(r.descs[rt.fam], prometheus.CounterValue, float64(n), rt.labelValues(c.name)...)

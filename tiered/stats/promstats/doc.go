@@ -40,6 +40,10 @@
 //     write_behind_batch_keys_total, write_behind_retries_total,
 //     write_behind_queue_depth, write_behind_oldest_seconds.
 //
+// While a cache of a name is open, every counter family is sent for it,
+// zeros included; a name that no open cache uses (closed caches, the CDC
+// engine's "cdc") sends only what it counted.
+//
 // The hit ratio of L1, and the share of lookups that L1 or L2 answered,
 // over 5 minutes:
 //

@@ -208,6 +208,9 @@ func TestRecorder_Caches(t *testing.T) {
 	if got[`tiercache_requests_total{cache=user,result=hit,tier=l1}`] != 2 {
 		t.Error("counters of closed caches are lost")
 	}
+	if _, ok := got[`tiercache_write_behind_queued_total{cache=user}`]; ok {
+		t.Error("a zero counter of closed caches is still sent")
+	}
 }
 
 // TestRecorder_Events feeds every event, operation and gauge through the
