@@ -2,7 +2,8 @@
 // decoded values under string keys, each with its own TTL.
 //
 // [Store] is the interface the cache uses; [Ristretto] is the default
-// implementation, over github.com/dgraph-io/ristretto/v2. The package knows
+// implementation, over github.com/dgraph-io/ristretto/v2, and [Otter], over
+// github.com/maypok86/otter/v2, is synchronous (a Set is visible at once). The package knows
 // nothing of codecs or Redis: values are opaque, and costs are whatever the
 // caller says (bytes, by default in the tiered cache).
 //

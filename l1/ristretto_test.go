@@ -183,3 +183,53 @@ func TestRistrettoUsage(t *testing.T) {
 		})
 	}
 }
+
+func newOtter(t testing.TB, opts l1.Options) *l1.Otter {
+	t.Helper()
+	s, err := l1.NewOtter(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestOtterConformance(t *testing.T) {
+	l1test.Run(t, func(t *testing.T) l1.Store { return newOtter(t, l1.Options{MaxCost: 1 << 20}) })
+}
+
+// TestOtterUsage checks what Usage reports, and that a Set is visible at
+// once (no Wait) and bounded by MaxCost.
+func TestOtterUsage(t *testing.T) {
+	s := newOtter(t, l1.Options{MaxCost: 10_000})
+	for i := range 50 {
+		if !s.Set(strconv.Itoa(i), i, 100, 0) {
+			t.Fatalf("Set %d refused", i)
+		}
+		if _, ok := s.Get(strconv.Itoa(i)); !ok {
+			t.Fatalf("Get %d right after its Set missed", i)
+		}
+	}
+	if u := s.Usage(); u.Entries != 50 || u.Cost != 5000 || u.MaxCost != 10_000 || u.Evictions != 0 {
+		t.Fatalf("after 50 Sets of cost 100: %+v", u)
+	}
+	if s.Set("huge", 1, 10_001, 0) {
+		t.Fatal("a cost above MaxCost was taken")
+	}
+	for i := 50; i < 2000; i++ {
+		s.Set(strconv.Itoa(i), i, 100, 0)
+	}
+	s.Wait()
+	u := s.Usage()
+	if u.Cost > u.MaxCost || u.Entries != u.Cost/100 || u.Evictions != 2000-u.Entries {
+		t.Fatalf("2000 keys held or evicted, capacity 100 entries: %+v", u)
+	}
+}
+
+func TestOtterInvalidOptions(t *testing.T) {
+	for _, o := range []l1.Options{{MaxCost: -1}, {AverageCost: -5}} {
+		if _, err := l1.NewOtter(o); !errors.Is(err, l1.ErrInvalidOptions) {
+			t.Errorf("NewOtter(%+v) err = %v, want ErrInvalidOptions", o, err)
+		}
+	}
+}
