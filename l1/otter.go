@@ -12,22 +12,25 @@ import (
 // Otter is a Store over github.com/maypok86/otter/v2: W-TinyLFU admission
 // and eviction (S3-FIFO-like windows), bounded by cost, per-entry TTL.
 //
-// Unlike Ristretto, it is synchronous: a Set is visible to the next Get
+// Unlike Ristretto, it is [Synchronous]: a Set is visible to the next Get
 // at once, and Wait does nothing. Costs are taken as given, up to
 // math.MaxUint32 per entry (otter's weights are 32 bits); an entry whose
-// cost is above MaxCost is refused.
+// cost is above MaxCost is refused. TTLs are counted on a clock read every
+// Options.ClockResolution.
 type Otter struct {
 	c       *otter.Cache[string, otterItem]
 	maxCost int64
 	closed  atomic.Bool
+	clock   *otter.CoarseClock
 	// Counted in otter's atomic deletion handler: entries evicted for
 	// room or expired.
 	evictions atomic.Int64
 }
 
 var (
-	_ Store = (*Otter)(nil)
-	_ Meter = (*Otter)(nil)
+	_ Store       = (*Otter)(nil)
+	_ Meter       = (*Otter)(nil)
+	_ Synchronous = (*Otter)(nil)
 )
 
 // otterItem is what Otter stores under a key: the value, and the cost and
@@ -44,14 +47,18 @@ const noExpiry = 100 * 365 * 24 * time.Hour
 // NewOtter returns a store configured by opts (AverageCost and Metrics do
 // not apply: otter sizes itself, and always counts its entries).
 func NewOtter(opts Options) (*Otter, error) {
-	if opts.MaxCost < 0 || opts.AverageCost < 0 {
-		return nil, fmt.Errorf("%w: MaxCost and AverageCost must not be negative", ErrInvalidOptions)
+	if opts.MaxCost < 0 || opts.AverageCost < 0 || opts.ClockResolution < 0 {
+		return nil, fmt.Errorf("%w: MaxCost, AverageCost and ClockResolution must not be negative", ErrInvalidOptions)
 	}
 	if opts.MaxCost == 0 {
 		opts.MaxCost = DefaultMaxCost
 	}
-	o := &Otter{maxCost: opts.MaxCost}
+	if opts.ClockResolution == 0 {
+		opts.ClockResolution = DefaultClockResolution
+	}
+	o := &Otter{maxCost: opts.MaxCost, clock: otter.NewCoarseClock(opts.ClockResolution)}
 	c, err := otter.New(&otter.Options[string, otterItem]{
+		Clock:         o.clock,
 		MaximumWeight: uint64(opts.MaxCost),
 		Weigher:       func(_ string, it otterItem) uint32 { return it.weight },
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, otterItem]) time.Duration {
@@ -66,6 +73,7 @@ func NewOtter(opts Options) (*Otter, error) {
 		},
 	})
 	if err != nil {
+		o.clock.Stop()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	o.c = c
@@ -100,6 +108,9 @@ func (o *Otter) Set(key string, value any, cost int64, ttl time.Duration) bool {
 // Wait returns at once: Otter's writes are synchronous.
 func (o *Otter) Wait() {}
 
+// Synchronous reports true: a Set is applied before it returns.
+func (o *Otter) Synchronous() bool { return true }
+
 // Delete removes key at once.
 func (o *Otter) Delete(key string) {
 	if !o.closed.Load() {
@@ -114,12 +125,13 @@ func (o *Otter) Clear() {
 	}
 }
 
-// Close stops otter's goroutines. It is idempotent; a closed store misses
+// Close stops otter's goroutines and the clock's. It is idempotent; a closed store misses
 // on every Get and ignores writes.
 func (o *Otter) Close() {
 	if !o.closed.Swap(true) {
 		o.c.InvalidateAll()
 		o.c.StopAllGoroutines()
+		o.clock.Stop()
 	}
 }
 

@@ -17,18 +17,31 @@ const (
 	// DefaultAverageCost is the default guess of an entry's cost (bytes),
 	// used to size the admission policy's frequency counters.
 	DefaultAverageCost = 512
+	// DefaultClockResolution is how often an [Otter] store reads the
+	// clock by default.
+	DefaultClockResolution = 10 * time.Millisecond
 )
 
-// Options configures a [Ristretto] store. The zero value is valid.
+// Options configures a [Ristretto] or an [Otter] store. The zero value is
+// valid.
 type Options struct {
 	// MaxCost bounds the sum of the costs of stored entries. Default
 	// DefaultMaxCost.
 	MaxCost int64
 
 	// AverageCost is the expected cost of one entry. With MaxCost it sets
-	// how many keys the admission policy tracks (ten times MaxCost /
-	// AverageCost, as ristretto recommends). Default DefaultAverageCost.
+	// how many keys Ristretto's admission policy tracks (ten times MaxCost
+	// / AverageCost, as ristretto recommends). Default DefaultAverageCost.
+	// Otter sizes its policy itself.
 	AverageCost int64
+
+	// ClockResolution is how often Otter reads the clock that it expires
+	// entries by. It reads it on a goroutine of its own, so that a Get
+	// costs a load of a variable rather than a clock read (about 35 ns,
+	// 40% of a hit); an entry may then live up to ClockResolution past its
+	// TTL. Default DefaultClockResolution. Ristretto reads the clock on
+	// every Get of an entry with a TTL.
+	ClockResolution time.Duration
 
 	// Metrics turns on ristretto's own counters, which Usage needs to
 	// count entries: they cost an atomic add on every Get (about 15% of an
@@ -63,7 +76,7 @@ var (
 	_ Meter = (*Ristretto)(nil)
 )
 
-// ErrInvalidOptions is wrapped by the errors of NewRistretto.
+// ErrInvalidOptions is wrapped by the errors of NewRistretto and NewOtter.
 var ErrInvalidOptions = errors.New("l1: invalid options")
 
 // NewRistretto returns a store configured by opts.

@@ -227,7 +227,7 @@ func TestOtterUsage(t *testing.T) {
 }
 
 func TestOtterInvalidOptions(t *testing.T) {
-	for _, o := range []l1.Options{{MaxCost: -1}, {AverageCost: -5}} {
+	for _, o := range []l1.Options{{MaxCost: -1}, {AverageCost: -5}, {ClockResolution: -time.Second}} {
 		if _, err := l1.NewOtter(o); !errors.Is(err, l1.ErrInvalidOptions) {
 			t.Errorf("NewOtter(%+v) err = %v, want ErrInvalidOptions", o, err)
 		}

@@ -36,3 +36,14 @@ type Store interface {
 	// store misses on every Get and ignores writes.
 	Close()
 }
+
+// Synchronous is implemented by a [Store] whose Set is applied before it
+// returns: the next Get sees the value (unless the store evicted it since)
+// and Wait returns at once. A cache that writes to such a store needs
+// neither Wait nor a Get to learn which of two concurrent Sets won: the one
+// that returned last did.
+type Synchronous interface {
+	Store
+	// Synchronous reports whether the store's Sets are applied at once.
+	Synchronous() bool
+}

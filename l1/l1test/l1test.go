@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) l1.Store) {
 		{"SameValueToEveryCaller", testSameValue},
 		{"Concurrent", testConcurrent},
 		{"CloseIsIdempotent", testClose},
+		{"SynchronousSetIsVisibleAtOnce", testSynchronous},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,4 +182,24 @@ func testClose(t *testing.T, s l1.Store) {
 	s.Wait()
 	s.Delete("k")
 	s.Clear()
+}
+
+// testSynchronous checks, for a store that says it is l1.Synchronous, that
+// every Set is visible to the next Get without Wait, new keys and replaced
+// ones alike (a store that is not skips it).
+func testSynchronous(t *testing.T, s l1.Store) {
+	if sy, ok := s.(l1.Synchronous); !ok || !sy.Synchronous() {
+		t.Skip("not a synchronous store")
+	}
+	for round := range 2 {
+		for i := range 1000 {
+			k := fmt.Sprint(i)
+			if !s.Set(k, round*1000+i, 10, time.Hour) {
+				t.Fatalf("Set %s refused", k)
+			}
+			if v, ok := s.Get(k); !ok || v != round*1000+i {
+				t.Fatalf("round %d: Get(%s) right after Set = %v, %v", round, k, v, ok)
+			}
+		}
+	}
 }
