@@ -186,12 +186,15 @@ type Options[K comparable, V any] struct {
 	// reads of Get and GetMany when all are taken; a read waits within its
 	// context and L2Timeout, and one that gets no slot in time goes on
 	// without L2 (stats.L2Skipped and stats.Overloaded) without opening
-	// the breaker. Keep it at most the L2 client's connection pool (per
-	// node): then calls queue here, in order of priority, and never time
-	// out in the client's pool. The bound is the cache's own: caches that
-	// share a client should split the pool between them. Default
-	// DefaultMaxL2CallsPerCPU * runtime.GOMAXPROCS(0), go-redis's default
-	// PoolSize; negative: no limit.
+	// the breaker. Keep it at most what the L2 client serves without
+	// queueing (its connection pool, per node): then calls queue here, in
+	// order of priority, and never time out in the client's pool. The
+	// bound is the cache's own: caches that share a client should split
+	// it between them. Default: what the store says it serves
+	// (l2.Capacity; a redisstore.Store answers its client's PoolSize, or
+	// more with auto-pipelining), else DefaultMaxL2CallsPerCPU *
+	// runtime.GOMAXPROCS(0), go-redis's default PoolSize; negative: no
+	// limit.
 	MaxL2Calls int
 	// Tags returns the tags of a value (nil for none). Every value stored
 	// by Set, SetMany or a load is indexed under its tags in L2, so that
@@ -367,7 +370,12 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	c.MaxValueSize = cmp.Or(c.MaxValueSize, DefaultMaxValueSize)
 	c.MaxUnsettled = cmp.Or(c.MaxUnsettled, DefaultMaxUnsettled)
 	c.MaxLoads = cmp.Or(c.MaxLoads, DefaultMaxLoads)
-	c.MaxL2Calls = cmp.Or(c.MaxL2Calls, DefaultMaxL2CallsPerCPU*runtime.GOMAXPROCS(0))
+	if c.MaxL2Calls == 0 {
+		c.MaxL2Calls = DefaultMaxL2CallsPerCPU * runtime.GOMAXPROCS(0)
+		if cp, ok := c.L2.(l2.Capacity); ok && cp.Capacity() > 0 {
+			c.MaxL2Calls = cp.Capacity()
+		}
+	}
 	if c.TombstoneTTL == 0 {
 		c.TombstoneTTL = max(DefaultTombstoneTTL, 2*c.LoadTimeout)
 	} else if c.TombstoneTTL < c.LoadTimeout {

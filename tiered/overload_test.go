@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/memstore"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
@@ -122,4 +124,60 @@ func errString(err error) string {
 		s = s[:100]
 	}
 	return s
+}
+
+// capacityStore is an in-memory store that says it serves capacity calls
+// at once (l2.Capacity); its Gets block until release is closed, and it
+// notes how many were inside at once.
+type capacityStore struct {
+	l2.Store       // only the methods of l2.Store: no optional ability
+	capacity       int
+	release        chan struct{}
+	inside, mostIn atomic.Int64
+}
+
+func (s *capacityStore) Capacity() int { return s.capacity }
+
+func (s *capacityStore) Abilities() l2.Ability { return 0 }
+
+func (s *capacityStore) Get(ctx context.Context, key string) ([]byte, error) {
+	n := s.inside.Add(1)
+	defer s.inside.Add(-1)
+	for {
+		m := s.mostIn.Load()
+		if n <= m || s.mostIn.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	<-s.release
+	return s.Store.Get(ctx, key)
+}
+
+// Without Options.MaxL2Calls, a cache bounds its L2 calls in flight by
+// what the store says it serves at once (l2.Capacity): with a capacity of
+// 2 and 4 reads of distinct keys, 2 reach the store and 2 wait at the
+// cache's gate until L2Timeout, then go on without L2.
+func TestMaxL2CallsFromCapacity(t *testing.T) {
+	t.Parallel()
+	mem := memstore.New(nil)
+	t.Cleanup(func() { _ = mem.Close() })
+	store := &capacityStore{Store: mem, capacity: 2, release: make(chan struct{})}
+	st := &stats.Counter{}
+	c, err := tiered.New(&tiered.Options[int64, int64]{
+		Name: "capacity", L2: store, Stats: st, L2Timeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	var wg sync.WaitGroup
+	for i := range int64(4) {
+		wg.Go(func() { _, _ = c.Get(context.Background(), i) })
+	}
+	waitFor(t, "2 reads to give up on L2", func() bool { return st.Snapshot().Get(stats.L2Skipped) == 2 })
+	close(store.release)
+	wg.Wait()
+	if got := store.mostIn.Load(); got != 2 {
+		t.Errorf("%d Gets inside the store at once, want 2 (its Capacity)", got)
+	}
 }

@@ -50,7 +50,9 @@
 // on a Cluster one command per hash slot, all in one pipeline, which go-redis
 // sends to the nodes in parallel; on a Ring, one command per key in one
 // pipeline. SetMany sends one SET PX per item in one pipeline. TTLs are
-// rounded up to whole milliseconds.
+// rounded up to whole milliseconds. Every other command goes through the
+// client's AutoPipeliner (see [Options].NoAutoPipeline): concurrent Gets,
+// lease and conditional writes of different keys share round trips.
 //
 // # Optional interfaces
 //

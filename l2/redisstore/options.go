@@ -18,4 +18,26 @@ type Options struct {
 	// tag inside the prefix and put every key in one slot. Default:
 	// DefaultPrefix.
 	Prefix string
+
+	// NoAutoPipeline sends each command that goes alone on a connection
+	// of its own, as the client does by default. Otherwise (the default)
+	// those commands (Get, Set, the lease and conditional scripts; not
+	// GetMany's and SetMany's own pipelines) go through the client's
+	// AutoPipeliner, go-redis's: the commands that callers send while a
+	// batch is in flight go to Redis together in the next pipeline, per
+	// node, and a command sent alone goes at once. With 64 goroutines
+	// reading from one node it doubles the reads per second and divides
+	// Redis's CPU per read by 5 (bench: BenchmarkGet_L2HitConcurrent).
+	//
+	// Only a *redis.Client (one node, or Sentinel) is auto-pipelined, with
+	// its AutoPipeliner configured by its Options.AutoPipelineOptions
+	// (go-redis marks it experimental). A *redis.ClusterClient is not,
+	// yet: under a CLUSTER FAILOVER in the middle of a load, the cache's
+	// consistency test (TestConsistency_ClusterFailover) ran 8 times
+	// slower with it and an invalidation message was lost, which the same
+	// test without it never showed. Nor is a client with
+	// ContextTimeoutEnabled: the AutoPipeliner does not bound a queued
+	// command by its context's deadline (it fails a command whose context
+	// has already ended, as the client does).
+	NoAutoPipeline bool
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -15,7 +16,10 @@ import (
 	"github.com/tiercache/tiercache/l2"
 )
 
-var _ l2.Store = (*Store)(nil)
+var (
+	_ l2.Store    = (*Store)(nil)
+	_ l2.Capacity = (*Store)(nil)
+)
 
 // Store is an [l2.Store] over a go-redis client. Create it with [New]; it is
 // safe for concurrent use. It does not own the client: closing the client is
@@ -47,6 +51,12 @@ type Store struct {
 	// reload asks a Cluster client to reload its slot map (see wrap); nil
 	// for other clients.
 	reload func(context.Context)
+	// capacity is what Capacity returns.
+	capacity int
+	// single sends the commands that go alone (not in a pipeline of the
+	// Store's own): the client's AutoPipeliner (see
+	// Options.NoAutoPipeline), or the client itself.
+	single sender
 }
 
 // topology is how the Store batches multi-key operations.
@@ -87,15 +97,49 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 		prefix += ":"
 	}
 	s := &Store{client: client, base: prefix, prefix: prefix, tags: prefix + tagInfix, topo: perKey}
+	pipe := opts == nil || !opts.NoAutoPipeline
 	switch c := client.(type) {
 	case *redis.Client:
 		s.topo = oneNode
+		s.capacity = c.Options().PoolSize
+		if pipe && !c.Options().ContextTimeoutEnabled {
+			s.single = autoPipeliner(c, c.AutoPipeline)
+		}
 	case *redis.ClusterClient:
 		s.topo = cluster
 		s.reload = c.ReloadState
+		s.capacity = c.Options().PoolSize
+		// No AutoPipeliner on a Cluster yet: see Options.NoAutoPipeline.
+	}
+	if s.single == nil {
+		s.single = client
+	} else {
+		s.capacity = max(s.capacity, PipelinedCapacity)
 	}
 	return s
 }
+
+// autoPipeliner returns a sender over client and the AutoPipeliner that
+// newAP returns, or nil when the client cannot make one (its
+// Options.AutoPipelineOptions are invalid).
+func autoPipeliner(client sender, newAP func() (*redis.AutoPipeliner, error)) sender {
+	ap, err := newAP()
+	if err != nil || ap == nil {
+		return nil
+	}
+	return piped{ap: ap, client: client, busy: new(atomic.Int64)}
+}
+
+// PipelinedCapacity is the least that Capacity returns for a Store that
+// auto-pipelines (see Options.NoAutoPipeline): its commands wait in the
+// AutoPipeliner's batches, not for a connection.
+const PipelinedCapacity = 256
+
+// Capacity returns how many calls the Store serves at once before they
+// wait for a connection ([l2.Capacity]): the client's PoolSize (per node
+// on a Cluster), or at least PipelinedCapacity when it auto-pipelines; 0
+// for a Ring or another client, whose pool it does not know.
+func (s *Store) Capacity() int { return s.capacity }
 
 // Key returns the Redis key that holds the value of the logical key:
 // "{" + prefix + key + "}". The whole key is a Cluster hash tag, so that keys
@@ -111,7 +155,9 @@ func (s *Store) Key(key string) string {
 // misses.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	rk := s.Key(key)
-	b, err := s.client.Get(ctx, rk).Bytes()
+	cmd := redis.NewStringCmd(ctx, "get", rk)
+	_ = s.single.Process(ctx, cmd)
+	b, err := cmd.Bytes()
 	if err != nil {
 		if errors.Is(err, redis.Nil) {
 			return nil, l2.ErrMiss
@@ -195,7 +241,7 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl <= 0 {
 		return fmt.Errorf("redisstore: set: ttl must be positive, got %v", ttl)
 	}
-	if err := s.client.Process(ctx, s.setCmd(ctx, key, value, ttl)); err != nil {
+	if err := s.single.Process(ctx, s.setCmd(ctx, key, value, ttl)); err != nil {
 		return s.wrap(ctx, "set", err)
 	}
 	return nil
