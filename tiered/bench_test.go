@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/l2/memstore"
 	"github.com/tiercache/tiercache/l2/redisstore"
@@ -39,10 +41,17 @@ func (noL1) Close()                                     {}
 
 func newBenchCache(b *testing.B, store l2.Store, l1Off bool) *tiered.Cache[string, User] {
 	b.Helper()
-	opts := &tiered.Options[string, User]{Name: "bench", L2: store, TTL: time.Hour, L1TTL: time.Hour}
+	var l1s l1.Store
 	if l1Off {
-		opts.L1 = noL1{}
+		l1s = noL1{}
 	}
+	return newBenchCacheL1(b, store, l1s)
+}
+
+// newBenchCacheL1 is newBenchCache with the given L1 (nil: the default).
+func newBenchCacheL1(b *testing.B, store l2.Store, l1s l1.Store) *tiered.Cache[string, User] {
+	b.Helper()
+	opts := &tiered.Options[string, User]{Name: "bench", L2: store, TTL: time.Hour, L1TTL: time.Hour, L1: l1s}
 	c, err := tiered.New(opts)
 	if err != nil {
 		b.Fatal(err)
@@ -57,73 +66,94 @@ func newBenchCache(b *testing.B, store l2.Store, l1Off bool) *tiered.Cache[strin
 	return c
 }
 
-// BenchmarkGet_L1Hit: a Get served by L1 against a raw ristretto Get of the
-// same value.
+// BenchmarkGet_L1Hit: a Get served by L1, over each L1 backend, against a
+// raw Get of the same values from ristretto and from otter.
 func BenchmarkGet_L1Hit(b *testing.B) {
 	ctx := context.Background()
-	c := newBenchCache(b, memstore.New(nil), false)
-	raw, err := ristretto.NewCache(&ristretto.Config[string, User]{
+	rawR, err := ristretto.NewCache(&ristretto.Config[string, User]{
 		NumCounters: 1e6, MaxCost: 64 << 20, BufferItems: 64, IgnoreInternalCost: true,
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer raw.Close()
+	defer rawR.Close()
+	rawO, err := otter.New(&otter.Options[string, User]{
+		MaximumWeight:    64 << 20,
+		Weigher:          func(string, User) uint32 { return 200 },
+		ExpiryCalculator: otter.ExpiryWriting[string, User](time.Hour),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rawO.StopAllGoroutines()
+	// otter without weights nor expiry: its fastest Get.
+	plainO, err := otter.New(&otter.Options[string, User]{MaximumSize: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer plainO.StopAllGoroutines()
 	keys := make([]string, benchKeys)
 	for i := range keys {
 		keys[i] = benchKey(i)
 		// With a TTL, as the cache's L1 entries have one (ristretto
 		// reads the clock on every Get of an entry with a TTL).
-		raw.SetWithTTL(keys[i], user(int64(i)), 200, time.Hour)
+		rawR.SetWithTTL(keys[i], user(int64(i)), 200, time.Hour)
+		rawO.Set(keys[i], user(int64(i)))
+		plainO.Set(keys[i], user(int64(i)))
 	}
-	raw.Wait()
-	loaded := newLoadedBenchCache(b)
+	rawR.Wait()
+	ris, err := l1.NewRistretto(l1.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ott, err := l1.NewOtter(l1.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gets := []struct {
+		name string
+		get  func(string) User
+	}{
+		{"tiercache-ristretto", cacheGet(newBenchCacheL1(b, memstore.New(nil), ris))},
+		{"tiercache-otter", cacheGet(newBenchCacheL1(b, memstore.New(nil), ott))},
+		// Values that a loader loaded: each hit reads the clock to draw
+		// an early refresh (XFetch), which values written by Set never
+		// get.
+		{"tiercache-loaded", cacheGet(newLoadedBenchCache(b))},
+		{"ristretto", func(k string) User { v, _ := rawR.Get(k); return v }},
+		{"otter", func(k string) User { v, _ := rawO.GetIfPresent(k); return v }},
+		{"otter-no-ttl", func(k string) User { v, _ := plainO.GetIfPresent(k); return v }},
+	}
 	var sink User
-	b.Run("tiercache", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			sink, _ = c.Get(ctx, keys[i%benchKeys])
-		}
-	})
-	// Values that a loader loaded: each hit reads the clock to draw an
-	// early refresh (XFetch), which values written by Set never get.
-	b.Run("tiercache-loaded", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			sink, _ = loaded.Get(ctx, keys[i%benchKeys])
-		}
-	})
-	b.Run("ristretto", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			sink, _ = raw.Get(keys[i%benchKeys])
-		}
-	})
-	b.Run("tiercache/parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for i := 0; pb.Next(); i++ {
-				_, _ = c.Get(ctx, keys[i%benchKeys])
+	for _, g := range gets {
+		b.Run(g.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				sink = g.get(keys[i%benchKeys])
 			}
 		})
-	})
-	b.Run("tiercache-loaded/parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for i := 0; pb.Next(); i++ {
-				_, _ = loaded.Get(ctx, keys[i%benchKeys])
-			}
+	}
+	for _, g := range gets {
+		b.Run(g.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for i := 0; pb.Next(); i++ {
+					_ = g.get(keys[i%benchKeys])
+				}
+			})
 		})
-	})
-	b.Run("ristretto/parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for i := 0; pb.Next(); i++ {
-				_, _ = raw.Get(keys[i%benchKeys])
-			}
-		})
-	})
+	}
 	_ = sink
+	_ = ctx
+}
+
+// cacheGet returns c's Get as a function of the key alone.
+func cacheGet(c *tiered.Cache[string, User]) func(string) User {
+	ctx := context.Background()
+	return func(k string) User {
+		v, _ := c.Get(ctx, k)
+		return v
+	}
 }
 
 // newLoadedBenchCache returns an L1-only cache whose benchKeys values were

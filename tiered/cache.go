@@ -20,9 +20,12 @@ import (
 // Values returned by Get and GetMany may be shared with other callers and
 // with L1: treat them as read-only.
 type Cache[K comparable, V any] struct {
-	cfg    Options[K, V] // validated, defaults applied
-	stats  stats.Recorder
-	l1     l1.Store
+	cfg   Options[K, V] // validated, defaults applied
+	stats stats.Recorder
+	l1    l1.Store
+	// syncL1: l1 applies a Set before it returns (l1.Synchronous), so
+	// the write path neither waits for it nor reads back what it took.
+	syncL1 bool
 	remote *remote // nil without L2
 	// schema and compressor identify the frames this cache writes (see
 	// frame.go).
@@ -92,17 +95,19 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 	}
 	store := opts.L1
 	if store == nil {
-		rs, err := l1.NewRistretto(l1.Options{})
+		st, err := l1.NewOtter(l1.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("tiered: %s: %w", cfg.Name, err)
 		}
-		store = rs
+		store = st
 	}
+	sy, syncL1 := store.(l1.Synchronous)
 	lifetime, stop := context.WithCancel(context.Background())
 	c := &Cache[K, V]{
 		cfg:        cfg,
 		stats:      cfg.Stats,
 		l1:         store,
+		syncL1:     syncL1 && sy.Synchronous(),
 		remote:     r,
 		schema:     schemaOf(&cfg),
 		compressor: compressorID(cfg.Compressor),

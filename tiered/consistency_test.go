@@ -16,6 +16,7 @@ import (
 	"github.com/tiercache/tiercache/internal/fencebus"
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/invalidate/redisbus"
+	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
@@ -64,6 +65,8 @@ type consistencyRun struct {
 	newClient func(t *testing.T) redis.UniversalClient
 	outage    func(t *testing.T, progress *atomic.Int64)
 	opts      func(*tiered.Options[int64, versioned]) // changes the defaults; nil: none
+	l1        func(t *testing.T) l1.Store             // each instance's L1; nil: the default
+	prefix    string                                  // redisstore's key prefix; "": the default
 }
 
 func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
@@ -86,11 +89,14 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 		in := &consInstance{bus: fencebus.New(bus), stats: &stats.Counter{}}
 		opts := &tiered.Options[int64, versioned]{
 			Name:       "cons",
-			L2:         redisstore.New(client, nil),
+			L2:         redisstore.New(client, &redisstore.Options{Prefix: r.prefix}),
 			Bus:        in.bus,
 			Loader:     load,
 			Stats:      in.stats,
 			L2Cooldown: 50 * time.Millisecond,
+		}
+		if r.l1 != nil {
+			opts.L1 = r.l1(t)
 		}
 		if r.opts != nil {
 			r.opts(opts)
@@ -233,9 +239,9 @@ func write(ctx context.Context, src *source, c *tiered.Cache[int64, versioned], 
 
 func TestConsistency(t *testing.T) {
 	redistest.Require(t)
-	for _, target := range redisTargets(t) {
+	for _, target := range withL1Backends(redisTargets(t)) {
 		t.Run(target.name, func(t *testing.T) {
-			instances := consistencyRun{newClient: target.client}.run(t)
+			instances := consistencyRun{newClient: target.client, l1: target.l1, prefix: target.prefix}.run(t)
 			for i, in := range instances {
 				s := in.stats.Snapshot()
 				t.Logf("instance %d: published %d, received %d (%d keys), skipped %d, flushes %d/%d, lag mean %v",

@@ -51,8 +51,15 @@ func (c *Cache[K, V]) replaceL1(k string, h, gen uint64, e *entry[V], size int, 
 	c.gens.bump(h)
 	gen = c.gens.load(h)
 	c.setL1(k, e, size, ttl)
-	c.l1.Wait()
+	c.waitL1()
 	c.ownL1(k, h, gen, e)
+}
+
+// waitL1 waits until L1 applied the Sets made before it (see ownL1).
+func (c *Cache[K, V]) waitL1() {
+	if !c.syncL1 {
+		c.l1.Wait()
+	}
 }
 
 // setL1 sets e under k in L1, unless L1 is off, for a caller that checks
@@ -68,15 +75,27 @@ func (c *Cache[K, V]) setL1(k string, e *entry[V], size int, ttl time.Duration) 
 	c.l1.Set(k, e, c.cost(k, e, size), ttl)
 }
 
-// ownL1 makes sure, once a write's Set has been applied (after Wait), that
-// L1 holds e under k, or nothing. ristretto drops the Set of a new key
-// while an earlier Set of that key still waits in its buffer (its policy
-// takes the second for a duplicate): a reader's fill of the value before
-// this write would stay in L1, older than what L2 now holds, and no message
-// would come to remove it (receivers skip their own). It also evicts e when
-// the key's generation moved from gen (a message of another instance's
-// write came in) or L1 went off meanwhile.
+// ownL1 makes sure, once a write's Set has been applied (after waitL1),
+// that L1 holds e under k, or nothing. It evicts e when the key's
+// generation moved from gen (a message of another instance's write came
+// in) or L1 went off meanwhile.
+//
+// An asynchronous store (ristretto) may also hold another value: it drops
+// the Set of a new key while an earlier Set of that key still waits in its
+// buffer (its policy takes the second for a duplicate), so a reader's fill
+// of the value before this write would stay in L1, older than what L2 now
+// holds, and no message would come to remove it (receivers skip their
+// own). ownL1 reads the key back to find out. A synchronous store needs no
+// read: the write's Set replaced whatever was there, and a reader's fill
+// that lands after it saw the generation move and takes itself back (see
+// fillL1).
 func (c *Cache[K, V]) ownL1(k string, h, gen uint64, e *entry[V]) {
+	if c.syncL1 {
+		if c.gens.load(h) != gen || c.l1off.Load() {
+			c.l1.Delete(k)
+		}
+		return
+	}
 	if v, ok := c.l1.Get(k); ok && (v != any(e) || c.gens.load(h) != gen || c.l1off.Load()) {
 		c.l1.Delete(k)
 	}

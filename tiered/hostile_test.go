@@ -388,6 +388,20 @@ func allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
+// leastAllocated is the least that f(run) allocated in allocRuns calls:
+// the count is the whole process's, and the goroutines of other tests'
+// caches (an L1's maintenance, a pipeliner's flusher) add to it now and
+// then.
+func leastAllocated(f func(run int)) uint64 {
+	least := allocated(func() { f(0) })
+	for run := 1; run < allocRuns; run++ {
+		least = min(least, allocated(func() { f(run) }))
+	}
+	return least
+}
+
+const allocRuns = 3
+
 // Item 8: a value in L2 larger than MaxValueSize (a writer with a larger
 // limit wrote it) is neither decompressed nor decoded, nor kept in L1:
 // reading it costs its bytes on the wire once, and GetMany of several
@@ -411,10 +425,16 @@ func TestHostile_OversizedValueNotDecoded(t *testing.T) {
 				writer := hostileCache(t, tg.store, &recordingL1{}, &stats.Counter{}, nil, func(o *tiered.Options[int64, User]) {
 					o.MaxValueSize, o.Compressor = -1, comp
 				})
-				ids := []int64{1, 2, 3, 4, 5}
-				for _, id := range ids {
-					if err := writer.Set(ctx, id, big); err != nil {
-						t.Fatal(err)
+				// Each run reads keys of its own: a read loads the key
+				// and replaces the oversized value.
+				ids := func(run int) []int64 {
+					return []int64{1 + 5*int64(run), 2 + 5*int64(run), 3 + 5*int64(run), 4 + 5*int64(run), 5 + 5*int64(run)}
+				}
+				for run := range allocRuns {
+					for _, id := range ids(run) {
+						if err := writer.Set(ctx, id, big); err != nil {
+							t.Fatal(err)
+						}
 					}
 				}
 				wire := len(tg.get(t, "users", "1"))
@@ -423,9 +443,9 @@ func TestHostile_OversizedValueNotDecoded(t *testing.T) {
 				l1 := &recordingL1{}
 				reader := hostileCache(t, tg.store, l1, st, nil, func(o *tiered.Options[int64, User]) { o.Compressor = comp })
 				var got User
-				a := allocated(func() {
+				a := leastAllocated(func(run int) {
 					var err error
-					if got, err = reader.Get(ctx, 1); err != nil {
+					if got, err = reader.Get(ctx, ids(run)[0]); err != nil {
 						t.Fatal(err)
 					}
 				})
@@ -435,8 +455,8 @@ func TestHostile_OversizedValueNotDecoded(t *testing.T) {
 				if a > uint64(wire)+(1<<20) {
 					t.Errorf("Get of a %d-byte value (%d on the wire) allocated %d bytes, want at most its wire size + 1 MiB", size, wire, a)
 				}
-				a = allocated(func() {
-					m, err := reader.GetMany(ctx, ids[1:])
+				a = leastAllocated(func(run int) {
+					m, err := reader.GetMany(ctx, ids(run)[1:])
 					if err != nil || len(m) != 4 {
 						t.Fatalf("GetMany: %d values, %v", len(m), err)
 					}
@@ -444,8 +464,8 @@ func TestHostile_OversizedValueNotDecoded(t *testing.T) {
 				if a > 4*uint64(wire)+(1<<20) {
 					t.Errorf("GetMany of 4 oversized values (%d bytes each on the wire) allocated %d bytes, want at most their sum + 1 MiB", wire, a)
 				}
-				if n := st.Snapshot().Get(stats.ValueTooLarge); n != 5 {
-					t.Errorf("ValueTooLarge = %d, want 5", n)
+				if n := st.Snapshot().Get(stats.ValueTooLarge); n != 5*allocRuns {
+					t.Errorf("ValueTooLarge = %d, want %d", n, 5*allocRuns)
 				}
 				t.Logf("%d bytes on the wire per value; Get and GetMany allocated within bounds", wire)
 			})

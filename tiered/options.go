@@ -100,8 +100,9 @@ type Options[K comparable, V any] struct {
 	// CompressAbove: see Compressor. Default DefaultCompressAbove.
 	CompressAbove int
 
-	// L1 is the in-process tier. Default: an l1.Ristretto with its default
-	// Options (64 MiB), created by New and closed by Close. A store given
+	// L1 is the in-process tier. Default: an l1.Otter with its default
+	// Options (64 MiB), created by New and closed by Close; l1.Ristretto
+	// is the other choice (docs/architecture.md compares them). A store given
 	// here belongs to this cache alone (keys carry no namespace in L1) and
 	// is closed by Close too.
 	L1 l1.Store

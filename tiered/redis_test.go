@@ -24,6 +24,55 @@ type redisTarget struct {
 	name   string
 	client func(t *testing.T) redis.UniversalClient // as the user tiercache connects as
 	admin  func(t *testing.T) redis.UniversalClient // for the test's own inspection
+	// l1 makes each instance's L1; nil: the cache's default.
+	l1 func(t *testing.T) l1.Store
+	// prefix is the Redis key prefix of the target's stores (see store),
+	// so that runs over several L1 backends do not read each other's
+	// values.
+	prefix string
+}
+
+// store returns a redisstore over client with the target's prefix.
+func (tg redisTarget) store(client redis.UniversalClient) *redisstore.Store {
+	return redisstore.New(client, &redisstore.Options{Prefix: tg.prefix})
+}
+
+// l1Backends are the L1 stores that the consistency, stampede and
+// stale-set tests run over, each on every target.
+var l1Backends = []struct {
+	name string
+	new  func(t *testing.T) l1.Store
+}{
+	{"otter", func(t *testing.T) l1.Store {
+		s, err := l1.NewOtter(l1.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+	{"ristretto", func(t *testing.T) l1.Store {
+		s, err := l1.NewRistretto(l1.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}},
+}
+
+// withL1Backends returns every target once per L1 backend, named
+// "<target>/<backend>". The cache closes the store it is given.
+func withL1Backends(targets []redisTarget) []redisTarget {
+	var all []redisTarget
+	for _, tg := range targets {
+		for _, b := range l1Backends {
+			tb := tg
+			tb.name = tg.name + "/" + b.name
+			tb.l1 = b.new
+			tb.prefix = "tc-" + b.name + ":"
+			all = append(all, tb)
+		}
+	}
+	return all
 }
 
 // redisTargets starts one real server and one 3+3 Cluster for the test and
@@ -33,20 +82,20 @@ func redisTargets(t *testing.T) []redisTarget {
 	srv := redistest.NewServer(t)
 	cl := redistest.NewCluster(t)
 	return []redisTarget{
-		{"standalone", func(t *testing.T) redis.UniversalClient {
+		{name: "standalone", client: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 			t.Cleanup(func() { _ = c.Close() })
 			return c
-		}, func(t *testing.T) redis.UniversalClient {
+		}, admin: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClient(redistest.AdminOptions(srv.Addr()))
 			t.Cleanup(func() { _ = c.Close() })
 			return c
 		}},
-		{"cluster", func(t *testing.T) redis.UniversalClient {
+		{name: "cluster", client: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 			t.Cleanup(func() { _ = c.Close() })
 			return c
-		}, func(t *testing.T) redis.UniversalClient {
+		}, admin: func(t *testing.T) redis.UniversalClient {
 			c := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
 			t.Cleanup(func() { _ = c.Close() })
 			return c

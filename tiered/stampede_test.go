@@ -16,7 +16,6 @@ import (
 	"github.com/tiercache/tiercache/internal/redistest"
 	"github.com/tiercache/tiercache/invalidate/redisbus"
 	"github.com/tiercache/tiercache/l2"
-	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
 	"github.com/tiercache/tiercache/tiered/internal/envelope"
@@ -51,8 +50,11 @@ func newStampedeNode(t *testing.T, target redisTarget, name string, withBus bool
 	if err := n.client.Ping(context.Background()).Err(); err != nil { // dial (and learn the slots) before the test
 		t.Fatal(err)
 	}
-	opts.L2 = redisstore.New(n.client, nil)
+	opts.L2 = target.store(n.client)
 	opts.Stats = n.stats
+	if target.l1 != nil {
+		opts.L1 = target.l1(t)
+	}
 	if ld := opts.Loader; ld != nil {
 		opts.Loader = loader.Func[int64, versioned](func(ctx context.Context, k int64) (versioned, error) {
 			n.loads.Add(1)
@@ -184,7 +186,7 @@ func receive(t *testing.T, what string, ch <-chan getResult) getResult {
 // redisstore of a client of its own: a tombstone, a value, or nothing.
 func stored(t *testing.T, target redisTarget, ns string, k int64) (v versioned, tombstone, found bool) {
 	t.Helper()
-	b, err := redisstore.New(target.client(t), nil).Namespace(ns).Get(context.Background(), strconv.FormatInt(k, 10))
+	b, err := target.store(target.client(t)).Namespace(ns).Get(context.Background(), strconv.FormatInt(k, 10))
 	if errors.Is(err, l2.ErrMiss) {
 		return v, false, false
 	}
@@ -215,7 +217,7 @@ const (
 // them once per instance.
 func TestStampede_OneLoadAcrossInstances(t *testing.T) {
 	redistest.Require(t)
-	for _, target := range redisTargets(t) {
+	for _, target := range withL1Backends(redisTargets(t)) {
 		t.Run(target.name, func(t *testing.T) {
 			t.Run("leases", func(t *testing.T) {
 				nodes, calls := runStampede(t, target, "stampede-leases", 0, false) // DefaultLeaseTTL
@@ -397,7 +399,7 @@ func runStampede(t *testing.T, target redisTarget, name string, leaseTTL time.Du
 // what Redis holds.
 func TestStampede_StaleSetAcrossInstances(t *testing.T) {
 	redistest.Require(t)
-	for _, target := range redisTargets(t) {
+	for _, target := range withL1Backends(redisTargets(t)) {
 		t.Run(target.name, func(t *testing.T) {
 			const name = "stale-set"
 			ctx := context.Background()

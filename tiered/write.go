@@ -131,7 +131,7 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 		}
 	}
 	if set {
-		c.l1.Wait()
+		c.waitL1()
 		for i, w := range ws {
 			if w.e != nil && l2err == nil {
 				c.ownL1(w.k, hs[i], gens[i], w.e)
