@@ -27,7 +27,7 @@ func BenchmarkGet_L1HitParallel(b *testing.B) {
 
 func benchL1Hit(b *testing.B, parallel bool) {
 	keys := benchKeys(l1Keys)
-	for _, lib := range Libraries() {
+	for _, lib := range withVariants(Libraries(), WithRistretto()) {
 		if !lib.Local {
 			continue
 		}

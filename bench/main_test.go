@@ -179,11 +179,17 @@ func benchKeys(n int) []string {
 // withNoLeases returns libs with tiercache without leases right after
 // tiercache.
 func withNoLeases(libs []Library) []Library {
-	out := make([]Library, 0, len(libs)+1)
+	return withVariants(libs, WithoutLeases())
+}
+
+// withVariants returns libs with the given variants of tiercache right
+// after tiercache.
+func withVariants(libs []Library, variants ...Library) []Library {
+	out := make([]Library, 0, len(libs)+len(variants))
 	for _, lib := range libs {
 		out = append(out, lib)
 		if lib.Name == "tiercache" {
-			out = append(out, WithoutLeases())
+			out = append(out, variants...)
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/tiered"
 )
 
@@ -114,8 +115,20 @@ func Libraries() []Library {
 		{Name: "rueidis", Remote: true, Local: true, New: NewRueidis},
 		{Name: "go-redis-csc", Remote: true, Local: true, New: NewGoRedisCSC},
 		{Name: "ristretto", Local: true, New: NewRistretto},
+		{Name: "otter", Local: true, New: NewOtter},
 		{Name: "go-redis+msgpack", Remote: true, New: NewGoRedis},
+		{Name: "go-redis-autopipe", Remote: true, New: NewGoRedisAutoPipe},
 	}
+}
+
+// WithRistretto is tiercache over a ristretto L1 of the same size instead
+// of its default (otter).
+func WithRistretto() Library {
+	return Library{Name: "tiercache-ristretto", Remote: true, Local: true, New: func(cfg Config) (Peer, error) {
+		return newTiercache(cfg, nil, func(entries int64) (l1.Store, error) {
+			return l1.NewRistretto(l1.Options{MaxCost: entries, AverageCost: 1})
+		})
+	}}
 }
 
 // WithoutLeases is tiercache with its L2 leases off (LeaseTTL -1): the

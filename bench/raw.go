@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
+	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -16,6 +17,9 @@ import (
 type goRedisPeer struct {
 	cfg Config
 	rdb *redis.Client
+	// cmd sends the single commands: rdb, or its AutoPipeliner.
+	cmd    redis.Cmdable
+	prefix string // of its Redis keys
 }
 
 var (
@@ -26,19 +30,34 @@ var (
 // NewGoRedis returns a raw go-redis client with msgpack.
 func NewGoRedis(cfg Config) (Peer, error) {
 	cfg = cfg.withDefaults()
-	return &goRedisPeer{cfg: cfg, rdb: redis.NewClient(&redis.Options{Addr: cfg.Addr})}, nil
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr})
+	return &goRedisPeer{cfg: cfg, rdb: rdb, cmd: rdb, prefix: "raw:"}, nil
+}
+
+// NewGoRedisAutoPipe returns raw go-redis with msgpack whose GETs and SETs
+// go through the client's AutoPipeliner (go-redis v9.23, experimental):
+// what a user who pipelines by hand gets.
+func NewGoRedisAutoPipe(cfg Config) (Peer, error) {
+	cfg = cfg.withDefaults()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr})
+	ap, err := rdb.AutoPipeline()
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	return &goRedisPeer{cfg: cfg, rdb: rdb, cmd: ap, prefix: "rawap:"}, nil
 }
 
 func (p *goRedisPeer) Get(ctx context.Context, key string) (Value, error) {
-	return getThrough(ctx, p.rdb, p.cfg, "raw:", key)
+	return getThrough(ctx, p.cmd, p.cfg, p.prefix, key)
 }
 
 func (p *goRedisPeer) Set(ctx context.Context, key string, v Value) error {
-	return setMsgpack(ctx, p.rdb, p.cfg, "raw:", key, v)
+	return setMsgpack(ctx, p.cmd, p.cfg, p.prefix, key, v)
 }
 
 func (p *goRedisPeer) GetMany(ctx context.Context, keys []string) (map[string]Value, error) {
-	return mgetMsgpack(ctx, p.rdb, "raw:", keys)
+	return mgetMsgpack(ctx, p.rdb, p.prefix, keys)
 }
 
 func (p *goRedisPeer) LocalHits() int64 { return -1 }
@@ -155,5 +174,60 @@ func (p *ristrettoPeer) LocalHits() int64 { return p.hits.Load() }
 
 func (p *ristrettoPeer) Close() error {
 	p.c.Close()
+	return nil
+}
+
+// otterPeer is raw otter v2: a local cache of Config.LocalEntries entries
+// with Config.LocalTTL, nothing shared; a miss loads and sets.
+type otterPeer struct {
+	cfg  Config
+	c    *otter.Cache[string, Value]
+	hits atomic.Int64
+}
+
+var _ Peer = (*otterPeer)(nil)
+
+// NewOtter returns a raw otter cache of Config.LocalEntries entries, each
+// expiring Config.LocalTTL after its write, as otter's README configures
+// it. Config.LocalOff is errors.ErrUnsupported.
+func NewOtter(cfg Config) (Peer, error) {
+	if cfg.LocalOff {
+		return nil, errors.ErrUnsupported
+	}
+	cfg = cfg.withDefaults()
+	c, err := otter.New(&otter.Options[string, Value]{
+		MaximumSize:      cfg.LocalEntries,
+		ExpiryCalculator: otter.ExpiryWriting[string, Value](cfg.LocalTTL),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: otter: %w", err)
+	}
+	return &otterPeer{cfg: cfg, c: c}, nil
+}
+
+func (p *otterPeer) Get(ctx context.Context, key string) (Value, error) {
+	if v, ok := p.c.GetIfPresent(key); ok {
+		if p.cfg.CountLocalHits {
+			p.hits.Add(1)
+		}
+		return v, nil
+	}
+	v, err := p.cfg.load(ctx, key)
+	if err != nil {
+		return Value{}, err
+	}
+	p.c.Set(key, v)
+	return v, nil
+}
+
+func (p *otterPeer) Set(_ context.Context, key string, v Value) error {
+	p.c.Set(key, v)
+	return nil
+}
+
+func (p *otterPeer) LocalHits() int64 { return p.hits.Load() }
+
+func (p *otterPeer) Close() error {
+	p.c.StopAllGoroutines()
 	return nil
 }

@@ -16,9 +16,10 @@ import (
 	"github.com/tiercache/tiercache/tiered/stats"
 )
 
-// tiercachePeer is a tiered.Cache with a ristretto L1 of LocalEntries
-// entries, Redis as L2 and invalidation over Redis pub/sub; everything
-// else at its defaults (XFetch, leases, msgpack).
+// tiercachePeer is a tiered.Cache with its default L1 (otter) of
+// LocalEntries entries, Redis as L2 and invalidation over Redis pub/sub;
+// everything else at its defaults (XFetch, leases, msgpack,
+// auto-pipelining).
 type tiercachePeer struct {
 	c      *tiered.Cache[string, Value]
 	bus    *redisbus.Bus
@@ -33,17 +34,19 @@ var (
 )
 
 // NewTiercache returns an instance of tiercache.
-func NewTiercache(cfg Config) (Peer, error) { return newTiercache(cfg, nil) }
+func NewTiercache(cfg Config) (Peer, error) { return newTiercache(cfg, nil, nil) }
 
 // TiercacheVariant returns tiercache under another name, with tune
 // applied to its Options: a row that shows what one option costs or buys.
 func TiercacheVariant(name string, tune func(*tiered.Options[string, Value])) Library {
 	return Library{Name: name, Remote: true, Local: true, New: func(cfg Config) (Peer, error) {
-		return newTiercache(cfg, tune)
+		return newTiercache(cfg, tune, nil)
 	}}
 }
 
-func newTiercache(cfg Config, tune func(*tiered.Options[string, Value])) (Peer, error) {
+// newTiercache returns tiercache with tune applied to its Options and an
+// L1 made by newL1 (nil: the default store, otter) of the given entries.
+func newTiercache(cfg Config, tune func(*tiered.Options[string, Value]), newL1 func(entries int64) (l1.Store, error)) (Peer, error) {
 	cfg = cfg.withDefaults()
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr})
 	p := &tiercachePeer{rdb: rdb, events: &events{countHits: cfg.CountLocalHits, subscribed: make(chan struct{})}}
@@ -69,7 +72,10 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value])) (Peer, 
 	if cfg.LocalOff {
 		opts.L1 = noL1{}
 	} else {
-		store, err := l1.NewRistretto(l1.Options{MaxCost: int64(cfg.LocalEntries), AverageCost: 1})
+		if newL1 == nil {
+			newL1 = func(entries int64) (l1.Store, error) { return l1.NewOtter(l1.Options{MaxCost: entries}) }
+		}
+		store, err := newL1(int64(cfg.LocalEntries))
 		if err != nil {
 			_ = p.Close()
 			return nil, err
