@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tiercache/tiercache/internal/clock"
 	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered/internal/hotlist"
@@ -46,6 +47,9 @@ type Cache[K comparable, V any] struct {
 	wb        *behind[K, V] // write-behind; nil: off
 	// hot counts the most read keys (Options.HotKeys); nil: off.
 	hot *hotlist.Sketch
+	// hitClock is the clock of L1 hits (see hitMilli): nil when
+	// Options.Now was given.
+	hitClock *clock.Coarse
 	// l1off: L1 takes and serves nothing, because the bus's subscription
 	// is not in place (before the first one, and while it is broken).
 	l1off atomic.Bool
@@ -69,6 +73,25 @@ type Cache[K comparable, V any] struct {
 
 	// unpoll ends what Poll started, when the Recorder is a stats.Poller.
 	unpoll func()
+}
+
+// hitClockResolution is how often the default clock of L1 hits is read
+// while hits come in (see hitMilli).
+const hitClockResolution = time.Millisecond
+
+// hitMilli is the time, in unix milliseconds, for a read that found an
+// entry in L1 and must judge it (a loaded value, for early refresh; or
+// stale serving). With the default clock it is a reading taken at most a
+// millisecond ago by a goroutine that reads the clock only while hits come
+// in (clock.Coarse): a hit then loads a variable where reading the clock
+// cost as much as the rest of the hit (143 ns against 76 ns, one
+// goroutine, BenchmarkGet_L1Hit/tiercache-loaded). An injected clock is
+// read as it is.
+func (c *Cache[K, V]) hitMilli() int64 {
+	if c.hitClock != nil {
+		return c.hitClock.UnixMilli()
+	}
+	return c.cfg.Now().UnixMilli()
 }
 
 // New returns a cache configured by opts; see [Options] for the defaults.
@@ -167,6 +190,9 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 	if p, ok := c.stats.(stats.Poller); ok {
 		c.unpoll = p.Poll(c.levels)
 	}
+	if opts.Now == nil {
+		c.hitClock = clock.NewCoarse(cfg.Now, hitClockResolution)
+	}
 	return c, nil
 }
 
@@ -208,5 +234,8 @@ func (c *Cache[K, V]) Close() error {
 	_ = c.flights.Wait(context.Background()) // cannot fail without a deadline
 	c.bg.Wait()
 	c.l1.Close()
+	if c.hitClock != nil {
+		c.hitClock.Close()
+	}
 	return nil
 }

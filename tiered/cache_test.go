@@ -773,6 +773,23 @@ func TestL1HitDoesNotAllocate(t *testing.T) {
 	if n := f.snap().Get(stats.EarlyRefresh); n != 0 {
 		t.Fatalf("%d early refreshes of a value an hour from its expiry", n)
 	}
+	// The same with the default clock, which a hit reads from a goroutine
+	// of its own.
+	lc, err := tiered.New(&tiered.Options[string, User]{Name: "l", TTL: time.Hour,
+		Loader: loader.Func[string, User](func(context.Context, string) (User, error) {
+			time.Sleep(2 * time.Millisecond) // a load time above the clock's resolution
+			return user(3), nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lc.Close() }()
+	if _, err := lc.Get(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	if a := testing.AllocsPerRun(1000, func() { _, _ = lc.Get(ctx, "ada") }); a != 0 {
+		t.Fatalf("L1 hit of a loaded value, default clock: %v allocs, want 0", a)
+	}
 }
 
 // TestConcurrentWritesKeepTiersInAgreement: Sets, Deletes, SetManys and

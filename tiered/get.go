@@ -50,7 +50,7 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (*entry[V], stats.Tier, er
 	var stale *entry[V] // an expired entry that may stand in for a failed load
 	if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
 		e := v.(*entry[V])
-		if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.cfg.Now().UnixMilli()) {
+		if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.hitMilli()) {
 			c.stats.Add(stats.L1Hit, 1)
 			return e, stats.TierL1, nil
 		}

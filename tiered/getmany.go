@@ -78,7 +78,7 @@ func (c *Cache[K, V]) getManyL1(ctx context.Context, keys []K, out map[K]V) ([]*
 		if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
 			e := v.(*entry[V])
 			if c.fresh.check(e.delta) && now == 0 {
-				now = c.cfg.Now().UnixMilli()
+				now = c.hitMilli()
 			}
 			if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, now) {
 				hits++

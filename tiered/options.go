@@ -298,7 +298,12 @@ type Options[K comparable, V any] struct {
 	// Now is the clock. Default: a wall clock derived from the monotonic
 	// clock and re-read once a second (internal/clock.Mono), which costs a
 	// third less than time.Now; a step of the system clock reaches it
-	// within a second.
+	// within a second. With the default, a read that judges an entry it
+	// found in L1 (early refresh, stale serving) takes the time from a
+	// goroutine that reads this clock every millisecond while such reads
+	// come in, and sleeps when they stop: the judgement may be late by a
+	// millisecond, or more on a saturated machine. A clock given here is
+	// read on every such hit.
 	Now func() time.Time
 	// Rand returns a uniform float in [0, 1), for Jitter, early refresh
 	// and the sampling of HotKeys. Default math/rand/v2.Float64.
