@@ -128,7 +128,7 @@ func Tiered(t Trace, store l1.Store) (int, error) {
 		store.Close()
 		return 0, fmt.Errorf("hitratio: tiercache: %w", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	for _, k := range t.Accesses {
 		v, err := c.Get(ctx, t.Keys[k])

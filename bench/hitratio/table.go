@@ -48,7 +48,9 @@ func WriteTable(w io.Writer, policies []Policy, rows []Row) error {
 	for _, p := range policies {
 		head = append(head, p.Name)
 	}
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	if _, err := fmt.Fprintln(tw, strings.Join(head, "\t")); err != nil {
+		return err
+	}
 	for _, r := range rows {
 		cells := []string{r.Trace, fmt.Sprintf("%s (%s%%)", strconv.Itoa(r.Capacity), strconv.FormatFloat(100*r.Share, 'f', -1, 64))}
 		for i := range policies {
@@ -58,7 +60,9 @@ func WriteTable(w io.Writer, policies []Policy, rows []Row) error {
 			}
 			cells = append(cells, cell)
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		if _, err := fmt.Fprintln(tw, strings.Join(cells, "\t")); err != nil {
+			return err
+		}
 	}
 	return tw.Flush()
 }
