@@ -1,9 +1,10 @@
 // Package l1 is the in-process tier of a tiered cache: a bounded store of
 // decoded values under string keys, each with its own TTL.
 //
-// [Store] is the interface the cache uses; [Ristretto] is the default
-// implementation, over github.com/dgraph-io/ristretto/v2, and [Otter], over
-// github.com/maypok86/otter/v2, is synchronous (a Set is visible at once). The package knows
+// [Store] is the interface the cache uses. [Otter], over
+// github.com/maypok86/otter/v2, is the tiered cache's default: it is
+// [Synchronous] (a Set is visible at once). [Ristretto], over
+// github.com/dgraph-io/ristretto/v2, is the other. The package knows
 // nothing of codecs or Redis: values are opaque, and costs are whatever the
 // caller says (bytes, by default in the tiered cache).
 //

@@ -1,5 +1,5 @@
 // Package tiered is a typed two-tier cache: decoded values in an in-process
-// L1 (ristretto by default) in front of a shared L2 (Redis, through
+// L1 (otter by default, or ristretto) in front of a shared L2 (Redis, through
 // l2/redisstore), filled by a loader once per missing key.
 //
 //	bus, err := redisbus.New(rdb, nil) // one per instance; Close it last

@@ -37,7 +37,7 @@ type entry[V any] struct {
 func (c *Cache[K, V]) live(e *entry[V]) bool { return e.epoch.Load() == c.gens.epoch.Load() }
 
 // entryOverhead approximates the memory of an L1 entry beyond its value and
-// key (the entry, ristretto's item and map slot), for the default cost.
+// key (the entry, the L1 store's node and map slot), for the default cost.
 const entryOverhead = 96
 
 // frameSizeHint is the initial capacity of an encoding buffer.

@@ -400,7 +400,7 @@ func leastAllocated(f func(run int)) uint64 {
 	return least
 }
 
-const allocRuns = 3
+const allocRuns = 2
 
 // Item 8: a value in L2 larger than MaxValueSize (a writer with a larger
 // limit wrote it) is neither decompressed nor decoded, nor kept in L1:
