@@ -23,9 +23,11 @@ const (
 	Prefixes
 	// Staging: the Store is a [Stager] (which requires Leases).
 	Staging
+	// LeaseReads: the Store is a [LeaseReader] (which requires Leases).
+	LeaseReads
 
 	// All is every ability this version of the package knows.
-	All = Namespaces | ConditionalWrites | Leases | Tags | Prefixes | Staging
+	All = Namespaces | ConditionalWrites | Leases | Tags | Prefixes | Staging | LeaseReads
 )
 
 var abilityNames = [...]struct {
@@ -38,6 +40,7 @@ var abilityNames = [...]struct {
 	{Tags, "Tagger"},
 	{Prefixes, "PrefixDeleter"},
 	{Staging, "Stager"},
+	{LeaseReads, "LeaseReader"},
 }
 
 // Has reports whether a includes every ability of b.
@@ -81,6 +84,9 @@ func implemented(s Store) Ability {
 	if _, ok := s.(Stager); ok {
 		a |= Staging
 	}
+	if _, ok := s.(LeaseReader); ok {
+		a |= LeaseReads
+	}
 	return a
 }
 
@@ -106,6 +112,9 @@ func Check(s Store) (Ability, error) {
 	}
 	if declared.Has(Staging) && !declared.Has(Leases) {
 		return 0, fmt.Errorf("l2: %T declares Stager without Leaser", s)
+	}
+	if declared.Has(LeaseReads) && !declared.Has(Leases) {
+		return 0, fmt.Errorf("l2: %T declares LeaseReader without Leaser", s)
 	}
 	return declared & All, nil
 }

@@ -24,6 +24,9 @@
 //     delete (the tiered cache's tombstones rely on it).
 //   - [Leaser] ([Leases]): per-key leases, so that of the instances that miss
 //     a key at once one loads it; it embeds Conditional.
+//   - [LeaseReader] ([LeaseReads]): a read that takes the key's lease when
+//     the key holds no value, so that a miss costs two round trips; it
+//     embeds Leaser.
 //   - [Tagger] ([Tags]): tag indexes for InvalidateTags.
 //   - [PrefixDeleter] ([Prefixes]): InvalidatePrefix and Flush.
 //   - [Stager] ([Staging]): write-behind's queued values, kept beside

@@ -9,8 +9,10 @@ import (
 
 // Token names the holder of a lease: 16 random bytes. It is a type of its
 // own so that it cannot be passed where a value is expected. Make one with
-// NewToken for each load: the zero Token is not a valid token (every caller
-// that forgot NewToken would be the same holder).
+// NewToken for each load, or one for a process that loads each key once at
+// a time (the tiered cache's reads share one): the zero Token is not a
+// valid token (every caller that forgot NewToken would be the same
+// holder).
 type Token [16]byte
 
 // NewToken returns a random token, never the zero Token.
@@ -123,4 +125,37 @@ func (s LeaseState) String() string {
 		return "changed"
 	}
 	return "unknown"
+}
+
+// LeaseReader is implemented by a Leaser that can read a key and, when the
+// key holds no value, take its lease in the same step: a read that misses
+// is then also the lease of the load that follows, and a miss costs the
+// tiered cache two round trips (this read, then SetLeased) instead of
+// three.
+//
+// GetLease differs from a Lease of the key with Old nil in three ways. A
+// lease that another token holds is not marked waited: the caller that
+// wants to be told when the holder is done asks Lease. A key that holds a
+// value is not leased, whatever that value (Lease would grant it against
+// an Old equal to the value). And a Stager may grant the lease of a key
+// that has a queued value but no value (one evicted or deleted behind the
+// Stager's back): SetLeased then refuses the holder's write.
+//
+// While a lease that GetLease granted lives, the key holds no value for
+// Get and GetMany, and a SetIf with Old nil may be refused (redisstore
+// keeps such a lease in the key itself, as rueidis's client-side caching
+// does with its placeholders). Lease, SetLeased, Release, Revoke, Set and
+// Delete treat it as any lease of the key.
+type LeaseReader interface {
+	Leaser
+
+	// GetLease returns the value of key, as Get does, but a nil value and
+	// no error where Get returns ErrMiss. When the key holds no value, it
+	// grants token the key's lease for ttl (which must be positive) unless
+	// another token holds it, and reports whether token holds it now
+	// (granted; a token that already held it keeps it, for the rest of
+	// its TTL, with its waited mark). A nil value with granted false:
+	// another token holds the lease, or the store could not take one (it
+	// answered as Get would).
+	GetLease(ctx context.Context, key string, token Token, ttl time.Duration) (value []byte, granted bool, err error)
 }

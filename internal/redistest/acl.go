@@ -18,7 +18,7 @@ import (
 // connects as the admin user instead ([AdminOptions]). The README's
 // production checklist shows the same rules (TestACLDocumented).
 const ACL = "~* &* -@all" +
-	" +get +mget +set +del +unlink +scan +spop +sadd +pttl +pexpire" + // values, tombstones, leases, tags, prefixes
+	" +get +mget +set +del +unlink +scan +getrange +spop +sadd +pttl +pexpire" + // values, tombstones, leases, tags, prefixes
 	" +evalsha +eval" + // the scripts of leases, conditional writes and tags
 	" +publish +subscribe +spublish +ssubscribe +ping" + // the bus
 	" +hello +cluster|slots +command" + // go-redis's handshake and Cluster routing (and +client|setinfo from Redis 7.2 on)

@@ -33,7 +33,10 @@
 // winner among concurrent callers; calls of many keys answer as calls of
 // one key each do, in order; the waited mark, set by a LeaseHeld answer,
 // kept by a grant to the holder, reported by the holder's SetLeased and
-// Release, and ended with the lease) and [l2.Stager] (a queued value
+// Release, and ended with the lease), [l2.LeaseReader] (a read that takes
+// the lease of a key with no value and only then, marks nothing, keeps
+// the holder's lease without renewing it, and leaves the key valueless
+// for Get and GetMany) and [l2.Stager] (a queued value
 // becomes the key's value without expiry and ends its lease; sequence
 // numbers ordered exactly up to the largest uint64, a Seq of 0 taking the
 // next, the number remembered after Unstage; Lease never granted while a

@@ -85,6 +85,8 @@ func Run(t *testing.T, h Harness) {
 		{"LeaseWaited", testLeaseWaited, false},
 		{"LeaseWaitedBatch", testLeaseWaitedBatch, false},
 		{"LeaseWaitedTTL", testLeaseWaitedTTL, true},
+		{"LeaseRead", testLeaseRead, false},
+		{"LeaseReadTTL", testLeaseReadTTL, true},
 		{"Stage", testStage, false},
 		{"StageLease", testStageLease, false},
 		{"StageClaim", testStageClaim, false},

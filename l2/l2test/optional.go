@@ -33,6 +33,8 @@ func abilityOf[I any]() l2.Ability {
 		return l2.Prefixes
 	case *l2.Stager:
 		return l2.Staging
+	case *l2.LeaseReader:
+		return l2.LeaseReads
 	}
 	panic(fmt.Sprintf("l2test: %v is no optional interface of l2", reflect.TypeFor[I]()))
 }

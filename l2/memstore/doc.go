@@ -26,7 +26,9 @@
 // the lock, SetManyIf takes it once for the batch), [l2.Leaser] (leases are
 // kept beside the entries, with their holder's token, their expiry and
 // whether another token was refused them; each call takes the lock once
-// for its batch), [l2.Tagger] (tag indexes are sets kept apart from the
+// for its batch), [l2.LeaseReader] (GetLease reads a key and leases it
+// when it holds no value, under one lock, and never leases a key with a
+// queued value), [l2.Tagger] (tag indexes are sets kept apart from the
 // entries, so no key is reserved for them, and expire on the same clock),
 // [l2.PrefixDeleter] and [l2.Stager] (queued values, their sequence
 // numbers and claims are kept apart from the entries, so that Delete,

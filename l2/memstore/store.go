@@ -257,8 +257,8 @@ func (s *Store) FailWith(err error) {
 
 // FailWhen makes every later operation call f with its name ("get",
 // "getmany", "set", "setmany", "delete", "setif", "setmanyif", "lease",
-// "setleased", "release", "revoke", "tag", "poptagged", "deleteprefix",
-// "stage", "claim", "unstage") and fail with the error f returns, unless
+// "setleased", "release", "revoke", "getlease", "tag", "poptagged",
+// "deleteprefix", "stage", "claim", "unstage") and fail with the error f returns, unless
 // it is nil (wrapped as FailWith wraps it). FailWhen(nil) removes the
 // hook. f runs after a fault set with [Store.FailWith], on the operation's
 // goroutine, and must be safe for concurrent use. It models a tier that

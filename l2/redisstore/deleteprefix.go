@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -31,7 +32,10 @@ var _ l2.PrefixDeleter = (*Store)(nil)
 // with "}:tags"), the keys of queued values and their claims (ending with
 // "}:queued" and "}:claim", see [Store.Stage]: a write not yet in the
 // source of truth outlives its value) and keys of any other shape, which
-// the store did not write, are left alone. Each batch is removed with UNLINK, batched as in
+// the store did not write, are left alone. A value key that holds a lease
+// in place of a value (see GetLease) is deleted and not reported: the
+// first bytes of each batch's value keys are read first (GETRANGE, in one
+// round trip per node). Each batch is removed with UNLINK, batched as in
 // Delete (one UNLINK per slot, in one pipeline, on a Cluster).
 //
 // SCAN may miss keys written while it runs, and a node that fails over
@@ -94,6 +98,7 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 	if len(doomed) == 0 {
 		return nil, nil
 	}
+	leases := s.placeholders(ctx, doomed)
 	b := s.batch("deleteprefix")
 	s.unlink(ctx, b, doomed)
 	var faults *l2.KeyFaults
@@ -104,7 +109,7 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 	failed := l2.Faulted(uerr)
 	var keys []string
 	for i, rk := range doomed {
-		if kindOf(rk) == valueKey && !failed[i] {
+		if kindOf(rk) == valueKey && !failed[i] && !leases[i] {
 			keys = append(keys, rk[len(frame):len(rk)-1])
 		}
 	}
@@ -120,6 +125,29 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 }
 
 // keyKind is what a Redis key of a Store holds, as its last bytes tell.
+// placeholders reports which of the keys rkeys are value keys that hold a
+// lease in place of a value (see GetLease): they are deleted, but not
+// reported as keys. It reads the first bytes of each value key, in one
+// round trip per node; a key it cannot read counts as a value.
+func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
+	cmds := make([]*redis.StringCmd, len(rkeys))
+	for i, rk := range rkeys {
+		if kindOf(rk) == valueKey {
+			cmds[i] = redis.NewStringCmd(ctx, "getrange", rk, 0, placeholderLen)
+		}
+	}
+	sent := slices.DeleteFunc(slices.Clone(cmds), func(c *redis.StringCmd) bool { return c == nil })
+	exec(ctx, s, sent)
+	leases := make([]bool, len(rkeys))
+	for i, cmd := range cmds {
+		if cmd != nil {
+			b, err := cmd.Bytes()
+			leases[i] = err == nil && isPlaceholder(b)
+		}
+	}
+	return leases
+}
+
 type keyKind uint8
 
 const (

@@ -37,8 +37,11 @@
 // a value stored under "|tag|x" is a value like any other. DeletePrefix
 // deletes values and leases only: queued values and claims outlive it.
 //
-//	{tc:user:42}          the value (SET PX; Stage sets it without expiry)
-//	{tc:user:42}:lease    the lease: token [+ "w"] (PX: the lease's life)
+//	{tc:user:42}          the value (SET PX; Stage sets it without expiry),
+//	                      or, while the key holds no value, its lease:
+//	                      "\x00TCL" + token [+ "w"] (PX: the lease's life)
+//	{tc:user:42}:lease    the lease of a key that holds a value:
+//	                      token [+ "w"] (PX: the lease's life)
 //	{tc:user:42}:queued   "q" + seq (20 digits) + value, without expiry;
 //	                      after Unstage "r" + seq (PX l2.StageMemory)
 //	{tc:user:42}:claim    the claiming token (PX: the claim's life)
@@ -60,10 +63,15 @@
 // declare them all ([Store.Abilities] is [l2.All]). SetIf is SET NX PX when
 // the key must be absent, and otherwise a Lua script that compares and
 // sets; SetManyIf sends the same commands for a batch in one pipeline.
-// Leases live beside their values, under [Store.LeaseKey], which holds the
-// holder's token (and one byte more once another caller was refused the
-// lease: the waited mark); Lease, SetLeased and Release run one Lua script
-// call per key, and Revoke sends SET PX and DEL. The index of a tag is a
+// The lease of a key that holds a value lives beside it, under
+// [Store.LeaseKey], which holds the holder's token (and one byte more once
+// another caller was refused the lease: the waited mark); the lease of a
+// key that holds no value lives in the key itself, so that GetLease can
+// read a key and take its lease in one native command (SET NX GET), and
+// Get and GetMany read it as a miss. Lease, SetLeased and Release run one
+// Lua script call per key, and Revoke sends SET PX and DEL. The scripts
+// that compare a key with what the caller read (SetIf, Lease, SetLeased)
+// get its length and SHA-1, not the value itself. The index of a tag is a
 // Redis set under [Store.TagKey], filled and given its lifetime by a Lua
 // script (one call per tag) and emptied by SPOP with a count.
 // DeletePrefix walks the keyspace of every master with SCAN MATCH, deletes

@@ -16,39 +16,64 @@ var _ l2.Leaser = (*Store)(nil)
 // in the value key's hash tag, so one script can touch both on a Cluster.
 const leaseSuffix = ":lease"
 
-// LeaseKey returns the Redis key that holds the lease of the logical key:
-// Key(key) + ":lease", in the same hash slot as the value. It holds the
-// holder's 16-byte token, followed by one more byte ("w") once Lease has
-// refused the lease to another token, and lives as long as the lease.
+// LeaseKey returns the Redis key that holds the lease of the logical key
+// while the key holds a value: Key(key) + ":lease", in the same hash slot
+// as the value. It holds the holder's 16-byte token, followed by one more
+// byte ("w") once Lease has refused the lease to another token, and lives
+// as long as the lease. A key that holds no value keeps its lease in
+// itself (see GetLease).
 func (s *Store) LeaseKey(key string) string {
 	return s.Key(key) + leaseSuffix
 }
 
 // The scripts below take the value's key as KEYS[1] and the lease's as
-// KEYS[2], and the token as ARGV[1]. A lease's holder is the first 16 bytes
-// of the lease key; a longer value carries the waited mark. An expected old
-// value is passed as a mode ("0": nothing, "1": the value in the next
-// argument), since Lua cannot tell a missing argument from an empty one;
-// GET of an absent key is false in Lua.
+// KEYS[2], and the token as ARGV[1]. A key that holds a value keeps its
+// lease in KEYS[2]: the holder's 16-byte token, followed by "w" once
+// another token was refused it. A key that holds no value keeps its lease
+// in KEYS[1] itself (see GetLease and placeholderLua): Lease takes it
+// there too, so that one key never has two holders. Once marked, such a
+// lease is also written to KEYS[2], marked, with the same TTL, so that
+// the mark outlives a Set over the key, as it would beside a value. An
+// expected old value is three arguments (see expect); GET of an absent
+// key is false in Lua.
 
 // leaseScript answers {1} granted, {2} held by another token (and marks
 // the lease waited, keeping its TTL), {3, v} changed (the key holds v), {4}
 // changed (the key holds nothing). A grant to the holder keeps the mark.
 // When KEYS[3] queues a value q (see stage.go), it answers {3, q}, after
 // setting KEYS[1] to q without expiry when it holds anything else.
-// ARGV: token, ttl in ms, mode, old.
-var leaseScript = redis.NewScript(queuedLua + `
+// ARGV: token, ttl in ms, mode, length, digest.
+var leaseScript = redis.NewScript(queuedLua + placeholderLua + `
 local v = redis.call("GET", KEYS[1])
 local _, q = queued(KEYS[3])
 if q then
 	if v ~= q then redis.call("SET", KEYS[1], q) end
 	return {3, q}
 end
-if ARGV[3] == "0" then
-	if v then return {3, v} end
-elseif v ~= ARGV[4] then
+local p = placeholder(v)
+local lease = v
+if p then v = false end
+if not holds(v, ARGV[3], ARGV[4], ARGV[5]) then
 	if v then return {3, v} end
 	return {4}
+end
+if not v then
+	if p and p ~= ARGV[1] then
+		if #lease == 20 then
+			redis.call("SET", KEYS[1], lease .. "w", "KEEPTTL")
+			local ttl = redis.call("PTTL", KEYS[1])
+			if ttl > 0 then redis.call("SET", KEYS[2], p .. "w", "PX", ttl) end
+		end
+		return {2}
+	end
+	local h = redis.call("GET", KEYS[2])
+	if (p and #lease == 21) or (h and #h == 17 and string.sub(h, 1, 16) == ARGV[1]) then
+		redis.call("SET", KEYS[1], "\000TCL" .. ARGV[1] .. "w", "PX", ARGV[2])
+		redis.call("SET", KEYS[2], ARGV[1] .. "w", "PX", ARGV[2])
+	else
+		redis.call("SET", KEYS[1], "\000TCL" .. ARGV[1], "PX", ARGV[2])
+	end
+	return {1}
 end
 local h = redis.call("GET", KEYS[2])
 if h and string.sub(h, 1, 16) ~= ARGV[1] then
@@ -61,44 +86,59 @@ return {1}
 
 // setLeasedScript answers {stored, waited}: it stores when nobody else
 // holds the lease and the key holds the old value, and drops the lease
-// when ARGV[1] holds it, reporting its mark. ARGV: token, value, ttl in
-// ms, mode, old.
-var setLeasedScript = redis.NewScript(`
-local h = redis.call("GET", KEYS[2])
-local waited = 0
-if h then
-	if string.sub(h, 1, 16) ~= ARGV[1] then return {0, 0} end
-	if #h > 16 then waited = 1 end
-	redis.call("DEL", KEYS[2])
-end
+// when ARGV[1] holds it, reporting its mark. A lease kept in the key was
+// taken by GetLease, which does not see queued values: when KEYS[3]
+// queues one, it does not store, and puts the queued value back as the
+// key's value, as leaseScript does. ARGV: token, value, ttl in ms, mode,
+// length, digest.
+var setLeasedScript = redis.NewScript(queuedLua + placeholderLua + `
 local v = redis.call("GET", KEYS[1])
-if ARGV[4] == "0" then
-	if v then return {0, waited} end
-elseif v ~= ARGV[5] then
+local p = placeholder(v)
+local waited = 0
+if p then
+	if p ~= ARGV[1] then return {0, 0} end
+	if #v == 21 then
+		waited = 1
+		redis.call("DEL", KEYS[2])
+	end
+	local _, q = queued(KEYS[3])
+	if q then
+		redis.call("SET", KEYS[1], q)
+		return {0, waited}
+	end
+	v = false
+else
+	local h = redis.call("GET", KEYS[2])
+	if h then
+		if string.sub(h, 1, 16) ~= ARGV[1] then return {0, 0} end
+		if #h > 16 then waited = 1 end
+		redis.call("DEL", KEYS[2])
+	end
+end
+if not holds(v, ARGV[4], ARGV[5], ARGV[6]) then
+	if p then redis.call("DEL", KEYS[1]) end
 	return {0, waited}
 end
 redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
 return {1, waited}
 `)
 
-// releaseScript drops the lease KEYS[1] if ARGV[1] holds it, and answers 1
+// releaseScript drops ARGV[1]'s lease, in KEYS[1] or KEYS[2], and answers 1
 // when it was marked waited, 0 otherwise.
-var releaseScript = redis.NewScript(`
-local h = redis.call("GET", KEYS[1])
-if h and string.sub(h, 1, 16) == ARGV[1] then
+var releaseScript = redis.NewScript(placeholderLua + `
+local v = redis.call("GET", KEYS[1])
+local waited = 0
+if placeholder(v) == ARGV[1] then
 	redis.call("DEL", KEYS[1])
-	if #h > 16 then return 1 end
+	if #v == 21 then waited = 1 end
 end
-return 0
+local h = redis.call("GET", KEYS[2])
+if h and string.sub(h, 1, 16) == ARGV[1] then
+	redis.call("DEL", KEYS[2])
+	if #h > 16 then waited = 1 end
+end
+return waited
 `)
-
-// mode returns the script arguments that describe an expected old value.
-func mode(old []byte) (string, []byte) {
-	if old == nil {
-		return "0", []byte{}
-	}
-	return "1", old
-}
 
 // leaseKeys returns the keys of the scripts for the logical key.
 func (s *Store) leaseKeys(key string) []string {
@@ -131,8 +171,8 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	}
 	calls := make([]call, len(keys))
 	for i, e := range keys {
-		m, o := mode(e.Old)
-		calls[i] = scriptCall(leaseScript, s.stageKeys(e.Key)[:3], token[:], millis(ttl), m, o)
+		m, n, d := expect(e.Old)
+		calls[i] = scriptCall(leaseScript, s.stageKeys(e.Key)[:3], token[:], millis(ttl), m, n, d)
 	}
 	s.send(ctx, calls)
 	answers := make([]l2.LeaseAnswer, len(keys))
@@ -195,8 +235,8 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 		if value == nil {
 			value = []byte{}
 		}
-		m, o := mode(it.Old)
-		calls[i] = scriptCall(setLeasedScript, s.leaseKeys(it.Key), token[:], value, millis(it.TTL), m, o)
+		m, n, d := expect(it.Old)
+		calls[i] = scriptCall(setLeasedScript, s.stageKeys(it.Key)[:3], token[:], value, millis(it.TTL), m, n, d)
 	}
 	s.send(ctx, calls)
 	results := make([]l2.LeaseResult, len(items))
@@ -204,7 +244,7 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 	for i := range calls {
 		res, err := calls[i].reply().Int64Slice()
 		if err != nil {
-			b.fail(ctx, err, []int{i}, calls[i].keys...)
+			b.fail(ctx, err, []int{i}, calls[i].keys[:2]...) // the value and the lease
 			continue
 		}
 		if len(res) != 2 {
@@ -223,7 +263,7 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 func (s *Store) Release(ctx context.Context, token l2.Token, keys ...string) ([]bool, error) {
 	calls := make([]call, len(keys))
 	for i, key := range keys {
-		calls[i] = scriptCall(releaseScript, []string{s.LeaseKey(key)}, token[:])
+		calls[i] = scriptCall(releaseScript, s.leaseKeys(key), token[:])
 	}
 	s.send(ctx, calls)
 	waited := make([]bool, len(keys))

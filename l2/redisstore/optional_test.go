@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -101,8 +102,9 @@ func TestLeaseKey(t *testing.T) {
 }
 
 // testLeaseKey checks where a lease lives, what it holds (the token, then
-// the waited mark), and its lifetime, on the server behind client; it
-// inspects Redis through admin.
+// the waited mark), and its lifetime, on the server behind client: beside
+// a key that holds a value, and in a key that holds none. It inspects
+// Redis through admin.
 func testLeaseKey(t *testing.T, client, admin redis.UniversalClient, prefix string) {
 	ctx := t.Context()
 	s := redisstore.New(client, &redisstore.Options{Prefix: prefix})
@@ -110,45 +112,82 @@ func testLeaseKey(t *testing.T, client, admin redis.UniversalClient, prefix stri
 	if got, want := view.LeaseKey("42"), "{"+prefix+"user:42}:lease"; got != want {
 		t.Fatalf("LeaseKey(42) = %q, want %q", got, want)
 	}
-	lk := view.LeaseKey("42")
+	if err := view.Set(ctx, "42", []byte("old"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	a, b := l2.NewToken(), l2.NewToken()
-	lease := func(token l2.Token, ttl time.Duration, want l2.LeaseState) {
+	lease := func(key string, old []byte, token l2.Token, ttl time.Duration, want l2.LeaseState) {
 		t.Helper()
-		got, err := view.Lease(ctx, token, ttl, []l2.Expect{{Key: "42"}})
+		got, err := view.Lease(ctx, token, ttl, []l2.Expect{{Key: key, Old: old}})
 		if err != nil || len(got) != 1 || got[0].State != want {
-			t.Fatalf("Lease(42) = %v, %v; want %v", got, err, want)
+			t.Fatalf("Lease(%s) = %v, %v; want %v", key, got, err, want)
 		}
 	}
-	// holds checks the lease key's value and its TTL, which must be in
-	// (lo, hi].
-	holds := func(what string, want []byte, lo, hi time.Duration) {
+	// holds checks what rk holds and its TTL, which must be in (lo, hi].
+	holds := func(what, rk string, want []byte, lo, hi time.Duration) {
 		t.Helper()
-		got, err := admin.Get(ctx, lk).Bytes()
+		got, err := admin.Get(ctx, rk).Bytes()
 		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s: GET %s = %q, %v; want %q", what, lk, got, err, want)
+			t.Errorf("%s: GET %s = %q, %v; want %q", what, rk, got, err, want)
 		}
-		if d, err := admin.PTTL(ctx, lk).Result(); err != nil || d <= lo || d > hi {
-			t.Errorf("%s: PTTL %s = %v, %v; want in (%v, %v]", what, lk, d, err, lo, hi)
+		if d, err := admin.PTTL(ctx, rk).Result(); err != nil || d <= lo || d > hi {
+			t.Errorf("%s: PTTL %s = %v, %v; want in (%v, %v]", what, rk, d, err, lo, hi)
 		}
 	}
-	lease(a, time.Minute, l2.LeaseGranted)
-	holds("granted", a[:], 59*time.Second, time.Minute)
-	// A refusal appends the mark, and keeps the TTL.
-	lease(b, time.Hour, l2.LeaseHeld)
+	gone := func(what string, rks ...string) {
+		t.Helper()
+		if n, err := admin.Exists(ctx, rks...).Result(); err != nil || n != 0 {
+			t.Errorf("%s: EXISTS %q = %d, %v; want none", what, rks, n, err)
+		}
+	}
 	marked := slices.Concat(a[:], []byte{'w'})
-	holds("held", marked, 59*time.Second, time.Minute)
-	lease(b, time.Hour, l2.LeaseHeld)
-	holds("held again", marked, 59*time.Second, time.Minute)
-	// Its holder gets it again, for the new TTL, mark and all.
-	lease(a, time.Hour, l2.LeaseGranted)
-	holds("granted again", marked, 59*time.Minute, time.Hour)
+	for _, c := range []struct {
+		key string
+		old []byte
+		// rk holds the lease: the lease key beside a value, the key
+		// itself (after a mark) when it holds none.
+		rk   string
+		mark string // the prefix of the lease in rk
+	}{
+		{"42", []byte("old"), view.LeaseKey("42"), ""},
+		{"43", nil, view.Key("43"), "\x00TCL"},
+	} {
+		lease(c.key, c.old, a, time.Minute, l2.LeaseGranted)
+		holds("granted", c.rk, slices.Concat([]byte(c.mark), a[:]), 59*time.Second, time.Minute)
+		// A refusal appends the mark, and keeps the TTL.
+		lease(c.key, c.old, b, time.Hour, l2.LeaseHeld)
+		holds("held", c.rk, slices.Concat([]byte(c.mark), marked), 59*time.Second, time.Minute)
+		lease(c.key, c.old, b, time.Hour, l2.LeaseHeld)
+		holds("held again", c.rk, slices.Concat([]byte(c.mark), marked), 59*time.Second, time.Minute)
+		// The mark of a lease kept in its key is also beside it, where it
+		// outlives a Set over the key.
+		holds("held, beside", view.LeaseKey(c.key), marked, 59*time.Second, time.Minute)
+		// Its holder gets it again, for the new TTL, mark and all.
+		lease(c.key, c.old, a, time.Hour, l2.LeaseGranted)
+		holds("granted again", c.rk, slices.Concat([]byte(c.mark), marked), 59*time.Minute, time.Hour)
+		holds("granted again, beside", view.LeaseKey(c.key), marked, 59*time.Minute, time.Hour)
 
-	res, err := view.SetLeased(ctx, a, []l2.CondItem{{Item: l2.Item{Key: "42", Value: []byte("v"), TTL: time.Minute}}})
-	if want := (l2.LeaseResult{Stored: true, Waited: true}); err != nil || len(res) != 1 || res[0] != want {
-		t.Errorf("SetLeased(42) = %+v, %v; want [%+v]", res, err, want)
+		res, err := view.SetLeased(ctx, a, []l2.CondItem{{Item: l2.Item{Key: c.key, Value: []byte("v"), TTL: time.Minute}, Old: c.old}})
+		if want := (l2.LeaseResult{Stored: true, Waited: true}); err != nil || len(res) != 1 || res[0] != want {
+			t.Errorf("SetLeased(%s) = %+v, %v; want [%+v]", c.key, res, err, want)
+		}
+		gone("after SetLeased", view.LeaseKey(c.key))
+		holds("stored", view.Key(c.key), []byte("v"), 59*time.Second, time.Minute)
 	}
-	if n, err := admin.Exists(ctx, lk).Result(); err != nil || n != 0 {
-		t.Errorf("EXISTS %s = %d, %v after SetLeased; want the lease gone", lk, n, err)
+
+	// GetLease takes the lease of a key that holds nothing in the key
+	// itself, and answers it as no value to Get.
+	got, granted, err := view.GetLease(ctx, "44", a, time.Minute)
+	if err != nil || got != nil || !granted {
+		t.Fatalf("GetLease(44) = %q, %v, %v; want nil, granted", got, granted, err)
+	}
+	holds("GetLease", view.Key("44"), slices.Concat([]byte("\x00TCL"), a[:]), 59*time.Second, time.Minute)
+	gone("GetLease", view.LeaseKey("44"))
+	if v, err := view.Get(ctx, "44"); !errors.Is(err, l2.ErrMiss) {
+		t.Errorf("Get(44) under GetLease's lease = %q, %v; want a miss", v, err)
+	}
+	if v, err := view.GetMany(ctx, []string{"44", "42"}); err != nil || len(v) != 2 || v[0] != nil || string(v[1]) != "v" {
+		t.Errorf("GetMany(44, 42) = %q, %v; want [nil, v]", v, err)
 	}
 }
 
@@ -392,9 +431,14 @@ func TestOptionalRoundTrips(t *testing.T) {
 		}, nil, [][]string{{"set", "del"}}},
 		{"PopTagged", nil, func() error { _, err := s.PopTagged(ctx, "t", 10); return err }, []string{"spop"}, nil},
 		// miniredis answers SCAN with every key at once: DeletePrefix cuts
-		// it in batches of count.
+		// it in batches of count, and reads the first bytes of each batch's
+		// values (a lease kept in its key is not reported) before it
+		// unlinks them.
 		{"DeletePrefix", nil, func() error { return s.DeletePrefix(ctx, "d:", 10, nil) },
-			[]string{"scan", "unlink", "unlink", "unlink"}, nil},
+			[]string{"scan", "unlink", "unlink", "unlink"},
+			[][]string{slices.Repeat([]string{"getrange"}, 10), slices.Repeat([]string{"getrange"}, 10), slices.Repeat([]string{"getrange"}, 5)}},
+		{"GetLease", nil, func() error { _, _, err := s.GetLease(ctx, "gl:1", l2.NewToken(), time.Minute); return err },
+			[]string{"set"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,12 +12,12 @@ import (
 
 var _ l2.Conditional = (*Store)(nil)
 
-// setIfScript sets KEYS[1] to ARGV[2] for ARGV[3] milliseconds if it holds
-// ARGV[1], and returns 1 when it did. GET of an absent key is false in Lua,
-// which equals no string.
-var setIfScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-	redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
+// setIfScript sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds if it holds
+// the value of length ARGV[3] and hex SHA-1 ARGV[4] (see expect), and
+// returns 1 when it did.
+var setIfScript = redis.NewScript(placeholderLua + `
+if holds(redis.call("GET", KEYS[1]), "1", ARGV[3], ARGV[4]) then
+	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 	return 1
 end
 return 0
@@ -83,7 +83,8 @@ func (s *Store) setIf(ctx context.Context, op string, items []l2.CondItem) ([]bo
 		if it.Old == nil {
 			calls[i].cmd = redis.NewStatusCmd(ctx, "set", rk, value, "px", millis(it.TTL), "nx")
 		} else {
-			calls[i] = scriptCall(setIfScript, []string{rk}, it.Old, value, millis(it.TTL))
+			_, n, d := expect(it.Old)
+			calls[i] = scriptCall(setIfScript, []string{rk}, value, millis(it.TTL), n, d)
 		}
 	}
 	s.send(ctx, calls)

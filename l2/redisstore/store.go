@@ -149,7 +149,8 @@ func (s *Store) Key(key string) string {
 	return "{" + s.prefix + key + "}"
 }
 
-// Get returns the value stored under key, or [l2.ErrMiss]. When the key
+// Get returns the value stored under key, or [l2.ErrMiss] (also while the
+// key holds a lease in place of a value: see GetLease). When the key
 // holds another type than a string (WRONGTYPE), Get deletes it and its
 // lease and returns an error wrapping [l2.ErrKeyFault]: the next Get
 // misses.
@@ -166,6 +167,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 			s.unlinkEach(ctx, [][]string{{rk, rk + leaseSuffix}})
 		}
 		return nil, s.wrap(ctx, "get", err)
+	}
+	if _, ok := leaseHolder(b); ok { // a lease, no value (see GetLease)
+		return nil, l2.ErrMiss
 	}
 	if b == nil {
 		b = []byte{} // an empty value is a hit
@@ -206,7 +210,9 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			case v == nil:
 				vals[i] = []byte{}
 			default:
-				vals[i] = v
+				if _, ok := leaseHolder(v); !ok {
+					vals[i] = v
+				}
 			}
 		}
 		return keep(vals, b.end(ctx))
@@ -226,7 +232,9 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			switch v := v.(type) {
 			case nil:
 			case string:
-				vals[groups[g][j]] = stringBytes(v)
+				if b := stringBytes(v); !isPlaceholder(b) {
+					vals[groups[g][j]] = b
+				}
 			default:
 				return nil, fmt.Errorf("redisstore: getmany: unexpected MGET value of type %T", v)
 			}

@@ -1,0 +1,137 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/sha1" //nolint:gosec // a digest of a value the caller read, compared by Redis's own redis.sha1hex: not a security boundary
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/l2"
+)
+
+var _ l2.LeaseReader = (*Store)(nil)
+
+// leaseMark starts a value that is a lease taken while its key held no
+// value (see GetLease): leaseMark, the holder's 16-byte token, and "w"
+// once Lease refused the lease to another token. No frame of the tiered
+// cache starts with a zero byte; a value written through the l2 API that
+// starts with leaseMark and is 20 or 21 bytes long reads as a lease.
+const leaseMark = "\x00TCL"
+
+// placeholderLen is the length of a lease kept in its key, without the
+// waited mark.
+const placeholderLen = len(leaseMark) + len(l2.Token{})
+
+// placeholder returns the value that keeps token's lease in its key.
+func placeholder(token l2.Token) []byte {
+	b := make([]byte, 0, placeholderLen)
+	return append(append(b, leaseMark...), token[:]...)
+}
+
+// leaseHolder returns the token whose lease v is, when v is a lease kept
+// in its key (see leaseMark) and not a value.
+func leaseHolder(v []byte) (l2.Token, bool) {
+	var t l2.Token
+	if (len(v) != placeholderLen && len(v) != placeholderLen+1) || string(v[:len(leaseMark)]) != leaseMark {
+		return t, false
+	}
+	copy(t[:], v[len(leaseMark):])
+	return t, true
+}
+
+// isPlaceholder reports whether v is a lease kept in its key.
+func isPlaceholder(v []byte) bool {
+	_, ok := leaseHolder(v)
+	return ok
+}
+
+// placeholderLua starts every script that reads a value key that may hold
+// a lease in place of a value. placeholder(v) returns the holder's token
+// when v is one, else nil. holds(v, mode, n, digest) reports whether v (a
+// value, or false for none) is what the caller expects (see expect).
+const placeholderLua = `
+local function placeholder(v)
+	if v and (#v == 20 or #v == 21) and string.sub(v, 1, 4) == "\000TCL" then
+		return string.sub(v, 5, 20)
+	end
+	return nil
+end
+local function holds(v, mode, n, digest)
+	if mode == "0" then return not v end
+	return v and #v == tonumber(n) and redis.sha1hex(v) == digest
+end
+`
+
+// expect returns the script arguments that describe an expected old value:
+// "0" for none, else "1", its length and the hex SHA-1 of it, which the
+// script compares with redis.sha1hex of what the key holds, when the
+// lengths are equal. The old value itself never goes to Redis.
+func expect(old []byte) (mode, n, digest string) {
+	if old == nil {
+		return "0", "", ""
+	}
+	sum := sha1.Sum(old) //nolint:gosec // see the import
+	return "1", strconv.Itoa(len(old)), hex.EncodeToString(sum[:])
+}
+
+// GetLease returns the value of key, or, when the key holds none, takes
+// its lease for token in the same command: SET key lease NX GET PX ttl,
+// where lease is [leaseMark] and the token (see [l2.LeaseReader]). The
+// command changes nothing when the key holds a value or another token's
+// lease, and answers what the key held; a lease kept in its key reads as
+// no value for Get and GetMany, and SET NX (SetIf with Old nil) does not
+// write over it. Redis CPU per call is that of a GET (0.30 us against
+// 0.29 us measured); it is a write command, sent to a Cluster master.
+//
+// A server that refuses the command (Redis before 7.0, an ACL without
+// SET, a replica, OOM under maxmemory with noeviction) is answered with a
+// GET instead: the value, or nil and no lease. A key of another type is
+// deleted with its lease, as by Get, and the error wraps [l2.ErrKeyFault].
+func (s *Store) GetLease(ctx context.Context, key string, token l2.Token, ttl time.Duration) ([]byte, bool, error) {
+	if ttl <= 0 {
+		return nil, false, errors.New("redisstore: getlease: ttl must be positive, got " + ttl.String())
+	}
+	rk := s.Key(key)
+	cmd := redis.NewStringCmd(ctx, "set", rk, placeholder(token), "nx", "get", "px", millis(ttl))
+	_ = s.single.Process(ctx, cmd)
+	b, err := cmd.Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, true, nil
+	case refusedWrite(err):
+		v, err := s.Get(ctx, key)
+		if errors.Is(err, l2.ErrMiss) {
+			return nil, false, nil
+		}
+		return v, false, err
+	case err != nil:
+		if isWrongType(err) {
+			s.unlinkEach(ctx, [][]string{{rk, rk + leaseSuffix}})
+		}
+		return nil, false, s.wrap(ctx, "getlease", err)
+	}
+	if holder, ok := leaseHolder(b); ok {
+		return nil, holder == token, nil
+	}
+	if b == nil {
+		b = []byte{} // an empty value is a hit
+	}
+	return b, false, nil
+}
+
+// refusedWrite reports whether err is a server's refusal of a write that
+// a read would not get: the SET NX GET of GetLease on a server older than
+// 7.0 (a syntax error), without the ACL permission, on a replica, or over
+// maxmemory.
+func refusedWrite(err error) bool {
+	for _, p := range []string{"syntax", "NOPERM", "READONLY", "OOM"} { // HasErrorPrefix drops a leading "ERR "
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
