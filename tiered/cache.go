@@ -9,6 +9,7 @@ import (
 
 	"github.com/tiercache/tiercache/internal/clock"
 	"github.com/tiercache/tiercache/l1"
+	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered/internal/hotlist"
 	"github.com/tiercache/tiercache/tiered/stats"
@@ -35,13 +36,21 @@ type Cache[K comparable, V any] struct {
 	// keySeed starts the hash that binds frames to keys (keyHash);
 	// maxLife is the longest logical lifetime of a frame this cache
 	// writes, the bound of clampExpiry.
-	keySeed   uint32
-	maxLife   time.Duration
-	fresh     freshness
-	gens      *generations
-	flights   loader.Group[string, *entry[V]]
-	reads     readGroup     // L2 reads shared by the readers that miss L1 at once
-	waiters   waiters       // loads waiting for other instances' leases
+	keySeed uint32
+	maxLife time.Duration
+	fresh   freshness
+	gens    *generations
+	flights loader.Group[string, *entry[V]]
+	reads   readGroup // L2 reads shared by the readers that miss L1 at once
+	waiters waiters   // loads waiting for other instances' leases
+	// readToken is the lease token of this instance's reads that miss L1:
+	// a read of a key that holds no value takes its lease with it
+	// (l2.LeaseReader), for the load that follows, whichever of the
+	// readers that share the read leads the load's flight; nil when reads
+	// take no leases (no loader, no LeaseReader, leases off, or
+	// write-behind in durable mode, whose queued values only Lease sees).
+	// One token serves every key: one instance loads a key once at a time.
+	readToken *l2.Token
 	unsettled unsettled     // keys whose invalidation has not reached L2
 	loadSlots chan struct{} // MaxLoads tokens; nil: no limit
 	wb        *behind[K, V] // write-behind; nil: off
@@ -143,6 +152,10 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 	}
 	if cfg.MaxLoads > 0 {
 		c.loadSlots = make(chan struct{}, cfg.MaxLoads)
+	}
+	if r != nil && r.reader != nil && c.canLoad() && (cfg.WriteBehind == nil || cfg.WriteBehind.Queue == nil) {
+		token := l2.NewToken()
+		c.readToken = &token
 	}
 	c.unsettled = unsettled{
 		horizon: c.l2TTL(cfg.TTL) + cfg.LoadTimeout,

@@ -925,3 +925,44 @@ func TestReadAfterLoadHitsL1(t *testing.T) {
 			keys, s.Get(stats.L1Hit), f.loader.calls.Load(), keys, keys)
 	}
 }
+
+// A miss costs two L2 calls: with leases, the read that takes the lease
+// (l2.LeaseReader) and the load's SetLeased; without, the read and the
+// conditional write. (It cost three: the flight looked at L2 again, with
+// the lease script under leases.)
+func TestMiss_TwoL2Calls(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		leaseTTL time.Duration
+		write    stats.Op
+	}{{"leases", 0, stats.OpSetLeased}, {"no-leases", -1, stats.OpSetIf}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, func(o *tiered.Options[int64, User]) { o.LeaseTTL, o.L1 = c.leaseTTL, noL1{} })
+			ctx := context.Background()
+			const keys = 100
+			for id := range int64(keys) {
+				if _, err := f.cache.Get(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := f.snap()
+			calls := func(op stats.Op) int64 { return s.L2Calls(op, stats.OK) }
+			if calls(stats.OpGet) != keys || calls(c.write) != keys || calls(stats.OpLease) != 0 || calls(stats.OpSetIf)+calls(stats.OpSetLeased) != keys {
+				t.Errorf("%d misses: %d gets, %d leases, %d set_leased, %d set_if; want %d gets and %d %v",
+					keys, calls(stats.OpGet), calls(stats.OpLease), calls(stats.OpSetLeased), calls(stats.OpSetIf), keys, keys, c.write)
+			}
+			if c.leaseTTL == 0 && s.Get(stats.LeaseGranted) != keys {
+				t.Errorf("%d misses under leases: %d granted, want %d", keys, s.Get(stats.LeaseGranted), keys)
+			}
+			for id := range int64(keys) {
+				if !f.holds(t, id) {
+					t.Fatalf("key %d not in L2 after its load", id)
+				}
+			}
+			if got := f.loader.calls.Load(); got != keys {
+				t.Errorf("%d loads, want %d", got, keys)
+			}
+		})
+	}
+}

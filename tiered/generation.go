@@ -27,10 +27,17 @@ type generations struct {
 	live   atomic.Uint64
 	slots  [genSlots]atomic.Uint64
 	writes [writeLocks]sync.Mutex
+	// loads counts, per slot of endedSlots, the loads (flights of Get and
+	// refresh) that ended: a load whose key's count moved on since its
+	// lookup began looks at L2 again before it calls the loader, as an
+	// earlier load of the key may have stored the value after the
+	// lookup's read missed it. Otherwise it trusts that read.
+	loads [endedSlots]atomic.Uint64
 }
 
 const (
 	genSlots   = 4096
+	endedSlots = 1024
 	writeLocks = 1024
 )
 
@@ -63,6 +70,12 @@ func (g *generations) bump(h uint64) { g.slots[h%genSlots].Add(1) }
 
 // bumpAll advances the generation of every key (an L1 flush).
 func (g *generations) bumpAll() { g.epoch.Add(1) }
+
+// ended returns the count of the ended loads of the keys of h's slot.
+func (g *generations) ended(h uint64) uint64 { return g.loads[h%endedSlots].Load() }
+
+// loadEnded counts the end of a load of a key with hash h.
+func (g *generations) loadEnded(h uint64) { g.loads[h%endedSlots].Add(1) }
 
 // lock takes the write locks of the keys with hashes hs, in a fixed order
 // (so that two batches cannot deadlock), and returns the function that

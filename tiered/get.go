@@ -138,7 +138,9 @@ func (c *Cache[K, V]) rescue(ctx context.Context, stale *entry[V], err error) bo
 
 // readL2 is a caller's read of lk's key in L2, shared with the other
 // readers of the key that miss L1 at the same time: the entry to serve (see
-// judge), or nil with what L2 held noted in lk. L2 is not read for a key
+// judge), or nil with what L2 held noted in lk. When the key holds no
+// value, the read takes its lease for the load that follows (see
+// Cache.readToken), and notes that in lk too. L2 is not read for a key
 // whose invalidation has not reached it yet (see unsettled). It fails only
 // when ctx ends.
 func (c *Cache[K, V]) readL2(ctx context.Context, lk *lookup[K, V]) (*entry[V], error) {
@@ -149,11 +151,13 @@ func (c *Cache[K, V]) readL2(ctx context.Context, lk *lookup[K, V]) (*entry[V], 
 		c.stats.Add(stats.L2Doubted, 1)
 		return nil, nil
 	}
-	frame, ok, err := c.sharedGetL2(ctx, lk.k, lk.h, lk.gen)
+	frame, ok, granted, err := c.sharedGetL2(ctx, lk.k, lk.h, lk.gen)
 	if err != nil || !ok {
 		return nil, err
 	}
-	return c.judge(ctx, lk, frame, true, time.Time{}), nil
+	e := c.judge(ctx, lk, frame, true, time.Time{})
+	lk.seen.leased = granted
+	return e, nil
 }
 
 // errKey returns the error of a key longer than MaxKeySize.

@@ -54,8 +54,26 @@ func (s *leaseSet) holds(i int) bool { return s != nil && s.keys[i].held }
 
 // leased loads lks under leases: the lookups at now at once, the ones at
 // later after taking their leases (see load). It fills res.
+//
+// A lookup whose read took the key's lease already (observed.leased) is
+// loaded at once under it: the set's token is then the cache's read token.
 func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now, later []int, cur *entry[V], batch bool, res []loaded[V]) {
-	lease := &leaseSet{token: l2.NewToken(), keys: make([]leaseKey, len(lks))}
+	lease := &leaseSet{keys: make([]leaseKey, len(lks))}
+	pending, load := later[:0:0], now
+	for _, i := range later {
+		if lks[i].seen.leased {
+			lease.keys[i].held = true
+			load = append(load, i)
+		} else {
+			pending = append(pending, i)
+		}
+	}
+	if len(load) > len(now) {
+		lease.token = *c.readToken
+		c.stats.Add(stats.LeaseGranted, len(load)-len(now))
+	} else {
+		lease.token = l2.NewToken()
+	}
 	wctx := wait     // bounds the waiting: the caller's context and LoadTimeout
 	if wait != ctx { // a load context is bounded by LoadTimeout already
 		var cancel context.CancelFunc
@@ -72,7 +90,6 @@ func (c *Cache[K, V]) leased(ctx, wait context.Context, lks []*lookup[K, V], now
 		}
 	}()
 	poll := minLeasePoll
-	pending, load := later, now
 	for {
 		if len(pending) > 0 {
 			expect := make([]l2.Expect, len(pending))

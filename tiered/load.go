@@ -30,6 +30,9 @@ func (c *Cache[K, V]) loadOne(ctx context.Context, lk lookup[K, V]) (*entry[V], 
 	e, err, _ := c.flights.Do(ctx, lk.k, func() (*entry[V], error) {
 		release, err := c.loadSlot(ctx)
 		if err != nil {
+			if lk.seen.leased { // the read took the lease: give it back
+				c.releaseLeases(ctx, *c.readToken, []string{lk.k})
+			}
 			return nil, err
 		}
 		defer release()
@@ -127,14 +130,24 @@ func (c *Cache[K, V]) freeSlot() { <-c.loadSlots }
 // value in L2 and L1, unless L2 turns out to hold a value to serve. cur is
 // the entry a refresh replaces (nil for a miss).
 //
-// Before it calls the loader, it looks at L2 once more: a caller that missed
-// L2 just before an earlier flight of the key stored its value would
-// otherwise load the key a second time. With leases, taking the lease is
-// that look (the lease is granted only if L2 still holds what the caller
-// saw).
+// It looks at L2 once more before it calls the loader when the lookup's
+// read tells too little: a refresh (cur), a read that was skipped or
+// failed, or one that a load of the key may have overtaken (one ended
+// since the lookup began, see generations.ended: a caller that missed L2
+// just before an earlier flight of the key stored its value would
+// otherwise load the key a second time). Otherwise a miss costs two round
+// trips: the read, which took the key's lease (see Cache.readToken), and
+// the load's conditional write. With leases and a read that did not take
+// the lease, taking it is the second look (the lease is granted only if
+// L2 still holds what the caller saw).
 func (c *Cache[K, V]) fetch(ctx context.Context, lk *lookup[K, V], cur *entry[V]) (*entry[V], error) {
-	if c.remote != nil && !c.doubted(lk.k) && (cur != nil || c.remote.leaser == nil || !lk.seen.ok) {
-		frame, ok, err := c.remote.get(ctx, lk.k, false)
+	defer c.gens.loadEnded(lk.h)
+	if c.remote != nil && !c.doubted(lk.k) && (cur != nil || !lk.seen.ok || c.gens.ended(lk.h) != lk.ended) {
+		token := c.readToken
+		if cur != nil {
+			token = nil // the key holds a value: there is no lease to take with it
+		}
+		frame, ok, granted, err := c.remote.getLease(ctx, lk.k, false, token)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("tiered: %s: load: %w", c.cfg.Name, err)
@@ -150,6 +163,7 @@ func (c *Cache[K, V]) fetch(ctx context.Context, lk *lookup[K, V], cur *entry[V]
 			if e := c.judge(ctx, lk, frame, false, time.Time{}); e != nil {
 				return e, nil
 			}
+			lk.seen.leased = granted
 		}
 	}
 	res := c.load(ctx, ctx, []*lookup[K, V]{lk}, cur, c.cfg.Loader == nil)
@@ -182,6 +196,9 @@ func (c *Cache[K, V]) load(ctx, wait context.Context, lks []*lookup[K, V], cur *
 				res[i] = loaded[V]{e: e}
 				if e.notFound {
 					res[i].err = fmt.Errorf("tiered: %s: %w (deleted behind)", c.cfg.Name, ErrNotFound)
+				}
+				if lk.seen.leased { // taken by the read, and not needed
+					c.releaseLeases(ctx, *c.readToken, []string{lk.k})
 				}
 				continue
 			}

@@ -8,6 +8,10 @@ type lookup[K comparable, V any] struct {
 	k   string // the L1 key
 	h   uint64 // its hash (generations)
 	gen uint64 // its generation, noted before the lookup went on (see generations)
+	// ended is the count of the loads of its slot that had ended when the
+	// lookup began (see generations.ended): when it moved on, a load
+	// looks at L2 again before it calls the loader.
+	ended uint64
 	// seen is what L2 held when it held nothing to serve: the condition of
 	// a load's write (see l2.Conditional).
 	seen observed
@@ -24,6 +28,9 @@ type observed struct {
 	// write over it: that would make two versions of a service replace
 	// each other's values in a loop.
 	foreign bool
+	// leased: the read found nothing and took the key's lease for the
+	// cache's read token (see Cache.readToken): the load holds it.
+	leased bool
 }
 
 // writable reports whether a load that saw o may write its value to L2
@@ -35,7 +42,7 @@ func (o observed) writable() bool { return o.ok && !o.foreign }
 // allocate one.
 func (c *Cache[K, V]) newLookup(key K, k string, stale *entry[V]) lookup[K, V] {
 	h := c.gens.hash(k)
-	return lookup[K, V]{key: key, k: k, h: h, gen: c.gens.load(h), stale: stale}
+	return lookup[K, V]{key: key, k: k, h: h, gen: c.gens.load(h), ended: c.gens.ended(h), stale: stale}
 }
 
 // keepStale remembers e, an expired entry, when it is fresher than the one

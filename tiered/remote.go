@@ -26,6 +26,10 @@ type remote struct {
 	tagger l2.Tagger        // nil without Tags
 	prefix l2.PrefixDeleter // nil without Prefixes
 	stager l2.Stager        // nil without Staging, or with leases turned off
+	// reader takes a key's lease as it reads the key (see getLease); nil
+	// without LeaseReads, or with leases turned off.
+	reader   l2.LeaseReader
+	leaseTTL time.Duration
 	// ns is "<Name>:" when the store does not namespace keys itself, "".
 	ns string
 	// hot and hotKey are where the list of hot keys lives (hotkeys.go):
@@ -85,6 +89,9 @@ func newRemote[K comparable, V any](cfg *Options[K, V]) (*remote, error) {
 	}
 	if r.can.Has(l2.Tags) {
 		r.tagger = r.store.(l2.Tagger)
+	}
+	if r.can.Has(l2.LeaseReads) && r.leaser != nil {
+		r.reader, r.leaseTTL = r.store.(l2.LeaseReader), cfg.LeaseTTL
 	}
 	if r.can.Has(l2.Staging) && r.leaser != nil {
 		r.stager = r.store.(l2.Stager)
@@ -207,16 +214,19 @@ func (r *remote) readContext(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, r.timeout)
 }
 
-// get reads k: its frame, or nil when L2 holds nothing. ok reports
+// getLease reads k: its frame, or nil when L2 holds nothing. ok reports
 // whether L2 answered; L2 is skipped while the breaker is open (counted
 // when count is set), and its failures are counted, not returned. It fails
-// only when ctx ends.
-func (r *remote) get(ctx context.Context, k string, count bool) (frame []byte, ok bool, err error) {
+// only when ctx ends. With a token and a store that reads and leases in
+// one step (l2.LeaseReader), it also takes the key's lease for token when
+// the key holds no value: granted reports that token holds it (frame is
+// nil then).
+func (r *remote) getLease(ctx context.Context, k string, count bool, token *l2.Token) (frame []byte, ok, granted bool, err error) {
 	if !r.breaker.allow() {
 		if count {
 			r.stats.Add(stats.L2Skipped, 1)
 		}
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	rctx, cancel := r.readContext(ctx)
 	if cancel != nil {
@@ -224,26 +234,34 @@ func (r *remote) get(ctx context.Context, k string, count bool) (frame []byte, o
 	}
 	if err := r.enter(rctx, !count); err != nil { // a load's second look goes first
 		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
+			return nil, false, false, ctx.Err()
 		}
 		r.busy(1)
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	start := r.start()
-	b, err := r.store.Get(rctx, r.key(k))
+	var b []byte
+	if token != nil && r.reader != nil {
+		b, granted, err = r.reader.GetLease(rctx, r.key(k), *token, r.leaseTTL)
+		if err == nil && b == nil {
+			err = l2.ErrMiss
+		}
+	} else {
+		b, err = r.store.Get(rctx, r.key(k))
+	}
 	r.exit()
 	r.done(ctx, stats.OpGet, start, err)
 	switch {
 	case err == nil:
-		return b, true, nil
+		return b, true, false, nil
 	case errors.Is(err, l2.ErrMiss), errors.Is(err, l2.ErrKeyFault):
 		// A key fault is the key's miss: the load's write is
 		// conditional, and L2 answers it with what the key really holds.
-		return nil, true, nil
+		return nil, true, granted, nil
 	case ctx.Err() != nil:
-		return nil, false, ctx.Err()
+		return nil, false, false, ctx.Err()
 	}
-	return nil, false, nil
+	return nil, false, false, nil
 }
 
 // getMany reads the keys ks in one call: one frame (or nil) per key. ok

@@ -29,19 +29,23 @@ type readCall struct {
 
 // l2read is what one read of a key in L2 found.
 type l2read struct {
-	frame []byte
-	ok    bool
-	gen   uint64 // the key's generation before the read
+	frame   []byte
+	ok      bool
+	granted bool   // the read took the key's lease for the cache's token (see Cache.readToken)
+	gen     uint64 // the key's generation before the read
 }
 
-// sharedGetL2 is remote.get for a reader whose generation of k (hash h) is gen,
+// sharedGetL2 is remote.getLease (with the cache's read token) for a
+// reader whose generation of k (hash h) is gen,
 // sharing the read with the readers of k that miss L1 at the same time. A
 // reader takes a shared result only when the key's generation had not
 // moved between the read's start and gen: then the read saw everything
 // written before the reader began. Otherwise, or when the reader that read
 // left early (its context ended), it reads on its own. A joiner whose ctx
-// ends gets ctx.Err() at once.
-func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) ([]byte, bool, error) {
+// ends gets ctx.Err() at once. A lease the read took is shared too: the
+// token is the instance's, so that whichever reader leads the flight of
+// the load holds it.
+func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) (frame []byte, ok, granted bool, err error) {
 	g := &c.reads
 	g.mu.Lock()
 	if call, ok := g.calls[k]; ok {
@@ -53,12 +57,12 @@ func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) 
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return nil, false, false, ctx.Err()
 		}
 		if call.alone || call.res.gen != gen {
-			return c.remote.get(ctx, k, true)
+			return c.remote.getLease(ctx, k, true, c.readToken)
 		}
-		return call.res.frame, call.res.ok, nil
+		return call.res.frame, call.res.ok, call.res.granted, nil
 	}
 	if g.calls == nil {
 		g.calls = make(map[string]*readCall)
@@ -71,7 +75,7 @@ func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) 
 	g.mu.Unlock()
 
 	rgen := c.gens.load(h)
-	frame, ok, err := c.remote.get(ctx, k, true)
+	frame, ok, granted, err = c.remote.getLease(ctx, k, true, c.readToken)
 
 	g.mu.Lock()
 	delete(g.calls, k)
@@ -80,11 +84,11 @@ func (c *Cache[K, V]) sharedGetL2(ctx context.Context, k string, h, gen uint64) 
 		g.mu.Unlock()
 		*call = readCall{}
 		g.pool.Put(call)
-		return frame, ok, err
+		return frame, ok, granted, err
 	}
-	call.res = l2read{frame: frame, ok: ok, gen: rgen}
+	call.res = l2read{frame: frame, ok: ok, granted: granted, gen: rgen}
 	call.alone = err != nil
 	g.mu.Unlock()
 	close(done)
-	return frame, ok, err
+	return frame, ok, granted, err
 }
