@@ -139,7 +139,8 @@ func (s LeaseState) String() string {
 // value is not leased, whatever that value (Lease would grant it against
 // an Old equal to the value). And a Stager may grant the lease of a key
 // that has a queued value but no value (one evicted or deleted behind the
-// Stager's back): SetLeased then refuses the holder's write.
+// Stager's back): SetLeased then refuses the holder's write, and puts the
+// queued value back as the key's value, as Lease would.
 //
 // While a lease that GetLease granted lives, the key holds no value for
 // Get and GetMany, and a SetIf with Old nil may be refused (redisstore

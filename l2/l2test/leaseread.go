@@ -256,13 +256,14 @@ func testLeaseRead(t *testing.T, h Harness) {
 
 		// A queued value deleted behind the Stager's back: GetLease may
 		// answer the queued value, or grant a lease whose holder then
-		// may not write.
+		// may not write, and finds the queued value put back.
 		wantStage(t, st, "staged:deleted", q, 0, 1)
 		mustDelete(t, s, "staged:deleted")
 		got, granted := getLease(t, lr, "staged:deleted", tokA, long)
 		if granted {
 			checkGetLease(t, "GetLease(staged:deleted, token A)", got, granted, nil, true)
 			wantSetLeasedResult(t, lr, tokA, cond("staged:deleted", nil, v), l2.LeaseResult{})
+			wantValue(t, s, "staged:deleted", q) // put back, as Lease would
 		} else {
 			checkGetLease(t, "GetLease(staged:deleted, token A)", got, granted, q, false)
 			wantValue(t, s, "staged:deleted", q)
