@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -30,7 +31,7 @@ func (s *Store) LeaseKey(key string) string {
 // KEYS[2], and the token as ARGV[1]. A key that holds a value keeps its
 // lease in KEYS[2]: the holder's 16-byte token, followed by "w" once
 // another token was refused it. A key that holds no value keeps its lease
-// in KEYS[1] itself (see GetLease and placeholderLua): Lease takes it
+// in KEYS[1] itself (see GetLease and redislua): Lease takes it
 // there too, so that one key never has two holders. Once marked, such a
 // lease is also written to KEYS[2], marked, with the same TTL, so that
 // the mark outlives a Set over the key, as it would beside a value. An
@@ -43,46 +44,7 @@ func (s *Store) LeaseKey(key string) string {
 // When KEYS[3] queues a value q (see stage.go), it answers {3, q}, after
 // setting KEYS[1] to q without expiry when it holds anything else.
 // ARGV: token, ttl in ms, mode, length, digest.
-var leaseScript = redis.NewScript(queuedLua + placeholderLua + `
-local v = redis.call("GET", KEYS[1])
-local _, q = queued(KEYS[3])
-if q then
-	if v ~= q then redis.call("SET", KEYS[1], q) end
-	return {3, q}
-end
-local p = placeholder(v)
-local lease = v
-if p then v = false end
-if not holds(v, ARGV[3], ARGV[4], ARGV[5]) then
-	if v then return {3, v} end
-	return {4}
-end
-if not v then
-	if p and p ~= ARGV[1] then
-		if #lease == 20 then
-			redis.call("SET", KEYS[1], lease .. "w", "KEEPTTL")
-			local ttl = redis.call("PTTL", KEYS[1])
-			if ttl > 0 then redis.call("SET", KEYS[2], p .. "w", "PX", ttl) end
-		end
-		return {2}
-	end
-	local h = redis.call("GET", KEYS[2])
-	if (p and #lease == 21) or (h and #h == 17 and string.sub(h, 1, 16) == ARGV[1]) then
-		redis.call("SET", KEYS[1], "\000TCL" .. ARGV[1] .. "w", "PX", ARGV[2])
-		redis.call("SET", KEYS[2], ARGV[1] .. "w", "PX", ARGV[2])
-	else
-		redis.call("SET", KEYS[1], "\000TCL" .. ARGV[1], "PX", ARGV[2])
-	end
-	return {1}
-end
-local h = redis.call("GET", KEYS[2])
-if h and string.sub(h, 1, 16) ~= ARGV[1] then
-	if #h == 16 then redis.call("SET", KEYS[2], h .. "w", "KEEPTTL") end
-	return {2}
-end
-redis.call("SET", KEYS[2], h or ARGV[1], "PX", ARGV[2])
-return {1}
-`)
+var leaseScript = redis.NewScript(redislua.Lease)
 
 // setLeasedScript answers {stored, waited}: it stores when nobody else
 // holds the lease and the key holds the old value, and drops the lease
@@ -91,54 +53,11 @@ return {1}
 // queues one, it does not store, and puts the queued value back as the
 // key's value, as leaseScript does. ARGV: token, value, ttl in ms, mode,
 // length, digest.
-var setLeasedScript = redis.NewScript(queuedLua + placeholderLua + `
-local v = redis.call("GET", KEYS[1])
-local p = placeholder(v)
-local waited = 0
-if p then
-	if p ~= ARGV[1] then return {0, 0} end
-	if #v == 21 then
-		waited = 1
-		redis.call("DEL", KEYS[2])
-	end
-	local _, q = queued(KEYS[3])
-	if q then
-		redis.call("SET", KEYS[1], q)
-		return {0, waited}
-	end
-	v = false
-else
-	local h = redis.call("GET", KEYS[2])
-	if h then
-		if string.sub(h, 1, 16) ~= ARGV[1] then return {0, 0} end
-		if #h > 16 then waited = 1 end
-		redis.call("DEL", KEYS[2])
-	end
-end
-if not holds(v, ARGV[4], ARGV[5], ARGV[6]) then
-	if p then redis.call("DEL", KEYS[1]) end
-	return {0, waited}
-end
-redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-return {1, waited}
-`)
+var setLeasedScript = redis.NewScript(redislua.SetLeased)
 
 // releaseScript drops ARGV[1]'s lease, in KEYS[1] or KEYS[2], and answers 1
 // when it was marked waited, 0 otherwise.
-var releaseScript = redis.NewScript(placeholderLua + `
-local v = redis.call("GET", KEYS[1])
-local waited = 0
-if placeholder(v) == ARGV[1] then
-	redis.call("DEL", KEYS[1])
-	if #v == 21 then waited = 1 end
-end
-local h = redis.call("GET", KEYS[2])
-if h and string.sub(h, 1, 16) == ARGV[1] then
-	redis.call("DEL", KEYS[2])
-	if #h > 16 then waited = 1 end
-end
-return waited
-`)
+var releaseScript = redis.NewScript(redislua.Release)
 
 // leaseKeys returns the keys of the scripts for the logical key.
 func (s *Store) leaseKeys(key string) []string {

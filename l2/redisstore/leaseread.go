@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -20,7 +21,7 @@ var _ l2.LeaseReader = (*Store)(nil)
 // once Lease refused the lease to another token. No frame of the tiered
 // cache starts with a zero byte; a value written through the l2 API that
 // starts with leaseMark and is 20 or 21 bytes long reads as a lease.
-const leaseMark = "\x00TCL"
+const leaseMark = redislua.LeaseMark
 
 // placeholderLen is the length of a lease kept in its key, without the
 // waited mark.
@@ -48,23 +49,6 @@ func isPlaceholder(v []byte) bool {
 	_, ok := leaseHolder(v)
 	return ok
 }
-
-// placeholderLua starts every script that reads a value key that may hold
-// a lease in place of a value. placeholder(v) returns the holder's token
-// when v is one, else nil. holds(v, mode, n, digest) reports whether v (a
-// value, or false for none) is what the caller expects (see expect).
-const placeholderLua = `
-local function placeholder(v)
-	if v and (#v == 20 or #v == 21) and string.sub(v, 1, 4) == "\000TCL" then
-		return string.sub(v, 5, 20)
-	end
-	return nil
-end
-local function holds(v, mode, n, digest)
-	if mode == "0" then return not v end
-	return v and #v == tonumber(n) and redis.sha1hex(v) == digest
-end
-`
 
 // expect returns the script arguments that describe an expected old value:
 // "0" for none, else "1", its length and the hex SHA-1 of it, which the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -15,13 +16,7 @@ var _ l2.Conditional = (*Store)(nil)
 // setIfScript sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds if it holds
 // the value of length ARGV[3] and hex SHA-1 ARGV[4] (see expect), and
 // returns 1 when it did.
-var setIfScript = redis.NewScript(placeholderLua + `
-if holds(redis.call("GET", KEYS[1]), "1", ARGV[3], ARGV[4]) then
-	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
-	return 1
-end
-return 0
-`)
+var setIfScript = redis.NewScript(redislua.SetIf)
 
 // SetIf stores item.Value under item.Key for item.TTL (which must be
 // positive, rounded up to whole milliseconds) only if the key holds exactly

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -66,33 +67,9 @@ func parseSeq(s string) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
-// queuedLua starts every script that reads a queued key (see QueuedKey).
-// queued(k) returns its sequence number (20 digits) and queued value
-// (false when only the number is remembered), or false, false when k
-// holds nothing. A k of another type holds nothing the store wrote: it is
-// deleted, and holds nothing. above(a, b) compares two such numbers digit
-// by digit (Lua compares strings with strcoll, which depends on the
-// server's locale).
-const queuedLua = `
-local function queued(k)
-	local q = redis.pcall("GET", k)
-	if type(q) == "table" then
-		redis.call("DEL", k)
-		return false, false
-	end
-	if not q then return false, false end
-	local seq = string.sub(q, 2, 21)
-	if string.sub(q, 1, 1) == "q" then return seq, string.sub(q, 22) end
-	return seq, false
-end
-local function above(a, b)
-	for i = 1, 20 do
-		local x, y = string.byte(a, i), string.byte(b, i)
-		if x ~= y then return x > y end
-	end
-	return false
-end
-`
+// queuedLua starts every script that reads a queued key (see QueuedKey):
+// see redislua.
+const queuedLua = redislua.Queued
 
 // stageScript queues ARGV[1] with the sequence number ARGV[2] (20 digits;
 // all zeros: the key's next) unless KEYS[3] holds or remembers a number
