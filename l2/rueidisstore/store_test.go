@@ -1,0 +1,114 @@
+package rueidisstore_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/l2test"
+	"github.com/tiercache/tiercache/l2/rueidisstore"
+)
+
+// newClient returns a rueidis client on addrs, closed with t.
+func newClient(t *testing.T, addrs ...string) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestConformance runs the l2 conformance suite on miniredis, one server
+// per subtest, whose clock the suite advances.
+func TestConformance(t *testing.T) {
+	var mu sync.Mutex
+	servers := make(map[*testing.T]*miniredis.Miniredis)
+	l2test.Run(t, l2test.Harness{
+		New: func(t *testing.T) l2.Store {
+			m := miniredis.RunT(t)
+			mu.Lock()
+			servers[t] = m
+			mu.Unlock()
+			t.Cleanup(func() {
+				mu.Lock()
+				delete(servers, t)
+				mu.Unlock()
+			})
+			return rueidisstore.New(newClient(t, m.Addr()), nil)
+		},
+		Advance: func(t *testing.T, d time.Duration) {
+			mu.Lock()
+			m := servers[t]
+			mu.Unlock()
+			if m == nil {
+				t.Fatal("Advance for a test that made no store")
+			}
+			m.FastForward(d)
+		},
+	})
+}
+
+// TestRedis runs the conformance suite on a real redis-server, one node
+// and a Cluster of 3 masters and 3 replicas, under the ACL that tiercache
+// documents.
+func TestRedis(t *testing.T) {
+	redistest.Require(t)
+	srv := redistest.NewServer(t)
+	cluster := redistest.NewCluster(t)
+	for _, c := range []struct {
+		name  string
+		addrs []string
+	}{{"standalone", []string{srv.Addr()}}, {"cluster", cluster.Addrs()}} {
+		t.Run(c.name, func(t *testing.T) {
+			client := newClient(t, c.addrs...)
+			var n atomic.Int64
+			l2test.Run(t, l2test.Harness{New: func(t *testing.T) l2.Store {
+				return rueidisstore.New(client, &rueidisstore.Options{Prefix: fmt.Sprintf("t%d:", n.Add(1))})
+			}})
+		})
+	}
+}
+
+func TestNew_Panics(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{
+		{"nil client", func() { rueidisstore.New(nil, nil) }},
+		{"brace in prefix", func() { rueidisstore.New(newClient(t, miniredis.RunT(t).Addr()), &rueidisstore.Options{Prefix: "a}"}) }},
+		{"brace in namespace", func() { rueidisstore.New(newClient(t, miniredis.RunT(t).Addr()), nil).Namespace("a{") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", c.name)
+				}
+			}()
+			c.fn()
+		})
+	}
+}
+
+// The keys are l2/redisstore's: Key, LeaseKey and the namespace framing.
+func TestKey(t *testing.T) {
+	s := rueidisstore.New(newClient(t, miniredis.RunT(t).Addr()), &rueidisstore.Options{Prefix: "app"})
+	if got, want := s.Key("user:42"), "{app:user:42}"; got != want {
+		t.Errorf("Key = %q, want %q", got, want)
+	}
+	view := s.Namespace("user").(*rueidisstore.Store)
+	if got, want := view.LeaseKey("42"), "{app:user:42}:lease"; got != want {
+		t.Errorf("LeaseKey of the view = %q, want %q", got, want)
+	}
+	if got := rueidisstore.New(newClient(t, miniredis.RunT(t).Addr()), nil).Key("k"); got != "{"+rueidisstore.DefaultPrefix+"k}" {
+		t.Errorf("default Key = %q", got)
+	}
+}

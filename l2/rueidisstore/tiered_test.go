@@ -1,0 +1,86 @@
+package rueidisstore_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tiercache/tiercache/internal/redistest"
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/l2/rueidisstore"
+	"github.com/tiercache/tiercache/loader"
+	"github.com/tiercache/tiercache/tiered"
+	"github.com/tiercache/tiercache/tiered/stats"
+)
+
+// A cache over rueidisstore and a cache over redisstore share a namespace
+// on one redis-server: the keys, values and leases are the same. Of
+// goroutines of both that miss a cold key at once, one loads it; each
+// reads the other's values; a miss over rueidisstore costs two L2 calls.
+func TestTiered_SharesKeysWithRedisstore(t *testing.T) {
+	redistest.Require(t)
+	srv := redistest.NewServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var loads atomic.Int64
+	load := loader.Func[string, string](func(ctx context.Context, k string) (string, error) {
+		loads.Add(1)
+		time.Sleep(20 * time.Millisecond) // a slow source, so that callers overlap; one that comes after the load reads L2, and the count holds either way
+		return "v:" + k, nil
+	})
+	rec := &stats.Counter{}
+	newCache := func(store l2.Store, st stats.Recorder) *tiered.Cache[string, string] {
+		c, err := tiered.New(&tiered.Options[string, string]{Name: "shared", L2: store, Loader: load, Stats: st, TTL: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	viaRueidis := newCache(rueidisstore.New(newClient(t, srv.Addr()), nil), rec)
+	viaGoRedis := newCache(redisstore.New(rdb, nil), nil)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	for g := range 16 {
+		c := viaRueidis
+		if g%2 == 1 {
+			c = viaGoRedis
+		}
+		wg.Go(func() {
+			if v, err := c.Get(ctx, "cold"); err != nil || v != "v:cold" {
+				t.Errorf("Get(cold) = %q, %v", v, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := loads.Load(); n != 1 {
+		t.Errorf("16 goroutines of two caches on two stores: %d loads, want 1", n)
+	}
+
+	before := rec.Snapshot()
+	if v, err := viaRueidis.Get(ctx, "fresh"); err != nil || v != "v:fresh" {
+		t.Fatalf("Get(fresh) = %q, %v", v, err)
+	}
+	after := rec.Snapshot()
+	calls := func(op stats.Op) int64 { return after.L2Calls(op, stats.OK) - before.L2Calls(op, stats.OK) }
+	if calls(stats.OpGet) != 1 || calls(stats.OpSetLeased) != 1 || calls(stats.OpLease) != 0 {
+		t.Errorf("a miss over rueidisstore: %d gets, %d set_leased, %d leases; want 1, 1, 0",
+			calls(stats.OpGet), calls(stats.OpSetLeased), calls(stats.OpLease))
+	}
+	loads.Store(0)
+	if v, err := viaGoRedis.Get(ctx, "fresh"); err != nil || v != "v:fresh" || loads.Load() != 0 {
+		t.Errorf("Get(fresh) over redisstore after rueidisstore stored it = %q, %v, %d loads; want it from L2", v, err, loads.Load())
+	}
+	if err := viaGoRedis.Set(ctx, "written", "w"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := viaRueidis.Get(ctx, "written"); err != nil || v != "w" || loads.Load() != 0 {
+		t.Errorf("Get(written) over rueidisstore = %q, %v, %d loads; want redisstore's value", v, err, loads.Load())
+	}
+}
