@@ -51,6 +51,8 @@ type Config struct {
 	// CountLocalHits makes LocalHits count (it costs an atomic add on each
 	// hit in libraries that do not count by themselves).
 	CountLocalHits bool
+	// rueidisL2: tiercache's L2 is l2/rueidisstore (WithRueidisStore).
+	rueidisL2 bool
 }
 
 func (c Config) withDefaults() Config {
@@ -128,6 +130,15 @@ func WithRistretto() Library {
 		return newTiercache(cfg, nil, func(entries int64) (l1.Store, error) {
 			return l1.NewRistretto(l1.Options{MaxCost: entries, AverageCost: 1})
 		})
+	}}
+}
+
+// WithRueidisStore is tiercache over l2/rueidisstore (a rueidis client)
+// instead of l2/redisstore (go-redis); the bus stays on go-redis.
+func WithRueidisStore() Library {
+	return Library{Name: "tiercache-rueidisstore", Remote: true, Local: true, New: func(cfg Config) (Peer, error) {
+		cfg.rueidisL2 = true
+		return newTiercache(cfg, nil, nil)
 	}}
 }
 

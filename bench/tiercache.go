@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
 
 	"github.com/tiercache/tiercache/invalidate/redisbus"
 	"github.com/tiercache/tiercache/l1"
 	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/l2/rueidisstore"
 	"github.com/tiercache/tiercache/loader"
 	"github.com/tiercache/tiercache/tiered"
 	"github.com/tiercache/tiercache/tiered/stats"
@@ -25,6 +27,8 @@ type tiercachePeer struct {
 	bus    *redisbus.Bus
 	rdb    *redis.Client
 	events *events
+	// closers run at Close, after the cache's (an L2 store's own client).
+	closers []func()
 }
 
 var (
@@ -85,6 +89,16 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value]), newL1 f
 	if tune != nil {
 		tune(opts)
 	}
+	if cfg.rueidisL2 {
+		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.Addr}, DisableCache: true})
+		if err != nil {
+			opts.L1.Close()
+			_ = p.Close()
+			return nil, err
+		}
+		p.closers = append(p.closers, rc.Close)
+		opts.L2 = rueidisstore.New(rc, nil)
+	}
 	c, err := tiered.New(opts)
 	if err != nil {
 		opts.L1.Close()
@@ -130,6 +144,9 @@ func (p *tiercachePeer) Close() error {
 	}
 	if p.bus != nil {
 		_ = p.bus.Close()
+	}
+	for _, f := range p.closers {
+		f()
 	}
 	return p.rdb.Close()
 }

@@ -106,7 +106,7 @@ type zipfState struct {
 func BenchmarkMixed_Zipf(b *testing.B) {
 	ctx := context.Background()
 	states := make(map[string]*zipfState)
-	for _, lib := range withVariants(Libraries(), WithoutLeases(), WithRistretto()) {
+	for _, lib := range withVariants(Libraries(), WithoutLeases(), WithRistretto(), WithRueidisStore()) {
 		b.Run(lib.Name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.StopTimer()
