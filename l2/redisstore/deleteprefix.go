@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -133,7 +134,7 @@ func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
 	cmds := make([]*redis.StringCmd, len(rkeys))
 	for i, rk := range rkeys {
 		if kindOf(rk) == valueKey {
-			cmds[i] = redis.NewStringCmd(ctx, "getrange", rk, 0, placeholderLen)
+			cmds[i] = redis.NewStringCmd(ctx, "getrange", rk, 0, redislua.LeaseLen)
 		}
 	}
 	sent := slices.DeleteFunc(slices.Clone(cmds), func(c *redis.StringCmd) bool { return c == nil })
@@ -142,7 +143,7 @@ func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
 	for i, cmd := range cmds {
 		if cmd != nil {
 			b, err := cmd.Bytes()
-			leases[i] = err == nil && isPlaceholder(b)
+			leases[i] = err == nil && redislua.IsLease(b)
 		}
 	}
 	return leases

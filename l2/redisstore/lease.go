@@ -90,7 +90,7 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	}
 	calls := make([]call, len(keys))
 	for i, e := range keys {
-		m, n, d := expect(e.Old)
+		m, n, d := redislua.Expect(e.Old)
 		calls[i] = scriptCall(leaseScript, s.stageKeys(e.Key)[:3], token[:], millis(ttl), m, n, d)
 	}
 	s.send(ctx, calls)
@@ -154,7 +154,7 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 		if value == nil {
 			value = []byte{}
 		}
-		m, n, d := expect(it.Old)
+		m, n, d := redislua.Expect(it.Old)
 		calls[i] = scriptCall(setLeasedScript, s.stageKeys(it.Key)[:3], token[:], value, millis(it.TTL), m, n, d)
 	}
 	s.send(ctx, calls)

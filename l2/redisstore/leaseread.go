@@ -2,10 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"crypto/sha1" //nolint:gosec // a digest of a value the caller read, compared by Redis's own redis.sha1hex: not a security boundary
-	"encoding/hex"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,55 +13,9 @@ import (
 
 var _ l2.LeaseReader = (*Store)(nil)
 
-// leaseMark starts a value that is a lease taken while its key held no
-// value (see GetLease): leaseMark, the holder's 16-byte token, and "w"
-// once Lease refused the lease to another token. No frame of the tiered
-// cache starts with a zero byte; a value written through the l2 API that
-// starts with leaseMark and is 20 or 21 bytes long reads as a lease.
-const leaseMark = redislua.LeaseMark
-
-// placeholderLen is the length of a lease kept in its key, without the
-// waited mark.
-const placeholderLen = len(leaseMark) + len(l2.Token{})
-
-// placeholder returns the value that keeps token's lease in its key.
-func placeholder(token l2.Token) []byte {
-	b := make([]byte, 0, placeholderLen)
-	return append(append(b, leaseMark...), token[:]...)
-}
-
-// leaseHolder returns the token whose lease v is, when v is a lease kept
-// in its key (see leaseMark) and not a value.
-func leaseHolder(v []byte) (l2.Token, bool) {
-	var t l2.Token
-	if (len(v) != placeholderLen && len(v) != placeholderLen+1) || string(v[:len(leaseMark)]) != leaseMark {
-		return t, false
-	}
-	copy(t[:], v[len(leaseMark):])
-	return t, true
-}
-
-// isPlaceholder reports whether v is a lease kept in its key.
-func isPlaceholder(v []byte) bool {
-	_, ok := leaseHolder(v)
-	return ok
-}
-
-// expect returns the script arguments that describe an expected old value:
-// "0" for none, else "1", its length and the hex SHA-1 of it, which the
-// script compares with redis.sha1hex of what the key holds, when the
-// lengths are equal. The old value itself never goes to Redis.
-func expect(old []byte) (mode, n, digest string) {
-	if old == nil {
-		return "0", "", ""
-	}
-	sum := sha1.Sum(old) //nolint:gosec // see the import
-	return "1", strconv.Itoa(len(old)), hex.EncodeToString(sum[:])
-}
-
 // GetLease returns the value of key, or, when the key holds none, takes
 // its lease for token in the same command: SET key lease NX GET PX ttl,
-// where lease is [leaseMark] and the token (see [l2.LeaseReader]). The
+// where lease is "\x00TCL" and the token (see [l2.LeaseReader]). The
 // command changes nothing when the key holds a value or another token's
 // lease, and answers what the key held; a lease kept in its key reads as
 // no value for Get and GetMany, and SET NX (SetIf with Old nil) does not
@@ -80,7 +31,7 @@ func (s *Store) GetLease(ctx context.Context, key string, token l2.Token, ttl ti
 		return nil, false, errors.New("redisstore: getlease: ttl must be positive, got " + ttl.String())
 	}
 	rk := s.Key(key)
-	cmd := redis.NewStringCmd(ctx, "set", rk, placeholder(token), "nx", "get", "px", millis(ttl))
+	cmd := redis.NewStringCmd(ctx, "set", rk, redislua.LeaseValue(token), "nx", "get", "px", millis(ttl))
 	_ = s.single.Process(ctx, cmd)
 	b, err := cmd.Bytes()
 	switch {
@@ -98,7 +49,7 @@ func (s *Store) GetLease(ctx context.Context, key string, token l2.Token, ttl ti
 		}
 		return nil, false, s.wrap(ctx, "getlease", err)
 	}
-	if holder, ok := leaseHolder(b); ok {
+	if holder, ok := redislua.Holder(b); ok {
 		return nil, holder == token, nil
 	}
 	if b == nil {

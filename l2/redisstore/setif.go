@@ -78,7 +78,7 @@ func (s *Store) setIf(ctx context.Context, op string, items []l2.CondItem) ([]bo
 		if it.Old == nil {
 			calls[i].cmd = redis.NewStatusCmd(ctx, "set", rk, value, "px", millis(it.TTL), "nx")
 		} else {
-			_, n, d := expect(it.Old)
+			_, n, d := redislua.Expect(it.Old)
 			calls[i] = scriptCall(setIfScript, []string{rk}, value, millis(it.TTL), n, d)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -168,7 +169,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		}
 		return nil, s.wrap(ctx, "get", err)
 	}
-	if _, ok := leaseHolder(b); ok { // a lease, no value (see GetLease)
+	if _, ok := redislua.Holder(b); ok { // a lease, no value (see GetLease)
 		return nil, l2.ErrMiss
 	}
 	if b == nil {
@@ -210,7 +211,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			case v == nil:
 				vals[i] = []byte{}
 			default:
-				if _, ok := leaseHolder(v); !ok {
+				if _, ok := redislua.Holder(v); !ok {
 					vals[i] = v
 				}
 			}
@@ -232,7 +233,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			switch v := v.(type) {
 			case nil:
 			case string:
-				if b := stringBytes(v); !isPlaceholder(b) {
+				if b := stringBytes(v); !redislua.IsLease(b) {
 					vals[groups[g][j]] = b
 				}
 			default:

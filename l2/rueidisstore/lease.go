@@ -2,10 +2,9 @@ package rueidisstore
 
 import (
 	"context"
-	"crypto/sha1" //nolint:gosec // a digest of a value the caller read, compared by Redis's redis.sha1hex: not a security boundary
+	"crypto/sha1" //nolint:gosec // the name Redis gives a script (EVALSHA), not a security boundary
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,25 +69,6 @@ func (s *Store) run(ctx context.Context, sc script, calls []call) []rueidis.Redi
 	return res
 }
 
-// placeholderLen is the length of a lease kept in its key, without the
-// waited mark.
-const placeholderLen = len(redislua.LeaseMark) + len(l2.Token{})
-
-// isPlaceholder reports whether v is a lease kept in its key.
-func isPlaceholder(v []byte) bool {
-	return (len(v) == placeholderLen || len(v) == placeholderLen+1) && string(v[:len(redislua.LeaseMark)]) == redislua.LeaseMark
-}
-
-// expect returns the script arguments that describe an expected old value:
-// "0" for none, else "1", its length and its hex SHA-1.
-func expect(old []byte) (mode, n, digest string) {
-	if old == nil {
-		return "0", "", ""
-	}
-	sum := sha1.Sum(old) //nolint:gosec // see the import
-	return "1", strconv.Itoa(len(old)), hex.EncodeToString(sum[:])
-}
-
 // SetIf stores item only if its key holds item.Old (nothing when nil): SET
 // NX PX, or the compare-and-set script. See [l2.Conditional].
 func (s *Store) SetIf(ctx context.Context, item l2.CondItem) (bool, error) {
@@ -118,7 +98,7 @@ func (s *Store) SetManyIf(ctx context.Context, items []l2.CondItem) ([]bool, err
 			plainIdx = append(plainIdx, i)
 			continue
 		}
-		_, n, d := expect(it.Old)
+		_, n, d := redislua.Expect(it.Old)
 		execs = append(execs, call{keys: []string{rk}, args: []string{rueidis.BinaryString(it.Value), millisArg(it.TTL), n, d}})
 		scriptIdx = append(scriptIdx, i)
 	}
@@ -154,8 +134,8 @@ func (s *Store) GetLease(ctx context.Context, key string, token l2.Token, ttl ti
 		return nil, true, nil
 	case err != nil:
 		return nil, false, wrap("getlease", err)
-	case isPlaceholder(b):
-		return nil, string(b[len(redislua.LeaseMark):placeholderLen]) == string(token[:]), nil
+	case redislua.IsLease(b):
+		return nil, string(b[len(redislua.LeaseMark):redislua.LeaseLen]) == string(token[:]), nil
 	}
 	return value(b), false, nil
 }
@@ -169,7 +149,7 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	execs := make([]call, len(keys))
 	for i, e := range keys {
 		rk := s.Key(e.Key)
-		m, n, d := expect(e.Old)
+		m, n, d := redislua.Expect(e.Old)
 		execs[i] = call{keys: []string{rk, rk + ":lease", rk + ":queued"}, args: []string{string(token[:]), millisArg(ttl), m, n, d}}
 	}
 	answers := make([]l2.LeaseAnswer, len(keys))
@@ -219,7 +199,7 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 	execs := make([]call, len(items))
 	for i, it := range items {
 		rk := s.Key(it.Key)
-		m, n, d := expect(it.Old)
+		m, n, d := redislua.Expect(it.Old)
 		execs[i] = call{keys: []string{rk, rk + ":lease", rk + ":queued"},
 			args: []string{string(token[:]), rueidis.BinaryString(it.Value), millisArg(it.TTL), m, n, d}}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -91,7 +92,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, l2.ErrMiss
 	case err != nil:
 		return nil, wrap("get", err)
-	case isPlaceholder(b):
+	case redislua.IsLease(b):
 		return nil, l2.ErrMiss
 	}
 	return value(b), nil
@@ -119,7 +120,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			continue
 		}
 		b, err := m.AsBytes()
-		if rueidis.IsRedisNil(err) || err != nil || isPlaceholder(b) {
+		if rueidis.IsRedisNil(err) || err != nil || redislua.IsLease(b) {
 			continue // nil: a miss; another type: MGET answers nil too
 		}
 		if handed[rk] {
