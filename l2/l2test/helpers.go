@@ -3,6 +3,7 @@ package l2test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,23 +100,31 @@ func wantSlots(t *testing.T, keys []string, got, want [][]byte) {
 // waits for.
 func waitMiss(t *testing.T, s l2.Store, key string) {
 	t.Helper()
-	const deadline = 10 * time.Second
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.NewTimer(deadline)
-	defer timeout.Stop()
-	for {
+	pollUntil(t, fmt.Sprintf("Get(%q) still hits", key), func() bool {
 		_, err := s.Get(t.Context(), key)
-		if errors.Is(err, l2.ErrMiss) {
-			return
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, l2.ErrMiss) {
 			t.Fatalf("Get(%q): %v", key, err)
 		}
+		return err != nil
+	})
+}
+
+// pollDeadline bounds pollUntil: far beyond any TTL the suite waits for.
+const pollDeadline = 10 * time.Second
+
+// pollUntil calls done every 10 ms until it reports true, for stores on the
+// real clock, and fails t with what (and the deadline) after pollDeadline.
+func pollUntil(t *testing.T, what string, done func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.NewTimer(pollDeadline)
+	defer timeout.Stop()
+	for !done() {
 		select {
 		case <-tick.C:
 		case <-timeout.C:
-			t.Fatalf("Get(%q) still hits %v after its TTL", key, deadline)
+			t.Fatalf("%s %v after its TTL", what, pollDeadline)
 		}
 	}
 }

@@ -173,26 +173,17 @@ func item(key string, value []byte) l2.Item {
 // suite waits for.
 func waitGranted(t *testing.T, ls l2.Leaser, key string, old []byte, token l2.Token) {
 	t.Helper()
-	const deadline = 10 * time.Second
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.NewTimer(deadline)
-	defer timeout.Stop()
-	for {
+	pollUntil(t, fmt.Sprintf("Lease(%q, token %s) still held", key, tokName(token)), func() bool {
 		st, cur := leaseFor(t, ls, key, old, token, long)
 		switch st {
 		case l2.LeaseGranted:
-			return
+			return true
 		case l2.LeaseHeld:
-		default:
-			t.Fatalf("Lease(%q, old %q, token %s) = %v, %q while waiting for the lease", key, old, tokName(token), st, cur)
+			return false
 		}
-		select {
-		case <-tick.C:
-		case <-timeout.C:
-			t.Fatalf("Lease(%q, token %s) still held %v after its TTL", key, tokName(token), deadline)
-		}
-	}
+		t.Fatalf("Lease(%q, old %q, token %s) = %v, %q while waiting for the lease", key, old, tokName(token), st, cur)
+		return false
+	})
 }
 
 func testLease(t *testing.T, h Harness) {

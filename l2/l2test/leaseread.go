@@ -53,25 +53,13 @@ func wantGetLease(t *testing.T, lr l2.LeaseReader, key string, token l2.Token, w
 // TTL the suite waits for.
 func waitGetLeaseGranted(t *testing.T, lr l2.LeaseReader, key string, token l2.Token) {
 	t.Helper()
-	const deadline = 10 * time.Second
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.NewTimer(deadline)
-	defer timeout.Stop()
-	for {
+	pollUntil(t, fmt.Sprintf("GetLease(%q, token %s) still not granted", key, tokName(token)), func() bool {
 		v, granted := getLease(t, lr, key, token, long)
 		if v != nil {
 			t.Fatalf("GetLease(%q, token %s) = %q, %v while waiting for the lease", key, tokName(token), v, granted)
 		}
-		if granted {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-timeout.C:
-			t.Fatalf("GetLease(%q, token %s) still not granted %v after the lease's TTL", key, tokName(token), deadline)
-		}
-	}
+		return granted
+	})
 }
 
 func testLeaseRead(t *testing.T, h Harness) {

@@ -775,21 +775,9 @@ func testStageTTL(t *testing.T, h Harness) {
 // suite waits for.
 func waitClaimed(t *testing.T, st l2.Stager, key string, token l2.Token) {
 	t.Helper()
-	const deadline = 10 * time.Second
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.NewTimer(deadline)
-	defer timeout.Stop()
-	for {
-		if !claim(t, st, token, long, key)[0].Busy {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-timeout.C:
-			t.Fatalf("Claim(%q, token %s) still busy %v after the claim's TTL", key, tokName(token), deadline)
-		}
-	}
+	pollUntil(t, fmt.Sprintf("Claim(%q, token %s) still busy", key, tokName(token)), func() bool {
+		return !claim(t, st, token, long, key)[0].Busy
+	})
 }
 
 // testStageConcurrent checks that concurrent Stages of one key get
