@@ -134,7 +134,9 @@ func WithRistretto() Library {
 }
 
 // WithRueidisStore is tiercache over l2/rueidisstore (a rueidis client)
-// instead of l2/redisstore (go-redis); the bus stays on go-redis.
+// instead of l2/redisstore (go-redis). Its bus publishes through the
+// store (redisbus Options.Publish = Store.Publish), on the same pipelined
+// connection, and subscribes with go-redis.
 func WithRueidisStore() Library {
 	return Library{Name: "tiercache-rueidisstore", Remote: true, Local: true, New: func(cfg Config) (Peer, error) {
 		cfg.rueidisL2 = true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tiercache/tiercache/invalidate/redisbus"
 	"github.com/tiercache/tiercache/l1"
+	"github.com/tiercache/tiercache/l2"
 	"github.com/tiercache/tiercache/l2/redisstore"
 	"github.com/tiercache/tiercache/l2/rueidisstore"
 	"github.com/tiercache/tiercache/loader"
@@ -54,15 +55,31 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value]), newL1 f
 	cfg = cfg.withDefaults()
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Addr})
 	p := &tiercachePeer{rdb: rdb, events: &events{countHits: cfg.CountLocalHits, subscribed: make(chan struct{})}}
-	bus, err := redisbus.New(rdb, nil)
+	var (
+		store   l2.Store = redisstore.New(rdb, nil)
+		busOpts *redisbus.Options
+	)
+	if cfg.rueidisL2 {
+		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.Addr}, DisableCache: true})
+		if err != nil {
+			_ = rdb.Close()
+			return nil, err
+		}
+		p.closers = append(p.closers, rc.Close)
+		rs := rueidisstore.New(rc, nil)
+		// The bus publishes on the store's pipelined connection; it
+		// subscribes with go-redis.
+		store, busOpts = rs, &redisbus.Options{Publish: rs.Publish}
+	}
+	bus, err := redisbus.New(rdb, busOpts)
 	if err != nil {
-		_ = rdb.Close()
+		_ = p.Close()
 		return nil, err
 	}
 	p.bus = bus
 	opts := &tiered.Options[string, Value]{
 		Name:  "bench",
-		L2:    redisstore.New(rdb, nil),
+		L2:    store,
 		Bus:   bus,
 		TTL:   cfg.TTL,
 		L1TTL: cfg.LocalTTL,
@@ -88,16 +105,6 @@ func newTiercache(cfg Config, tune func(*tiered.Options[string, Value]), newL1 f
 	}
 	if tune != nil {
 		tune(opts)
-	}
-	if cfg.rueidisL2 {
-		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.Addr}, DisableCache: true})
-		if err != nil {
-			opts.L1.Close()
-			_ = p.Close()
-			return nil, err
-		}
-		p.closers = append(p.closers, rc.Close)
-		opts.L2 = rueidisstore.New(rc, nil)
 	}
 	c, err := tiered.New(opts)
 	if err != nil {

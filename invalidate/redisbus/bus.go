@@ -149,8 +149,12 @@ func (b *Bus) observe(ns string, ev invalidate.Event, keys int) {
 	}
 }
 
-// publish sends one encoded message on channel.
+// publish sends one encoded message on channel, through Options.Publish
+// when it is set.
 func (b *Bus) publish(ctx context.Context, channel string, payload []byte) error {
+	if b.cfg.Publish != nil {
+		return b.cfg.Publish(ctx, channel, payload, b.cluster != nil)
+	}
 	if b.cluster != nil {
 		return b.cluster.SPublish(ctx, channel, payload).Err()
 	}

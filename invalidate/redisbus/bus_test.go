@@ -305,3 +305,55 @@ func TestBus_PublishRetry(t *testing.T) {
 		t.Errorf("the retry carries seq %d, want 4 (two attempts failed)", last.Seq)
 	}
 }
+
+// Options.Publish carries every payload in place of the bus's client: the
+// subscriber hears what the hook sent, a failure of the hook fails Publish
+// and is retried like a failure of the client, and the hook is told the
+// bus is not sharded.
+func TestBus_PublishHook(t *testing.T) {
+	t.Parallel()
+	_, client := newMiniredis(t)
+	var (
+		mu      sync.Mutex
+		calls   int
+		fail    = 1 // the second call fails once
+		sharded []bool
+	)
+	pub := newBus(t, client, &redisbus.Options{
+		RetryBackoff: 20 * time.Millisecond,
+		Publish: func(ctx context.Context, channel string, payload []byte, shard bool) error {
+			mu.Lock()
+			calls++
+			sharded = append(sharded, shard)
+			n := calls
+			mu.Unlock()
+			if n == 2 && fail > 0 {
+				fail--
+				return errInjected
+			}
+			return client.Publish(ctx, channel, payload).Err()
+		},
+	})
+	sub := newBus(t, client, nil)
+	r := newRecorder()
+	if _, err := sub.Subscribe("user", r); err != nil {
+		t.Fatal(err)
+	}
+	r.subscribed(t)
+	publish(t, pub, "user", "1")
+	err := pub.Publish(context.Background(), &invalidate.Message{Namespace: "user", Keys: []string{"2"}})
+	if !errors.Is(err, errInjected) {
+		t.Fatalf("Publish = %v, want the hook's error", err)
+	}
+	r.wait(t, "keys 1 and the retried 2", r.hasKeys("1", "2"))
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 3 {
+		t.Errorf("hook called %d times, want 3 (a send, a failure, its retry)", calls)
+	}
+	for i, s := range sharded {
+		if s {
+			t.Errorf("call %d: sharded = true on a single-node client", i)
+		}
+	}
+}

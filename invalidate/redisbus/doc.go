@@ -16,6 +16,15 @@
 // message reaches the shard that owns its channel instead of being
 // broadcast over the cluster bus to every node.
 //
+// # Publishing through another client
+//
+// Options.Publish hands every payload to a function of yours instead of
+// the bus's client. The Publish method of l2/rueidisstore's Store is one:
+// the messages then travel on the rueidis connection that carries the
+// cache's own commands, pipelined with them, instead of a round trip of
+// the bus's go-redis client (measured in bench/'s mixed Zipf workload: 4-6%
+// more operations per second). The subscriptions stay on go-redis.
+//
 // # Lost messages
 //
 // Redis pub/sub delivers at most once: what is published while a subscriber

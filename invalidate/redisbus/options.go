@@ -3,6 +3,7 @@ package redisbus
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -106,6 +107,16 @@ type Options struct {
 	// count of those not logged), payloads dropped or undecodable.
 	// Default: discards.
 	Logger *slog.Logger
+	// Publish, when set, sends every payload of the bus in place of its
+	// client: PUBLISH channel payload, or SPUBLISH when sharded is true
+	// (the bus's client is a *redis.ClusterClient, whose subscriptions
+	// are sharded). It lets another client carry the messages: the
+	// Publish method of l2/rueidisstore's Store puts them on the
+	// pipelined connection that already carries the cache's commands,
+	// which costs less than a round trip of the bus's own. Subscriptions
+	// stay on the bus's client. payload is the bus's buffer: Publish
+	// must not keep it after it returns. Default: the bus's client.
+	Publish func(ctx context.Context, channel string, payload []byte, sharded bool) error
 }
 
 func (o *Options) config() (Options, error) {

@@ -59,7 +59,8 @@ func TestConformance(t *testing.T) {
 
 // TestRedis runs the conformance suite on a real redis-server, one node
 // and a Cluster of 3 masters and 3 replicas, under the ACL that tiercache
-// documents.
+// documents, and checks Store.Publish as an invalidation bus's publisher
+// on both (see testPublish).
 func TestRedis(t *testing.T) {
 	redistest.Require(t)
 	srv := redistest.NewServer(t)
@@ -74,6 +75,7 @@ func TestRedis(t *testing.T) {
 			l2test.Run(t, l2test.Harness{New: func(t *testing.T) l2.Store {
 				return rueidisstore.New(client, &rueidisstore.Options{Prefix: fmt.Sprintf("t%d:", n.Add(1))})
 			}})
+			t.Run("publish", func(t *testing.T) { testPublish(t, c.addrs, c.name == "cluster") })
 		})
 	}
 }
