@@ -144,9 +144,10 @@ type Options[K comparable, V any] struct {
 	L2Cooldown time.Duration
 	// TombstoneTTL is how long Delete leaves a tombstone in L2 in place of
 	// a deleted value, when the L2 store supports conditional writes
-	// (l2.Conditional; redisstore and memstore do). A load that read L2
-	// before the delete, and so may hold the old value, writes its result
-	// only if L2 still holds what it read: the tombstone makes that fail.
+	// (l2.Conditional; redisstore, rueidisstore and memstore do). A load
+	// that read L2 before the delete, and so may hold the old value, writes
+	// its result only if L2 still holds what it read: the tombstone makes
+	// that fail.
 	// It must outlast the longest load of every instance that shares the
 	// L2. Default: DefaultTombstoneTTL or twice LoadTimeout, whichever is
 	// longer.
@@ -200,8 +201,8 @@ type Options[K comparable, V any] struct {
 	// Tags returns the tags of a value (nil for none). Every value stored
 	// by Set, SetMany or a load is indexed under its tags in L2, so that
 	// InvalidateTags finds it; SetTagged adds tags of its own. Tags need an
-	// L2 store that keeps tag indexes (l2.Tagger; redisstore and memstore
-	// do). Default: no tags.
+	// L2 store that keeps tag indexes (l2.Tagger; redisstore, rueidisstore
+	// and memstore do). Default: no tags.
 	Tags func(K, V) []string
 	// HotKeys is how many of the most read keys the cache records, so that
 	// the next run can warm them (Cache.HotKeys, Cache.WarmHot). It samples

@@ -1,10 +1,10 @@
-// Package redislua holds the Lua scripts of the leases and conditional
-// writes that every Redis-backed l2 store runs (l2/redisstore over
-// go-redis, l2/rueidisstore over rueidis), so that the stores share one
-// key layout and one set of semantics: an instance on one store and an
-// instance on the other can share a namespace. Each constant is a whole
-// script, preludes included; the stores document the keys and arguments
-// they pass.
+// Package redislua holds the Lua scripts of the leases, conditional
+// writes and tag indexes that every Redis-backed l2 store runs
+// (l2/redisstore over go-redis, l2/rueidisstore over rueidis), so that the
+// stores share one key layout and one set of semantics: an instance on one
+// store and an instance on the other can share a namespace. Each constant
+// is a whole script, preludes included; the stores document the keys and
+// arguments they pass.
 package redislua
 
 // LeaseMark starts a value that is a lease taken while its key held no
@@ -167,6 +167,23 @@ const SetIf = placeholder + `
 if holds(redis.call("GET", KEYS[1]), "1", ARGV[3], ARGV[4]) then
 	redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 	return 1
+end
+return 0
+`
+
+// Tag adds ARGV[2:] to the set KEYS[1], 1000 members per SADD (Lua's
+// unpack fails on a few thousand values), then makes the set live at least
+// ARGV[1] milliseconds. PTTL is -1 for a set without a TTL, one that SADD
+// has just created: PEXPIRE ... GT would take that for an infinite lifetime
+// and do nothing, but -1 < ttl here.
+const Tag = `
+local n = #ARGV
+for i = 2, n, 1000 do
+	redis.call("SADD", KEYS[1], unpack(ARGV, i, math.min(i + 999, n)))
+end
+local ttl = tonumber(ARGV[1])
+if redis.call("PTTL", KEYS[1]) < ttl then
+	redis.call("PEXPIRE", KEYS[1], ttl)
 end
 return 0
 `

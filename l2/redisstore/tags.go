@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
@@ -21,22 +22,8 @@ const tagInfix = "|tag|"
 // a value (which ends with '}') or of a lease (":lease") ends so.
 const tagSuffix = ":tags"
 
-// tagScript adds ARGV[2:] to the set KEYS[1], 1000 members per SADD (Lua's
-// unpack fails on a few thousand values), then makes the set live at least
-// ARGV[1] milliseconds. PTTL is -1 for a set without a TTL, one that SADD
-// has just created: PEXPIRE ... GT would take that for an infinite lifetime
-// and do nothing, but -1 < ttl here.
-var tagScript = redis.NewScript(`
-local n = #ARGV
-for i = 2, n, 1000 do
-	redis.call("SADD", KEYS[1], unpack(ARGV, i, math.min(i + 999, n)))
-end
-local ttl = tonumber(ARGV[1])
-if redis.call("PTTL", KEYS[1]) < ttl then
-	redis.call("PEXPIRE", KEYS[1], ttl)
-end
-return 0
-`)
+// tagScript is redislua.Tag, shared with l2/rueidisstore.
+var tagScript = redis.NewScript(redislua.Tag)
 
 // TagKey returns the Redis key of the index of tag: "{" + prefix + "|tag|" +
 // tag + "}:tags" for the Store, "{" + prefix + ns + "|tag|" + tag + "}:tags"

@@ -37,6 +37,7 @@ type Options struct {
 type Store struct {
 	c      rueidis.Client
 	prefix string // Options.Prefix, ending with ':', + the view's ns + ':'
+	tags   string // Options.Prefix, ending with ':', + "|tag|"; + ns + "|tag|" for the view ns (see TagKey)
 }
 
 // New returns a Store on client. It panics when client is nil or the
@@ -57,7 +58,7 @@ func New(client rueidis.Client, opts *Options) *Store {
 	if !strings.HasSuffix(prefix, ":") {
 		prefix += ":"
 	}
-	return &Store{c: client, prefix: prefix}
+	return &Store{c: client, prefix: prefix, tags: prefix + tagInfix}
 }
 
 // Key returns the Redis key that holds the value of the logical key:
@@ -69,18 +70,21 @@ func (s *Store) Key(key string) string { return "{" + s.prefix + key + "}" }
 func (s *Store) LeaseKey(key string) string { return s.Key(key) + ":lease" }
 
 // Namespace returns a view of the store in which key k is the key
-// ns + ":" + k of the store (see l2.Namespacer). ns must not contain '{'
-// or '}'.
+// ns + ":" + k of the store (see l2.Namespacer), and whose tag indexes are
+// "{" + prefix + ns + "|tag|" + tag + "}:tags" (see [Store.TagKey]). ns
+// must not contain '{' or '}', nor '|', or the indexes of two namespaces
+// could meet.
 func (s *Store) Namespace(ns string) l2.Store {
 	if strings.ContainsAny(ns, "{}") {
 		panic(fmt.Sprintf("rueidisstore: Namespace: %q contains a brace", ns))
 	}
-	return &Store{c: s.c, prefix: s.prefix + ns + ":"}
+	return &Store{c: s.c, prefix: s.prefix + ns + ":", tags: s.prefix + ns + tagInfix}
 }
 
-// Abilities declares Namespacer, Conditional, Leaser and LeaseReader.
+// Abilities declares Namespacer, Conditional, Leaser, LeaseReader, Tagger
+// and PrefixDeleter: every optional interface of l2 but Stager.
 func (s *Store) Abilities() l2.Ability {
-	return l2.Namespaces | l2.ConditionalWrites | l2.Leases | l2.LeaseReads
+	return l2.Namespaces | l2.ConditionalWrites | l2.Leases | l2.LeaseReads | l2.Tags | l2.Prefixes
 }
 
 // Get returns the value stored under key, or l2.ErrMiss (also while the
@@ -161,11 +165,21 @@ func (s *Store) SetMany(ctx context.Context, items []l2.Item) error {
 
 // Delete removes the keys, with one UNLINK each, sent together.
 func (s *Store) Delete(ctx context.Context, keys ...string) error {
-	cmds := make(rueidis.Commands, len(keys))
+	rkeys := make([]string, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.c.B().Unlink().Key(s.Key(k)).Build()
+		rkeys[i] = s.Key(k)
 	}
-	return firstErr("delete", s.c.DoMulti(ctx, cmds...))
+	return firstErr("delete", s.unlink(ctx, rkeys))
+}
+
+// unlink removes the Redis keys rkeys, one UNLINK each, sent together
+// (each to its slot's node on a Cluster), and returns their results.
+func (s *Store) unlink(ctx context.Context, rkeys []string) []rueidis.RedisResult {
+	cmds := make(rueidis.Commands, len(rkeys))
+	for i, rk := range rkeys {
+		cmds[i] = s.c.B().Unlink().Key(rk).Build()
+	}
+	return s.c.DoMulti(ctx, cmds...)
 }
 
 func (s *Store) setCmd(key string, v []byte, ttl time.Duration) rueidis.Completed {

@@ -2,6 +2,8 @@ package rueidisstore_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,5 +84,68 @@ func TestTiered_SharesKeysWithRedisstore(t *testing.T) {
 	}
 	if v, err := viaRueidis.Get(ctx, "written"); err != nil || v != "w" || loads.Load() != 0 {
 		t.Errorf("Get(written) over rueidisstore = %q, %v, %d loads; want redisstore's value", v, err, loads.Load())
+	}
+}
+
+// Tag indexes and prefix deletes are shared too: of a cache over
+// rueidisstore and a cache over redisstore in one namespace, each one's
+// InvalidateTags and InvalidatePrefix remove from L2 the values that the
+// other loaded and tagged, so that the next Get loads them again.
+func TestTiered_TagsAndPrefixesWithRedisstore(t *testing.T) {
+	redistest.Require(t)
+	srv := redistest.NewServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var loads atomic.Int64
+	load := loader.Func[string, string](func(ctx context.Context, k string) (string, error) {
+		loads.Add(1)
+		return "v:" + k, nil
+	})
+	newCache := func(store l2.Store) *tiered.Cache[string, string] {
+		c, err := tiered.New(&tiered.Options[string, string]{
+			Name: "shared", L2: store, Loader: load, TTL: time.Minute,
+			Tags: func(k, _ string) []string { return []string{strings.SplitN(k, ":", 2)[0]} }, // "t0:x" is tagged "t0"
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	viaRueidis := newCache(rueidisstore.New(newClient(t, srv.Addr()), nil))
+	viaGoRedis := newCache(redisstore.New(rdb, nil))
+	ctx := t.Context()
+
+	get := func(t *testing.T, c *tiered.Cache[string, string], key string, wantLoads int64) {
+		t.Helper()
+		loads.Store(0)
+		if v, err := c.Get(ctx, key); err != nil || v != "v:"+key || loads.Load() != wantLoads {
+			t.Errorf("Get(%s) = %q, %v, %d loads; want %d", key, v, err, loads.Load(), wantLoads)
+		}
+	}
+	for i, c := range []struct {
+		name          string
+		loader, other *tiered.Cache[string, string]
+	}{
+		{"rueidisstore loads, redisstore invalidates", viaRueidis, viaGoRedis},
+		{"redisstore loads, rueidisstore invalidates", viaGoRedis, viaRueidis},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tag, prefix := fmt.Sprint("t", i), fmt.Sprint("p", i, ":")
+			tagged, prefixed := tag+":x", prefix+"x"
+			for _, k := range []string{tagged, prefixed} {
+				get(t, c.loader, k, 1)
+				get(t, c.other, k, 0) // from L2
+			}
+			if err := c.other.InvalidateTags(ctx, tag); err != nil {
+				t.Fatal(err)
+			}
+			get(t, c.other, tagged, 1)
+			get(t, c.other, prefixed, 0) // another tag
+			if err := c.other.InvalidatePrefix(ctx, prefix); err != nil {
+				t.Fatal(err)
+			}
+			get(t, c.other, prefixed, 1)
+		})
 	}
 }
