@@ -24,7 +24,7 @@ const ACL = "~* &* -@all" +
 	" +hello +cluster|slots +command" + // go-redis's handshake and Cluster routing (and +client|setinfo from Redis 7.2 on)
 	" +asking" + // go-redis follows the ASK redirects of a slot migration with ASKING
 	" +xadd +xreadgroup +xautoclaim +xpending +xack +xdel +xlen +xrange +xgroup|create" + // the durable write-behind queue (Redis Streams)
-	" +info" // redisstore.Memory and promstats.NewRedisCollector (INFO memory stats replication)
+	" +info" // redisstore.Memory and promstats.NewRedisCollector (INFO memory stats replication); rueidisstore.DeletePrefix on a Cluster (INFO replication)
 
 // The admin user of every server: all commands, for the tests' own
 // administration and inspection.
