@@ -53,7 +53,7 @@ type WriteBehindOptions[K comparable, V any] struct {
 	// instance dies, another instance's flusher writes what it had
 	// accepted. The queued values themselves live beside their keys in L2
 	// (l2.Stager), so durable mode needs an L2 store that keeps them
-	// (redisstore and memstore do) and leases on.
+	// (redisstore, rueidisstore and memstore do) and leases on.
 	//
 	// Nil: memory mode. The queue lives in this process: whatever it holds
 	// when the process dies is lost (never written to the source; the

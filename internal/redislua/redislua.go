@@ -1,8 +1,9 @@
 // Package redislua holds the Lua scripts of the leases, conditional
-// writes and tag indexes that every Redis-backed l2 store runs
-// (l2/redisstore over go-redis, l2/rueidisstore over rueidis), so that the
-// stores share one key layout and one set of semantics: an instance on one
-// store and an instance on the other can share a namespace. Each constant
+// writes, tag indexes and write-behind's queued values that every
+// Redis-backed l2 store runs (l2/redisstore over go-redis, l2/rueidisstore
+// over rueidis), so that the stores share one key layout and one set of
+// semantics: an instance on one store and an instance on the other can
+// share a namespace. Each constant
 // is a whole script, preludes included; the stores document the keys and
 // arguments they pass.
 package redislua
@@ -186,4 +187,72 @@ if redis.call("PTTL", KEYS[1]) < ttl then
 	redis.call("PEXPIRE", KEYS[1], ttl)
 end
 return 0
+`
+
+// Stage queues ARGV[1] with the sequence number ARGV[2] (20 digits; all
+// zeros: the key's next) in the queued key KEYS[3] unless KEYS[3] holds
+// or remembers a number that is not smaller; then sets the value KEYS[1]
+// to ARGV[1] without expiry and deletes the lease KEYS[2]. It answers the
+// number stored, or zeros when refused (also when a number of zeros would
+// pass the largest uint64). ARGV: value, seq.
+const Stage = Queued + `
+local cur = queued(KEYS[3])
+local seq = ARGV[2]
+if seq == "00000000000000000000" then
+	if not cur then
+		seq = "00000000000000000001"
+	elseif cur == "18446744073709551615" then
+		return "00000000000000000000"
+	else
+		local i = 20
+		while string.byte(cur, i) == 57 do i = i - 1 end
+		seq = string.sub(cur, 1, i - 1) .. string.char(string.byte(cur, i) + 1) .. string.rep("0", 20 - i)
+	end
+elseif cur and not above(seq, cur) then
+	return "00000000000000000000"
+end
+redis.call("SET", KEYS[3], "q" .. seq .. ARGV[1])
+redis.call("SET", KEYS[1], ARGV[1])
+redis.call("DEL", KEYS[2])
+return seq
+`
+
+// Claim answers {0, seq} when the queued key KEYS[3] queues no value
+// (seq: the remembered number, or zeros), {2, seq, value} when another
+// token's claim KEYS[4] lives, and otherwise claims the key for ARGV[1]
+// for ARGV[2] milliseconds and answers {1, seq, value}. A claim of
+// another type is replaced. KEYS[1] and KEYS[2] (the value's and the
+// lease's keys) are not read. ARGV: token, ttl in ms.
+const Claim = Queued + `
+local seq, v = queued(KEYS[3])
+if not v then return {0, seq or "00000000000000000000"} end
+local c = redis.pcall("GET", KEYS[4])
+if type(c) == "string" and c ~= ARGV[1] then return {2, seq, v} end
+redis.call("SET", KEYS[4], ARGV[1], "PX", ARGV[2])
+return {1, seq, v}
+`
+
+// Unstage ends ARGV[1]'s claim KEYS[4] (or a claim of another type) and,
+// when the queued key KEYS[3] queues a value with the number ARGV[2],
+// leaves only the number in KEYS[3] for ARGV[4] milliseconds and gives
+// the value KEYS[1] ARGV[3] milliseconds when it holds the queued bytes
+// ("0": deletes it). It reads the value first, so that a value of another
+// type fails the call (WRONGTYPE) before anything changed. It answers 1
+// when it removed the queued value, else 0. KEYS[2] (the lease's key) is
+// not read. ARGV: token, seq, ttl in ms, memory in ms.
+const Unstage = Queued + `
+local cur = redis.call("GET", KEYS[1])
+local c = redis.pcall("GET", KEYS[4])
+if type(c) == "table" or c == ARGV[1] then redis.call("DEL", KEYS[4]) end
+local seq, v = queued(KEYS[3])
+if not v or seq ~= ARGV[2] then return 0 end
+redis.call("SET", KEYS[3], "r" .. seq, "PX", ARGV[4])
+if cur == v then
+	if ARGV[3] == "0" then
+		redis.call("DEL", KEYS[1])
+	else
+		redis.call("PEXPIRE", KEYS[1], ARGV[3])
+	end
+end
+return 1
 `

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,91 +49,14 @@ func (s *Store) stageKeys(key string) []string {
 	return []string{rk, rk + leaseSuffix, rk + queuedSuffix, rk + claimSuffix}
 }
 
-// seqDigits is the width of a sequence number in a queued key: enough for
-// every uint64, so that numbers of one width compare digit by digit.
-const seqDigits = 20
-
-// seqArg returns seq as the scripts take it: seqDigits digits.
-func seqArg(seq uint64) string {
-	return fmt.Sprintf("%0*d", seqDigits, seq)
-}
-
-// parseSeq reads a sequence number that a script returned.
-func parseSeq(s string) (uint64, error) {
-	if len(s) != seqDigits {
-		return 0, fmt.Errorf("sequence number %q is not %d digits", s, seqDigits)
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
-
-// queuedLua starts every script that reads a queued key (see QueuedKey):
-// see redislua.
-const queuedLua = redislua.Queued
-
-// stageScript queues ARGV[1] with the sequence number ARGV[2] (20 digits;
-// all zeros: the key's next) unless KEYS[3] holds or remembers a number
-// that is not smaller; then sets the value KEYS[1] without expiry and
-// deletes the lease KEYS[2]. It answers the number stored, or zeros when
-// refused (also when a Seq of 0 would pass the largest uint64).
-var stageScript = redis.NewScript(queuedLua + `
-local cur = queued(KEYS[3])
-local seq = ARGV[2]
-if seq == "00000000000000000000" then
-	if not cur then
-		seq = "00000000000000000001"
-	elseif cur == "18446744073709551615" then
-		return "00000000000000000000"
-	else
-		local i = 20
-		while string.byte(cur, i) == 57 do i = i - 1 end
-		seq = string.sub(cur, 1, i - 1) .. string.char(string.byte(cur, i) + 1) .. string.rep("0", 20 - i)
-	end
-elseif cur and not above(seq, cur) then
-	return "00000000000000000000"
-end
-redis.call("SET", KEYS[3], "q" .. seq .. ARGV[1])
-redis.call("SET", KEYS[1], ARGV[1])
-redis.call("DEL", KEYS[2])
-return seq
-`)
-
-// claimScript answers {0, seq} when KEYS[3] queues no value (seq: the
-// remembered number, or zeros), {2, seq, value} when another token's
-// claim KEYS[4] lives, and otherwise claims the key for ARGV[1] for ARGV[2]
-// milliseconds and answers {1, seq, value}. A claim of another type is
-// replaced. ARGV: token, ttl in ms.
-var claimScript = redis.NewScript(queuedLua + `
-local seq, v = queued(KEYS[3])
-if not v then return {0, seq or "00000000000000000000"} end
-local c = redis.pcall("GET", KEYS[4])
-if type(c) == "string" and c ~= ARGV[1] then return {2, seq, v} end
-redis.call("SET", KEYS[4], ARGV[1], "PX", ARGV[2])
-return {1, seq, v}
-`)
-
-// unstageScript ends ARGV[1]'s claim KEYS[4] (or a claim of another type)
-// and, when KEYS[3] queues a value with the number ARGV[2], leaves only
-// the number in KEYS[3] for ARGV[4] milliseconds and gives the value
-// KEYS[1] ARGV[3] milliseconds when it holds the queued bytes ("0":
-// deletes it). It reads the value first, so that a value of another type
-// fails the call before anything changed. It answers 1 when it removed
-// the queued value. ARGV: token, seq, ttl in ms, memory in ms.
-var unstageScript = redis.NewScript(queuedLua + `
-local cur = redis.call("GET", KEYS[1])
-local c = redis.pcall("GET", KEYS[4])
-if type(c) == "table" or c == ARGV[1] then redis.call("DEL", KEYS[4]) end
-local seq, v = queued(KEYS[3])
-if not v or seq ~= ARGV[2] then return 0 end
-redis.call("SET", KEYS[3], "r" .. seq, "PX", ARGV[4])
-if cur == v then
-	if ARGV[3] == "0" then
-		redis.call("DEL", KEYS[1])
-	else
-		redis.call("PEXPIRE", KEYS[1], ARGV[3])
-	end
-end
-return 1
-`)
+// The scripts of Stage, Claim and Unstage, shared with l2/rueidisstore:
+// see redislua's Stage, Claim and Unstage for their keys, arguments and
+// answers.
+var (
+	stageScript   = redis.NewScript(redislua.Stage)
+	claimScript   = redis.NewScript(redislua.Claim)
+	unstageScript = redis.NewScript(redislua.Unstage)
+)
 
 // Stage stores, for each item, its value as the key's queued value under
 // [Store.QueuedKey], and as the key's value without expiry, and deletes
@@ -156,7 +78,7 @@ func (s *Store) Stage(ctx context.Context, items []l2.StageItem) ([]uint64, erro
 		if value == nil {
 			value = []byte{}
 		}
-		calls[i] = scriptCall(stageScript, s.stageKeys(it.Key)[:3], value, seqArg(it.Seq))
+		calls[i] = scriptCall(stageScript, s.stageKeys(it.Key)[:3], value, redislua.Seq(it.Seq))
 	}
 	s.send(ctx, calls)
 	seqs := make([]uint64, len(items))
@@ -167,7 +89,7 @@ func (s *Store) Stage(ctx context.Context, items []l2.StageItem) ([]uint64, erro
 			b.fail(ctx, err, []int{i}, calls[i].keys[:2]...)
 			continue
 		}
-		if seqs[i], err = parseSeq(res); err != nil {
+		if seqs[i], err = redislua.ParseSeq(res); err != nil {
 			return nil, fmt.Errorf("redisstore: stage: unexpected answer: %w", err)
 		}
 	}
@@ -215,7 +137,7 @@ func staged(reply []any) (l2.Staged, error) {
 	code, _ := reply[0].(int64)
 	seq, _ := reply[1].(string)
 	var err error
-	if st.Seq, err = parseSeq(seq); err != nil {
+	if st.Seq, err = redislua.ParseSeq(seq); err != nil {
 		return st, err
 	}
 	switch {
@@ -249,7 +171,7 @@ func (s *Store) Unstage(ctx context.Context, token l2.Token, items []l2.UnstageI
 	memory := millis(l2.StageMemory)
 	calls := make([]call, len(items))
 	for i, it := range items {
-		calls[i] = scriptCall(unstageScript, s.stageKeys(it.Key), token[:], seqArg(it.Seq), millis(max(it.TTL, 0)), memory)
+		calls[i] = scriptCall(unstageScript, s.stageKeys(it.Key), token[:], redislua.Seq(it.Seq), millis(max(it.TTL, 0)), memory)
 	}
 	s.send(ctx, calls)
 	b := s.batch("unstage")

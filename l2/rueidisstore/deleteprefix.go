@@ -30,9 +30,9 @@ var _ l2.PrefixDeleter = (*Store)(nil)
 // escaped) finds the keys, which their last bytes tell apart, as in
 // l2/redisstore: values (ending with '}') are deleted and reported, leases
 // (ending with "}:lease") deleted and not reported; tag indexes (ending
-// with "}:tags"), l2/redisstore's queued values and their claims (ending
-// with "}:queued" and "}:claim") and keys of any other shape, which the
-// store did not write, are left alone. A value key that holds a lease in
+// with "}:tags"), queued values and their claims (ending with "}:queued"
+// and "}:claim": see Stage) and keys of any other shape, which the store
+// did not write, are left alone. A value key that holds a lease in
 // place of a value (see GetLease) is deleted and not reported: the first
 // bytes of each batch's value keys are read first (GETRANGE, sent
 // together). Each batch is removed as Delete removes keys (one UNLINK per

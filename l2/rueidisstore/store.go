@@ -65,9 +65,13 @@ func New(client rueidis.Client, opts *Options) *Store {
 // "{" + prefix + key + "}", a Cluster hash tag, as in l2/redisstore.
 func (s *Store) Key(key string) string { return "{" + s.prefix + key + "}" }
 
+// leaseSuffix makes the key of a lease from the key of its value, in the
+// value key's hash tag, as in l2/redisstore.
+const leaseSuffix = ":lease"
+
 // LeaseKey returns the Redis key that holds the lease of the logical key
 // while the key holds a value: Key(key) + ":lease".
-func (s *Store) LeaseKey(key string) string { return s.Key(key) + ":lease" }
+func (s *Store) LeaseKey(key string) string { return s.Key(key) + leaseSuffix }
 
 // Namespace returns a view of the store in which key k is the key
 // ns + ":" + k of the store (see l2.Namespacer), and whose tag indexes are
@@ -81,10 +85,11 @@ func (s *Store) Namespace(ns string) l2.Store {
 	return &Store{c: s.c, prefix: s.prefix + ns + ":", tags: s.prefix + ns + tagInfix}
 }
 
-// Abilities declares Namespacer, Conditional, Leaser, LeaseReader, Tagger
-// and PrefixDeleter: every optional interface of l2 but Stager.
+// Abilities declares Namespacer, Conditional, Leaser, LeaseReader,
+// Tagger, PrefixDeleter and Stager: every optional interface of l2, as
+// l2/redisstore.
 func (s *Store) Abilities() l2.Ability {
-	return l2.Namespaces | l2.ConditionalWrites | l2.Leases | l2.LeaseReads | l2.Tags | l2.Prefixes
+	return l2.Namespaces | l2.ConditionalWrites | l2.Leases | l2.LeaseReads | l2.Tags | l2.Prefixes | l2.Staging
 }
 
 // Get returns the value stored under key, or l2.ErrMiss (also while the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 
 	"github.com/tiercache/tiercache/internal/redistest"
@@ -59,8 +60,10 @@ func TestConformance(t *testing.T) {
 
 // TestRedis runs the conformance suite on a real redis-server, one node
 // and a Cluster of 3 masters and 3 replicas, under the ACL that tiercache
-// documents, and checks Store.Publish as an invalidation bus's publisher
-// on both (see testPublish).
+// documents, checks the keys of queued values and their faults there (see
+// testStageKeys, testStageKeyFaults; the admin user inspects Redis), and
+// checks Store.Publish as an invalidation bus's publisher on both (see
+// testPublish).
 func TestRedis(t *testing.T) {
 	redistest.Require(t)
 	srv := redistest.NewServer(t)
@@ -68,13 +71,23 @@ func TestRedis(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		addrs []string
-	}{{"standalone", []string{srv.Addr()}}, {"cluster", cluster.Addrs()}} {
+		admin func() redis.UniversalClient
+	}{
+		{"standalone", []string{srv.Addr()}, func() redis.UniversalClient { return redis.NewClient(redistest.AdminOptions(srv.Addr())) }},
+		{"cluster", cluster.Addrs(), func() redis.UniversalClient {
+			return redis.NewClusterClient(redistest.AdminClusterOptions(cluster.Addrs()))
+		}},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			client := newClient(t, c.addrs...)
 			var n atomic.Int64
 			l2test.Run(t, l2test.Harness{New: func(t *testing.T) l2.Store {
 				return rueidisstore.New(client, &rueidisstore.Options{Prefix: fmt.Sprintf("t%d:", n.Add(1))})
 			}})
+			admin := c.admin()
+			t.Cleanup(func() { _ = admin.Close() })
+			t.Run("stage keys", func(t *testing.T) { testStageKeys(t, client, admin, "stagekeys:") })
+			t.Run("stage key faults", func(t *testing.T) { testStageKeyFaults(t, client, admin, "stagefaults:") })
 			t.Run("publish", func(t *testing.T) { testPublish(t, c.addrs, c.name == "cluster") })
 		})
 	}

@@ -149,3 +149,78 @@ func TestTiered_TagsAndPrefixesWithRedisstore(t *testing.T) {
 		})
 	}
 }
+
+// Durable write-behind over rueidisstore: the queued values live in the
+// store (l2.Stager), the queue of writes is l2/redisstore's (Redis
+// Streams, on a go-redis client). Of two instances of one cache, one over
+// rueidisstore and one over redisstore, each with its queue reader, the
+// second serves a value that the first wrote behind, even after its value
+// key was deleted by hand (the queued value stands in, and no load
+// happens); the flush writes it to the source and leaves only its number.
+func TestTiered_DurableWriteBehindWithRedisstoreQueue(t *testing.T) {
+	redistest.Require(t)
+	srv := redistest.NewServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var loads atomic.Int64
+	load := loader.Func[string, string](func(ctx context.Context, k string) (string, error) {
+		loads.Add(1)
+		return "source:" + k, nil
+	})
+	written := make(chan tiered.Change[string, string], 1)
+	write := tiered.WriterFunc[string, string](func(ctx context.Context, ch tiered.Change[string, string]) error {
+		select {
+		case written <- ch:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	newCache := func(store l2.Store, consumer string) *tiered.Cache[string, string] {
+		queue, err := redisstore.NewQueue(rdb, &redisstore.QueueOptions{Namespace: "wb", Consumer: consumer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tiered.New(&tiered.Options[string, string]{
+			Name: "wb", L2: store, Loader: load, Writer: write, TTL: time.Minute,
+			WriteBehind: &tiered.WriteBehindOptions[string, string]{Queue: queue, Interval: time.Hour}, // FlushBehind flushes
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	store := rueidisstore.New(newClient(t, srv.Addr()), nil)
+	viaRueidis := newCache(store, "rueidis")
+	viaGoRedis := newCache(redisstore.New(rdb, nil), "go-redis")
+	ctx := t.Context()
+
+	if err := viaRueidis.WriteBehind(ctx, "k", "queued"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, store.Key("wb:k")).Err(); err != nil { // as maxmemory would evict it
+		t.Fatal(err)
+	}
+	if v, err := viaGoRedis.Get(ctx, "k"); err != nil || v != "queued" || loads.Load() != 0 {
+		t.Errorf("Get(k) over redisstore = %q, %v, %d loads; want the queued value, no load", v, err, loads.Load())
+	}
+
+	flushCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := viaRueidis.FlushBehind(flushCtx); err != nil {
+		t.Fatalf("FlushBehind: %v", err)
+	}
+	select {
+	case ch := <-written:
+		if ch.Key != "k" || ch.Value != "queued" || ch.Delete {
+			t.Errorf("the source was written %+v, want k = queued", ch)
+		}
+	case <-flushCtx.Done():
+		t.Fatal("no flusher wrote to the source")
+	}
+	st, err := store.Namespace("wb").(l2.Stager).Claim(ctx, l2.NewToken(), time.Second, []string{"k"})
+	if err != nil || len(st) != 1 || st[0].Value != nil || st[0].Seq == 0 {
+		t.Errorf("Claim(k) after the flush = %+v, %v; want no queued value, its number remembered", st, err)
+	}
+}

@@ -1,0 +1,247 @@
+package rueidisstore_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
+
+	"github.com/tiercache/tiercache/l2"
+	"github.com/tiercache/tiercache/l2/redisstore"
+	"github.com/tiercache/tiercache/l2/rueidisstore"
+)
+
+// The conformance suite (l2test) checks what Stage, Claim and Unstage do;
+// the tests here check that they keep l2/redisstore's keys, and how they
+// meet keys of another type. TestRedis runs them on a real redis-server.
+
+func TestStageKeys(t *testing.T) {
+	m := miniredis.RunT(t)
+	testStageKeys(t, newClient(t, m.Addr()), newGoRedis(t, m.Addr()), "tc:") // miniredis has no ACL
+}
+
+func TestStageKeyFaults(t *testing.T) {
+	m := miniredis.RunT(t)
+	testStageKeyFaults(t, newClient(t, m.Addr()), newGoRedis(t, m.Addr()), "skf:")
+}
+
+// newGoRedis returns a go-redis client on addr, closed with t.
+func newGoRedis(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// bigSeq is a sequence number of the size that the durable queue hands
+// out: a Unix time in milliseconds shifted left by 20 bits.
+const bigSeq = uint64(1764950000000) << 20
+
+// testStageKeys checks where a queued value, its number and its claim
+// live, what they hold and for how long, on the server behind client, and
+// that an l2/redisstore Store on admin (which also inspects Redis) reads
+// and refuses what rueidisstore wrote, and the other way round.
+func testStageKeys(t *testing.T, client rueidis.Client, admin redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	view := rueidisstore.New(client, &rueidisstore.Options{Prefix: prefix}).Namespace("user").(*rueidisstore.Store)
+	other := redisstore.New(admin, &redisstore.Options{Prefix: prefix}).Namespace("user").(*redisstore.Store)
+	for _, k := range []struct{ name, got, want, redisstore string }{
+		{"QueuedKey", view.QueuedKey("42"), "{" + prefix + "user:42}:queued", other.QueuedKey("42")},
+		{"ClaimKey", view.ClaimKey("42"), "{" + prefix + "user:42}:claim", other.ClaimKey("42")},
+	} {
+		if k.got != k.want || k.got != k.redisstore {
+			t.Errorf("%s(42) = %q, want %q (redisstore: %q)", k.name, k.got, k.want, k.redisstore)
+		}
+	}
+	// holds checks what a Redis key holds (nil: nothing) and its PTTL,
+	// which must be in (lo, hi]; -1: no expiry.
+	holds := func(what, rk string, want []byte, lo, hi time.Duration) {
+		t.Helper()
+		got, err := admin.Get(ctx, rk).Bytes()
+		if want == nil {
+			if !errors.Is(err, redis.Nil) {
+				t.Errorf("%s: GET %s = %q, %v; want nothing", what, rk, got, err)
+			}
+			return
+		}
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: GET %s = %q, %v; want %q", what, rk, got, err, want)
+		}
+		d, err := admin.PTTL(ctx, rk).Result()
+		switch {
+		case err != nil:
+			t.Errorf("%s: PTTL %s: %v", what, rk, err)
+		case hi < 0 && d != hi:
+			t.Errorf("%s: PTTL %s = %v, want none (%v)", what, rk, d, hi)
+		case hi >= 0 && (d <= lo || d > hi):
+			t.Errorf("%s: PTTL %s = %v, want in (%v, %v]", what, rk, d, lo, hi)
+		}
+	}
+	stage := func(st l2.Stager, key, value string, seq, want uint64) {
+		t.Helper()
+		n, err := st.Stage(ctx, []l2.StageItem{{Key: key, Value: []byte(value), Seq: seq}})
+		if err != nil || !slices.Equal(n, []uint64{want}) {
+			t.Fatalf("%T: Stage(%q, seq %d) = %v, %v; want [%d]", st, key, seq, n, err, want)
+		}
+	}
+	claim := func(st l2.Stager, token l2.Token, key string, want l2.Staged) {
+		t.Helper()
+		res, err := st.Claim(ctx, token, time.Minute, []string{key})
+		if err != nil || len(res) != 1 || string(res[0].Value) != string(want.Value) || (res[0].Value == nil) != (want.Value == nil) ||
+			res[0].Seq != want.Seq || res[0].Busy != want.Busy {
+			t.Fatalf("%T: Claim(%q) = %+v, %v; want [%+v]", st, key, res, err, want)
+		}
+	}
+	queued := func(seq uint64, value string) []byte { return fmt.Appendf(nil, "q%020d%s", seq, value) }
+	token, otherToken := l2.NewToken(), l2.NewToken()
+
+	if err := view.Set(ctx, "42", []byte("old"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	stage(view, "42", "v", bigSeq, bigSeq)
+	holds("staged", view.QueuedKey("42"), queued(bigSeq, "v"), 0, -1)
+	holds("staged", view.Key("42"), []byte("v"), 0, -1)
+
+	claim(view, token, "42", l2.Staged{Value: []byte("v"), Seq: bigSeq})
+	holds("claimed", view.ClaimKey("42"), token[:], 59*time.Second, time.Minute)
+	claim(other, otherToken, "42", l2.Staged{Value: []byte("v"), Seq: bigSeq, Busy: true})
+
+	// Lua adds 1 to a number beyond 2^53 exactly.
+	stage(view, "42", "w", 0, bigSeq+1)
+	holds("staged again", view.QueuedKey("42"), queued(bigSeq+1, "w"), 0, -1)
+	holds("staged again", view.ClaimKey("42"), token[:], 59*time.Second, time.Minute)
+
+	if err := view.Unstage(ctx, token, []l2.UnstageItem{{Key: "42", Seq: bigSeq + 1, TTL: time.Minute}}); err != nil {
+		t.Fatal(err)
+	}
+	holds("unstaged", view.QueuedKey("42"), fmt.Appendf(nil, "r%020d", bigSeq+1), l2.StageMemory-time.Minute, l2.StageMemory)
+	holds("unstaged", view.ClaimKey("42"), nil, 0, 0)
+	holds("unstaged", view.Key("42"), []byte("w"), 59*time.Second, time.Minute)
+	// The remembered number refuses a late write through either store.
+	stage(other, "42", "late", bigSeq, 0)
+	claim(view, token, "42", l2.Staged{Seq: bigSeq + 1})
+
+	// Any bytes, both ways; an empty value is queued, not absent.
+	bin := "bin\x00\xff{}"
+	stage(view, "bin", bin, 0, 1)
+	claim(other, token, "bin", l2.Staged{Value: []byte(bin), Seq: 1})
+	stage(other, "empty", "", 0, 1)
+	claim(view, token, "empty", l2.Staged{Value: []byte{}, Seq: 1})
+	if err := other.Unstage(ctx, token, []l2.UnstageItem{{Key: "empty", Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	claim(view, token, "empty", l2.Staged{Seq: 1})
+	holds("unstaged without a TTL", view.Key("empty"), nil, 0, 0)
+}
+
+// testStageKeyFaults plants hashes (through admin) where the store keeps
+// queued values, claims and values, and checks that Stage and Claim
+// replace a queued key or a claim of another type (it holds nothing the
+// store wrote), and that Unstage on a value of another type fails that
+// item alone with a key fault, deletes the value and its lease, and keeps
+// the queued value and the claim; as in l2/redisstore.
+func testStageKeyFaults(t *testing.T, client rueidis.Client, admin redis.UniversalClient, prefix string) {
+	ctx := t.Context()
+	s := rueidisstore.New(client, &rueidisstore.Options{Prefix: prefix})
+	token := l2.NewToken()
+	plant := func(t *testing.T, rk string) {
+		t.Helper()
+		if err := admin.Del(ctx, rk).Err(); err != nil {
+			t.Fatalf("DEL %s: %v", rk, err)
+		}
+		if err := admin.HSet(ctx, rk, "field", "value").Err(); err != nil {
+			t.Fatalf("HSET %s: %v", rk, err)
+		}
+	}
+	exists := func(t *testing.T, rk string) bool {
+		t.Helper()
+		n, err := admin.Exists(ctx, rk).Result()
+		if err != nil {
+			t.Fatalf("EXISTS %s: %v", rk, err)
+		}
+		return n == 1
+	}
+	stage := func(t *testing.T, key string, want uint64) {
+		t.Helper()
+		n, err := s.Stage(ctx, []l2.StageItem{{Key: key, Value: []byte("v")}})
+		if err != nil || !slices.Equal(n, []uint64{want}) {
+			t.Fatalf("Stage(%q) = %v, %v; want [%d]", key, n, err, want)
+		}
+	}
+	claim := func(t *testing.T, key string, want l2.Staged) {
+		t.Helper()
+		res, err := s.Claim(ctx, token, time.Minute, []string{key})
+		if err != nil || len(res) != 1 || string(res[0].Value) != string(want.Value) || (res[0].Value == nil) != (want.Value == nil) ||
+			res[0].Seq != want.Seq || res[0].Busy != want.Busy {
+			t.Fatalf("Claim(%q) = %+v, %v; want [%+v]", key, res, err, want)
+		}
+	}
+
+	t.Run("Stage", func(t *testing.T) {
+		plant(t, s.QueuedKey("stage"))
+		stage(t, "stage", 1)
+		claim(t, "stage", l2.Staged{Value: []byte("v"), Seq: 1})
+	})
+	t.Run("ClaimQueued", func(t *testing.T) {
+		plant(t, s.QueuedKey("claimq"))
+		claim(t, "claimq", l2.Staged{})
+		stage(t, "claimq", 1)
+	})
+	t.Run("Claim", func(t *testing.T) {
+		stage(t, "claim", 1)
+		plant(t, s.ClaimKey("claim"))
+		claim(t, "claim", l2.Staged{Value: []byte("v"), Seq: 1})
+	})
+	t.Run("UnstageClaim", func(t *testing.T) {
+		stage(t, "unstagec", 1)
+		plant(t, s.ClaimKey("unstagec"))
+		if err := s.Unstage(ctx, l2.NewToken(), []l2.UnstageItem{{Key: "unstagec", Seq: 1, TTL: time.Minute}}); err != nil {
+			t.Fatalf("Unstage: %v", err)
+		}
+		if exists(t, s.ClaimKey("unstagec")) {
+			t.Errorf("%s exists; want the claim of another type gone", s.ClaimKey("unstagec"))
+		}
+		claim(t, "unstagec", l2.Staged{Seq: 1})
+	})
+	t.Run("UnstageValue", func(t *testing.T) {
+		stage(t, "unstagev", 1)
+		stage(t, "fine", 1)
+		claim(t, "unstagev", l2.Staged{Value: []byte("v"), Seq: 1})
+		plant(t, s.Key("unstagev"))
+		if err := admin.Set(ctx, s.LeaseKey("unstagev"), "a lease", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Unstage(ctx, token, []l2.UnstageItem{{Key: "unstagev", Seq: 1, TTL: time.Minute}, {Key: "fine", Seq: 1, TTL: time.Minute}})
+		var kf *l2.KeyFaults
+		if !errors.Is(err, l2.ErrKeyFault) || !errors.As(err, &kf) || !slices.Equal(kf.Index, []int{0}) {
+			t.Fatalf("Unstage = %v, want an *l2.KeyFaults of [0]", err)
+		}
+		for _, rk := range []string{s.Key("unstagev"), s.LeaseKey("unstagev")} {
+			if exists(t, rk) {
+				t.Errorf("%s exists; want the value of another type gone with its lease", rk)
+			}
+		}
+		claim(t, "fine", l2.Staged{Seq: 1}) // the other item was carried out
+		// Nothing else changed: the value is queued, and claimed.
+		claim(t, "unstagev", l2.Staged{Value: []byte("v"), Seq: 1})
+		if err := s.Unstage(ctx, token, []l2.UnstageItem{{Key: "unstagev", Seq: 1, TTL: time.Minute}}); err != nil {
+			t.Fatalf("Unstage after the repair: %v", err)
+		}
+		claim(t, "unstagev", l2.Staged{Seq: 1})
+	})
+	t.Run("Lease", func(t *testing.T) {
+		plant(t, s.QueuedKey("lease"))
+		a, err := s.Lease(ctx, token, time.Minute, []l2.Expect{{Key: "lease"}})
+		if err != nil || len(a) != 1 || a[0].State != l2.LeaseGranted {
+			t.Fatalf("Lease = %+v, %v; want granted", a, err)
+		}
+		if exists(t, s.QueuedKey("lease")) {
+			t.Errorf("%s exists; want the queued key of another type gone", s.QueuedKey("lease"))
+		}
+	})
+}
