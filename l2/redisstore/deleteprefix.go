@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -54,7 +55,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 		return s.wrap(ctx, "deleteprefix", err)
 	}
 	frame := "{" + s.prefix
-	match := escapeGlob(frame+prefix) + "*"
+	match := rediskey.EscapeGlob(frame+prefix) + "*"
 	var fault error // the first key fault
 	for _, node := range nodes {
 		var cursor uint64
@@ -92,7 +93,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, fn func([]string) error) (fault, err error) {
 	doomed := make([]string, 0, len(rkeys))
 	for _, rk := range rkeys {
-		if k := kindOf(rk); strings.HasPrefix(rk, frame) && (k == valueKey || k == leaseKey) {
+		if k := rediskey.KindOf(rk); strings.HasPrefix(rk, frame) && (k == rediskey.Value || k == rediskey.Lease) {
 			doomed = append(doomed, rk)
 		}
 	}
@@ -110,7 +111,7 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 	failed := l2.Faulted(uerr)
 	var keys []string
 	for i, rk := range doomed {
-		if kindOf(rk) == valueKey && !failed[i] && !leases[i] {
+		if rediskey.KindOf(rk) == rediskey.Value && !failed[i] && !leases[i] {
 			keys = append(keys, rk[len(frame):len(rk)-1])
 		}
 	}
@@ -125,7 +126,6 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 	return nil, nil
 }
 
-// keyKind is what a Redis key of a Store holds, as its last bytes tell.
 // placeholders reports which of the keys rkeys are value keys that hold a
 // lease in place of a value (see GetLease): they are deleted, but not
 // reported as keys. It reads the first bytes of each value key, in one
@@ -133,7 +133,7 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
 	cmds := make([]*redis.StringCmd, len(rkeys))
 	for i, rk := range rkeys {
-		if kindOf(rk) == valueKey {
+		if rediskey.KindOf(rk) == rediskey.Value {
 			cmds[i] = redis.NewStringCmd(ctx, "getrange", rk, 0, redislua.LeaseLen)
 		}
 	}
@@ -147,35 +147,6 @@ func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
 		}
 	}
 	return leases
-}
-
-type keyKind uint8
-
-const (
-	otherKey  keyKind = iota // not written by a Store
-	valueKey                 // "{" + prefix + k + "}"
-	leaseKey                 // a value's key + ":lease"
-	tagIndex                 // "{" + prefix + ns + "|tag|" + T + "}" + ":tags"
-	queuedKey                // a value's key + ":queued"
-	claimKey                 // a value's key + ":claim"
-)
-
-// kindOf returns the kind of the Redis key rk, which starts with "{" + the
-// prefix of a Store.
-func kindOf(rk string) keyKind {
-	switch {
-	case strings.HasSuffix(rk, "}"):
-		return valueKey
-	case strings.HasSuffix(rk, "}"+leaseSuffix):
-		return leaseKey
-	case strings.HasSuffix(rk, "}"+tagSuffix):
-		return tagIndex
-	case strings.HasSuffix(rk, "}"+queuedSuffix):
-		return queuedKey
-	case strings.HasSuffix(rk, "}"+claimSuffix):
-		return claimKey
-	}
-	return otherKey
 }
 
 // nodes returns a client for every node whose keyspace DeletePrefix walks.
@@ -205,22 +176,4 @@ func (s *Store) nodes(ctx context.Context) ([]*redis.Client, error) {
 		return nil, fmt.Errorf("cannot walk the keyspace behind a %T", s.client)
 	}
 	return nodes, nil
-}
-
-// escapeGlob escapes the characters that SCAN MATCH and KEYS treat as a
-// pattern (* ? [ ] \), so that the pattern matches s literally.
-func escapeGlob(s string) string {
-	const special = `*?[]\`
-	if !strings.ContainsAny(s, special) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(2 * len(s))
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(special, s[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

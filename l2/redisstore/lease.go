@@ -7,15 +7,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
 var _ l2.Leaser = (*Store)(nil)
-
-// leaseSuffix makes the key of a lease from the key of its value: both are
-// in the value key's hash tag, so one script can touch both on a Cluster.
-const leaseSuffix = ":lease"
 
 // LeaseKey returns the Redis key that holds the lease of the logical key
 // while the key holds a value: Key(key) + ":lease", in the same hash slot
@@ -24,7 +21,7 @@ const leaseSuffix = ":lease"
 // as long as the lease. A key that holds no value keeps its lease in
 // itself (see GetLease).
 func (s *Store) LeaseKey(key string) string {
-	return s.Key(key) + leaseSuffix
+	return s.Key(key) + rediskey.LeaseSuffix
 }
 
 // The scripts below take the value's key as KEYS[1] and the lease's as
@@ -62,7 +59,7 @@ var releaseScript = redis.NewScript(redislua.Release)
 // leaseKeys returns the keys of the scripts for the logical key.
 func (s *Store) leaseKeys(key string) []string {
 	rk := s.Key(key)
-	return []string{rk, rk + leaseSuffix}
+	return []string{rk, rk + rediskey.LeaseSuffix}
 }
 
 // Lease asks for the lease of each key of keys for token, for ttl (which

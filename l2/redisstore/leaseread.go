@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -45,7 +46,7 @@ func (s *Store) GetLease(ctx context.Context, key string, token l2.Token, ttl ti
 		return v, false, err
 	case err != nil:
 		if isWrongType(err) {
-			s.unlinkEach(ctx, [][]string{{rk, rk + leaseSuffix}})
+			s.unlinkEach(ctx, [][]string{{rk, rk + rediskey.LeaseSuffix}})
 		}
 		return nil, false, s.wrap(ctx, "getlease", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -99,7 +100,7 @@ func (s *Store) setIf(ctx context.Context, op string, items []l2.CondItem) ([]bo
 		}
 		if err != nil {
 			rk := s.Key(items[i].Key)
-			b.fail(ctx, err, []int{i}, rk, rk+leaseSuffix)
+			b.fail(ctx, err, []int{i}, rk, rk+rediskey.LeaseSuffix)
 			continue
 		}
 		stored[i] = n == 1

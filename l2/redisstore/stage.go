@@ -7,19 +7,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
 var _ l2.Stager = (*Store)(nil)
-
-// The suffixes of the keys of write-behind's state, appended to a value's
-// key, in its hash tag. Neither key ends with '}' (a value's key) nor with
-// ":lease" or ":tags": DeletePrefix leaves them alone.
-const (
-	queuedSuffix = ":queued"
-	claimSuffix  = ":claim"
-)
 
 // QueuedKey returns the Redis key that holds the queued value of the
 // logical key (see [l2.Stager]): Key(key) + ":queued", in the same hash
@@ -29,7 +22,7 @@ const (
 // [l2.StageMemory]. The number stays a string: Lua's numbers are doubles,
 // which hold no uint64 exactly.
 func (s *Store) QueuedKey(key string) string {
-	return s.Key(key) + queuedSuffix
+	return s.Key(key) + rediskey.QueuedSuffix
 }
 
 // ClaimKey returns the Redis key that holds the claim of the logical
@@ -37,7 +30,7 @@ func (s *Store) QueuedKey(key string) string {
 // same hash slot as the value. It holds the claiming token and lives as
 // long as the claim.
 func (s *Store) ClaimKey(key string) string {
-	return s.Key(key) + claimSuffix
+	return s.Key(key) + rediskey.ClaimSuffix
 }
 
 // stageKeys returns the keys of the stage scripts for the logical key:
@@ -46,7 +39,7 @@ func (s *Store) ClaimKey(key string) string {
 // and the scripts delete them themselves when they hold another type.
 func (s *Store) stageKeys(key string) []string {
 	rk := s.Key(key)
-	return []string{rk, rk + leaseSuffix, rk + queuedSuffix, rk + claimSuffix}
+	return []string{rk, rk + rediskey.LeaseSuffix, rk + rediskey.QueuedSuffix, rk + rediskey.ClaimSuffix}
 }
 
 // The scripts of Stage, Claim and Unstage, shared with l2/rueidisstore:

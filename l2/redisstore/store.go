@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -97,7 +98,7 @@ func New(client redis.UniversalClient, opts *Options) *Store {
 	if !strings.HasSuffix(prefix, ":") {
 		prefix += ":"
 	}
-	s := &Store{client: client, base: prefix, prefix: prefix, tags: prefix + tagInfix, topo: perKey}
+	s := &Store{client: client, base: prefix, prefix: prefix, tags: prefix + rediskey.TagInfix, topo: perKey}
 	pipe := opts == nil || !opts.NoAutoPipeline
 	switch c := client.(type) {
 	case *redis.Client:
@@ -165,7 +166,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 			return nil, l2.ErrMiss
 		}
 		if isWrongType(err) {
-			s.unlinkEach(ctx, [][]string{{rk, rk + leaseSuffix}})
+			s.unlinkEach(ctx, [][]string{{rk, rk + rediskey.LeaseSuffix}})
 		}
 		return nil, s.wrap(ctx, "get", err)
 	}
@@ -207,7 +208,7 @@ func (s *Store) GetMany(ctx context.Context, keys []string) ([][]byte, error) {
 			switch {
 			case errors.Is(err, redis.Nil):
 			case err != nil:
-				b.fail(ctx, err, []int{i}, rkeys[i], rkeys[i]+leaseSuffix)
+				b.fail(ctx, err, []int{i}, rkeys[i], rkeys[i]+rediskey.LeaseSuffix)
 			case v == nil:
 				vals[i] = []byte{}
 			default:
@@ -385,7 +386,7 @@ func (s *Store) Namespace(ns string) l2.Store {
 	}
 	v := *s
 	v.prefix = s.prefix + ns + ":"
-	v.tags = s.prefix + ns + tagInfix
+	v.tags = s.prefix + ns + rediskey.TagInfix
 	return &v
 }
 

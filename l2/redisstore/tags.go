@@ -8,19 +8,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
 
 var _ l2.Tagger = (*Store)(nil)
-
-// tagInfix separates the namespace from the tag in the key of a tag index:
-// namespaces hold no '|', so the indexes of two namespaces never meet.
-const tagInfix = "|tag|"
-
-// tagSuffix ends the key of every tag index, after the hash tag: no key of
-// a value (which ends with '}') or of a lease (":lease") ends so.
-const tagSuffix = ":tags"
 
 // tagScript is redislua.Tag, shared with l2/rueidisstore.
 var tagScript = redis.NewScript(redislua.Tag)
@@ -30,7 +23,7 @@ var tagScript = redis.NewScript(redislua.Tag)
 // for the view Namespace(ns). It never equals the key of a value or of a
 // lease, whatever the tag and the key. See [Store].
 func (s *Store) TagKey(tag string) string {
-	return "{" + s.tags + tag + "}" + tagSuffix
+	return "{" + s.tags + tag + "}" + rediskey.TagSuffix
 }
 
 // Tag adds every key of keys to the index of every tag of tags, and makes

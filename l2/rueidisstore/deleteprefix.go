@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -53,7 +54,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 		return wrap("deleteprefix", err)
 	}
 	frame := "{" + s.prefix
-	match := escapeGlob(frame+prefix) + "*"
+	match := rediskey.EscapeGlob(frame+prefix) + "*"
 	var fault error // the first key fault
 	for _, node := range nodes {
 		var cursor uint64
@@ -93,7 +94,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string, count int, fn f
 func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, fn func([]string) error) (fault, err error) {
 	doomed := make([]string, 0, len(rkeys))
 	for _, rk := range rkeys {
-		if k := kindOf(rk); strings.HasPrefix(rk, frame) && (k == valueKey || k == leaseKey) {
+		if k := rediskey.KindOf(rk); strings.HasPrefix(rk, frame) && (k == rediskey.Value || k == rediskey.Lease) {
 			doomed = append(doomed, rk)
 		}
 	}
@@ -114,7 +115,7 @@ func (s *Store) deleteBatch(ctx context.Context, frame string, rkeys []string, f
 			}
 			continue
 		}
-		if kindOf(rk) == valueKey && !leases[i] {
+		if rediskey.KindOf(rk) == rediskey.Value && !leases[i] {
 			keys = append(keys, rk[len(frame):len(rk)-1])
 		}
 	}
@@ -136,7 +137,7 @@ func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
 		at   []int // the position in rkeys of each command's key
 	)
 	for i, rk := range rkeys {
-		if kindOf(rk) == valueKey {
+		if rediskey.KindOf(rk) == rediskey.Value {
 			cmds = append(cmds, s.c.B().Getrange().Key(rk).Start(0).End(int64(redislua.LeaseLen)).Build())
 			at = append(at, i)
 		}
@@ -147,27 +148,6 @@ func (s *Store) placeholders(ctx context.Context, rkeys []string) []bool {
 		leases[at[j]] = err == nil && redislua.IsLease(b)
 	}
 	return leases
-}
-
-// keyKind is what a Redis key of a Store holds, as its last bytes tell.
-type keyKind uint8
-
-const (
-	otherKey keyKind = iota // a tag index, a queued value, a claim, or not written by a Store
-	valueKey                // "{" + prefix + k + "}"
-	leaseKey                // a value's key + ":lease"
-)
-
-// kindOf returns the kind of the Redis key rk, which starts with "{" + the
-// prefix of a Store.
-func kindOf(rk string) keyKind {
-	switch {
-	case strings.HasSuffix(rk, "}"):
-		return valueKey
-	case strings.HasSuffix(rk, "}:lease"):
-		return leaseKey
-	}
-	return otherKey
 }
 
 // masters returns a client for every node whose keyspace DeletePrefix
@@ -211,22 +191,4 @@ func isMaster(info string) bool {
 		}
 	}
 	return false
-}
-
-// escapeGlob escapes the characters that SCAN MATCH treats as a pattern
-// (* ? [ ] \), so that the pattern matches s literally.
-func escapeGlob(s string) string {
-	const special = `*?[]\`
-	if !strings.ContainsAny(s, special) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(2 * len(s))
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(special, s[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -150,7 +151,7 @@ func (s *Store) Lease(ctx context.Context, token l2.Token, ttl time.Duration, ke
 	for i, e := range keys {
 		rk := s.Key(e.Key)
 		m, n, d := redislua.Expect(e.Old)
-		execs[i] = call{keys: []string{rk, rk + leaseSuffix, rk + queuedSuffix}, args: []string{string(token[:]), millisArg(ttl), m, n, d}}
+		execs[i] = call{keys: []string{rk, rk + rediskey.LeaseSuffix, rk + rediskey.QueuedSuffix}, args: []string{string(token[:]), millisArg(ttl), m, n, d}}
 	}
 	answers := make([]l2.LeaseAnswer, len(keys))
 	for i, r := range s.run(ctx, leaseScript, execs) {
@@ -200,7 +201,7 @@ func (s *Store) SetLeased(ctx context.Context, token l2.Token, items []l2.CondIt
 	for i, it := range items {
 		rk := s.Key(it.Key)
 		m, n, d := redislua.Expect(it.Old)
-		execs[i] = call{keys: []string{rk, rk + leaseSuffix, rk + queuedSuffix},
+		execs[i] = call{keys: []string{rk, rk + rediskey.LeaseSuffix, rk + rediskey.QueuedSuffix},
 			args: []string{string(token[:]), rueidis.BinaryString(it.Value), millisArg(it.TTL), m, n, d}}
 	}
 	results := make([]l2.LeaseResult, len(items))
@@ -222,7 +223,7 @@ func (s *Store) Release(ctx context.Context, token l2.Token, keys ...string) ([]
 	execs := make([]call, len(keys))
 	for i, k := range keys {
 		rk := s.Key(k)
-		execs[i] = call{keys: []string{rk, rk + leaseSuffix}, args: []string{string(token[:])}}
+		execs[i] = call{keys: []string{rk, rk + rediskey.LeaseSuffix}, args: []string{string(token[:])}}
 	}
 	waited := make([]bool, len(keys))
 	for i, r := range s.run(ctx, releaseScript, execs) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -23,34 +24,25 @@ var (
 	unstageScript = newScript(redislua.Unstage)
 )
 
-// The suffixes of the keys of write-behind's state, appended to a value's
-// key, in its hash tag, as in l2/redisstore. Neither key ends with '}' (a
-// value's key) nor with ":lease" or ":tags": DeletePrefix leaves them
-// alone.
-const (
-	queuedSuffix = ":queued"
-	claimSuffix  = ":claim"
-)
-
 // QueuedKey returns the Redis key that holds the queued value of the
 // logical key (see [l2.Stager]): Key(key) + ":queued", in the same hash
 // slot as the value, as in l2/redisstore. It is a string without expiry,
 // "q" + the sequence number in 20 decimal digits + the queued value, while
 // a value is queued; after Unstage, "r" + the number, which lives
 // [l2.StageMemory]. Lease and SetLeased read it too.
-func (s *Store) QueuedKey(key string) string { return s.Key(key) + queuedSuffix }
+func (s *Store) QueuedKey(key string) string { return s.Key(key) + rediskey.QueuedSuffix }
 
 // ClaimKey returns the Redis key that holds the claim of the logical key's
 // queued value (see [l2.Stager.Claim]): Key(key) + ":claim", in the same
 // hash slot as the value, as in l2/redisstore. It holds the claiming token
 // and lives as long as the claim.
-func (s *Store) ClaimKey(key string) string { return s.Key(key) + claimSuffix }
+func (s *Store) ClaimKey(key string) string { return s.Key(key) + rediskey.ClaimSuffix }
 
 // stageKeys returns the keys of the stage scripts for the logical key: the
 // value's, the lease's, the queued value's and the claim's.
 func (s *Store) stageKeys(key string) []string {
 	rk := s.Key(key)
-	return []string{rk, rk + leaseSuffix, rk + queuedSuffix, rk + claimSuffix}
+	return []string{rk, rk + rediskey.LeaseSuffix, rk + rediskey.QueuedSuffix, rk + rediskey.ClaimSuffix}
 }
 
 // Stage stores, for each item, its value as the key's queued value under

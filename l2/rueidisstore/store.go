@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -58,20 +59,16 @@ func New(client rueidis.Client, opts *Options) *Store {
 	if !strings.HasSuffix(prefix, ":") {
 		prefix += ":"
 	}
-	return &Store{c: client, prefix: prefix, tags: prefix + tagInfix}
+	return &Store{c: client, prefix: prefix, tags: prefix + rediskey.TagInfix}
 }
 
 // Key returns the Redis key that holds the value of the logical key:
 // "{" + prefix + key + "}", a Cluster hash tag, as in l2/redisstore.
 func (s *Store) Key(key string) string { return "{" + s.prefix + key + "}" }
 
-// leaseSuffix makes the key of a lease from the key of its value, in the
-// value key's hash tag, as in l2/redisstore.
-const leaseSuffix = ":lease"
-
 // LeaseKey returns the Redis key that holds the lease of the logical key
 // while the key holds a value: Key(key) + ":lease".
-func (s *Store) LeaseKey(key string) string { return s.Key(key) + leaseSuffix }
+func (s *Store) LeaseKey(key string) string { return s.Key(key) + rediskey.LeaseSuffix }
 
 // Namespace returns a view of the store in which key k is the key
 // ns + ":" + k of the store (see l2.Namespacer), and whose tag indexes are
@@ -82,7 +79,7 @@ func (s *Store) Namespace(ns string) l2.Store {
 	if strings.ContainsAny(ns, "{}") {
 		panic(fmt.Sprintf("rueidisstore: Namespace: %q contains a brace", ns))
 	}
-	return &Store{c: s.c, prefix: s.prefix + ns + ":", tags: s.prefix + ns + tagInfix}
+	return &Store{c: s.c, prefix: s.prefix + ns + ":", tags: s.prefix + ns + rediskey.TagInfix}
 }
 
 // Abilities declares Namespacer, Conditional, Leaser, LeaseReader,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tiercache/tiercache/internal/rediskey"
 	"github.com/tiercache/tiercache/internal/redislua"
 	"github.com/tiercache/tiercache/l2"
 )
@@ -17,21 +18,13 @@ var _ l2.Tagger = (*Store)(nil)
 // tagScript is l2/redisstore's: see redislua.Tag.
 var tagScript = newScript(redislua.Tag)
 
-// tagInfix separates the namespace from the tag in the key of a tag index:
-// namespaces hold no '|', so the indexes of two namespaces never meet.
-const tagInfix = "|tag|"
-
-// tagSuffix ends the key of every tag index, after the hash tag: no key of
-// a value (which ends with '}') or of a lease (":lease") ends so.
-const tagSuffix = ":tags"
-
 // TagKey returns the Redis key of the index of tag, as in l2/redisstore:
 // "{" + prefix + "|tag|" + tag + "}:tags" for the Store, "{" + prefix + ns
 // + "|tag|" + tag + "}:tags" for the view Namespace(ns). It never equals
 // the key of a value or of a lease, whatever the tag and the key. The
 // Store and its view Namespace("") share their tag indexes.
 func (s *Store) TagKey(tag string) string {
-	return "{" + s.tags + tag + "}" + tagSuffix
+	return "{" + s.tags + tag + "}" + rediskey.TagSuffix
 }
 
 // Tag adds every key of keys to the index of every tag of tags, and makes
