@@ -57,7 +57,7 @@ const l2Readers = 64
 // (INFO cpu).
 func BenchmarkGet_L2HitConcurrent(b *testing.B) {
 	keys := benchKeys(l1Keys)
-	for _, lib := range Libraries() {
+	for _, lib := range withVariants(Libraries(), WithRueidisStore()) {
 		if !lib.Remote {
 			continue
 		}

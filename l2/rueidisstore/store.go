@@ -19,6 +19,7 @@ import (
 var (
 	_ l2.Store      = (*Store)(nil)
 	_ l2.Namespacer = (*Store)(nil)
+	_ l2.Capacity   = (*Store)(nil)
 )
 
 // DefaultPrefix is the prefix of every key when Options.Prefix is empty:
@@ -69,6 +70,17 @@ func (s *Store) Key(key string) string { return "{" + s.prefix + key + "}" }
 // LeaseKey returns the Redis key that holds the lease of the logical key
 // while the key holds a value: Key(key) + ":lease".
 func (s *Store) LeaseKey(key string) string { return s.Key(key) + rediskey.LeaseSuffix }
+
+// PipelinedCapacity is what [Store.Capacity] returns: rueidis pipelines
+// every command on its connections, so calls wait in its pipeline, not for
+// a connection. The same as l2/redisstore's PipelinedCapacity.
+const PipelinedCapacity = 256
+
+// Capacity returns how many calls the Store serves at once before they
+// wait inside it ([l2.Capacity]), which the tiered cache's MaxL2Calls
+// defaults to: PipelinedCapacity whatever the client, since rueidis
+// pipelines.
+func (s *Store) Capacity() int { return PipelinedCapacity }
 
 // Namespace returns a view of the store in which key k is the key
 // ns + ":" + k of the store (see l2.Namespacer), and whose tag indexes are

@@ -127,3 +127,14 @@ func TestKey(t *testing.T) {
 		t.Errorf("default Key = %q", got)
 	}
 }
+
+// Capacity answers PipelinedCapacity, which a tiered cache over the store
+// takes for its MaxL2Calls by default (instead of 10 per CPU, which held
+// 64 concurrent readers to 20 calls in flight).
+func TestCapacity(t *testing.T) {
+	var s l2.Store = rueidisstore.New(newClient(t, miniredis.RunT(t).Addr()), nil)
+	c, ok := s.(l2.Capacity)
+	if !ok || c.Capacity() != rueidisstore.PipelinedCapacity || rueidisstore.PipelinedCapacity != 256 {
+		t.Fatalf("Capacity: %v, ok %v; want %d", c, ok, 256)
+	}
+}
