@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -42,29 +41,9 @@ func testStageKeys(t *testing.T, client, admin redis.UniversalClient, prefix str
 	if got, want := view.ClaimKey("42"), "{"+prefix+"user:42}:claim"; got != want {
 		t.Errorf("ClaimKey(42) = %q, want %q", got, want)
 	}
-	// holds checks what a Redis key holds (nil: nothing) and its PTTL,
-	// which must be in (lo, hi]; -1: no expiry.
 	holds := func(what, rk string, want []byte, lo, hi time.Duration) {
 		t.Helper()
-		got, err := admin.Get(ctx, rk).Bytes()
-		if want == nil {
-			if !errors.Is(err, redis.Nil) {
-				t.Errorf("%s: GET %s = %q, %v; want nothing", what, rk, got, err)
-			}
-			return
-		}
-		if err != nil || string(got) != string(want) {
-			t.Errorf("%s: GET %s = %q, %v; want %q", what, rk, got, err, want)
-		}
-		d, err := admin.PTTL(ctx, rk).Result()
-		switch {
-		case err != nil:
-			t.Errorf("%s: PTTL %s: %v", what, rk, err)
-		case hi < 0 && d != hi:
-			t.Errorf("%s: PTTL %s = %v, want none (%v)", what, rk, d, hi)
-		case hi >= 0 && (d <= lo || d > hi):
-			t.Errorf("%s: PTTL %s = %v, want in (%v, %v]", what, rk, d, lo, hi)
-		}
+		storetest.Holds(t, admin, what, rk, want, lo, hi)
 	}
 	stage := func(key string, value string, seq, want uint64) {
 		t.Helper()

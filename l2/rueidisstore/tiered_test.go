@@ -25,10 +25,7 @@ import (
 // goroutines of both that miss a cold key at once, one loads it; each
 // reads the other's values; a miss over rueidisstore costs two L2 calls.
 func TestTiered_SharesKeysWithRedisstore(t *testing.T) {
-	redistest.Require(t)
-	srv := redistest.NewServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	srv, rdb := newServer(t)
 	var loads atomic.Int64
 	load := loader.Func[string, string](func(ctx context.Context, k string) (string, error) {
 		loads.Add(1)
@@ -92,10 +89,7 @@ func TestTiered_SharesKeysWithRedisstore(t *testing.T) {
 // InvalidateTags and InvalidatePrefix remove from L2 the values that the
 // other loaded and tagged, so that the next Get loads them again.
 func TestTiered_TagsAndPrefixesWithRedisstore(t *testing.T) {
-	redistest.Require(t)
-	srv := redistest.NewServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	srv, rdb := newServer(t)
 	var loads atomic.Int64
 	load := loader.Func[string, string](func(ctx context.Context, k string) (string, error) {
 		loads.Add(1)
@@ -158,10 +152,7 @@ func TestTiered_TagsAndPrefixesWithRedisstore(t *testing.T) {
 // key was deleted by hand (the queued value stands in, and no load
 // happens); the flush writes it to the source and leaves only its number.
 func TestTiered_DurableWriteBehindWithRedisstoreQueue(t *testing.T) {
-	redistest.Require(t)
-	srv := redistest.NewServer(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	srv, rdb := newServer(t)
 	var loads atomic.Int64
 	load := loader.Func[string, string](func(ctx context.Context, k string) (string, error) {
 		loads.Add(1)
@@ -223,4 +214,15 @@ func TestTiered_DurableWriteBehindWithRedisstoreQueue(t *testing.T) {
 	if err != nil || len(st) != 1 || st[0].Value != nil || st[0].Seq == 0 {
 		t.Errorf("Claim(k) after the flush = %+v, %v; want no queued value, its number remembered", st, err)
 	}
+}
+
+// newServer starts a redis-server for t and returns it with a go-redis
+// client on it (for redisstore and the queue), closed with t.
+func newServer(t *testing.T) (*redistest.Server, *redis.Client) {
+	t.Helper()
+	redistest.Require(t)
+	srv := redistest.NewServer(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return srv, rdb
 }
