@@ -44,7 +44,9 @@
 // A hot value is refreshed in the background before it expires, so that
 // readers never wait for its load (XFetch, Options.Beta). An expired value
 // can be served while it is refreshed (Options.StaleWhileRevalidate) or
-// when its load fails (Options.StaleIfError).
+// when its load fails (Options.StaleIfError); then a read waits for the
+// load only Options.LoadSoftTimeout, and the source is asked once per key
+// per Options.FailSafeThrottle rather than once per read.
 //
 // # Writes
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/tiercache/tiercache/invalidate"
@@ -182,6 +183,55 @@ func ExampleOptions_staleIfError() {
 	// 1999 <nil>
 	// 1999 <nil>
 	// tiered: price: load: pricing service unavailable
+}
+
+// Fail-safe: while the source is slow, a read that holds a value past its
+// expiry (within StaleIfError) waits LoadSoftTimeout at most, then gets
+// that value while the load goes on; and the source is asked once per
+// FailSafeThrottle, not once per read.
+func ExampleOptions_loadSoftTimeout() {
+	ctx := context.Background()
+	var now atomic.Int64 // a fake clock, for the example
+	now.Store(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	var calls atomic.Int32
+	var slow atomic.Bool
+	prices, err := tiered.New(&tiered.Options[string, int]{
+		Name:             "price",
+		L2:               memstore.New(&memstore.Options{Now: clock}),
+		TTL:              time.Minute,
+		StaleIfError:     time.Hour,
+		LoadSoftTimeout:  20 * time.Millisecond,
+		LoadTimeout:      5 * time.Second,
+		FailSafeThrottle: 30 * time.Second,
+		Now:              clock,
+		Loader: loader.Func[string, int](func(ctx context.Context, sku string) (int, error) {
+			calls.Add(1)
+			if slow.Load() {
+				<-ctx.Done() // the pricing service hangs until LoadTimeout
+				return 0, ctx.Err()
+			}
+			return 1999, nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = prices.Close() }()
+
+	fmt.Println(prices.Get(ctx, "sku-1"))
+	slow.Store(true)
+	now.Add(int64(10 * time.Minute)) // expired, within StaleIfError
+	for range 3 {
+		fmt.Println(prices.Get(ctx, "sku-1")) // the first after 20 ms, the others at once
+	}
+	fmt.Println("loader calls:", calls.Load())
+	// Output:
+	// 1999 <nil>
+	// 1999 <nil>
+	// 1999 <nil>
+	// 1999 <nil>
+	// loader calls: 2
 }
 
 // Write-through: the source of truth first, then the cache. A write the

@@ -27,10 +27,18 @@ type entry[V any] struct {
 	// loaded: made by this instance's loader (not decoded from L2): a
 	// read that gets it from a load was answered by the loader.
 	loaded bool
+	// held is how long after its expiry (milliseconds; 0: not held) an
+	// expired entry that stood in for a load is served without one
+	// (FailSafeThrottle, see Cache.hold). 32 bits, in the padding after
+	// the flags: the entry stays 48 bytes with a small value.
+	held atomic.Int32
 	// epoch is the L1 epoch the entry was put into L1 under: once a flush
 	// moves the epoch on, L1 does not serve it (see flushL1).
 	epoch atomic.Uint64
 }
+
+// heldAt reports whether e is held (see held) at now, unix milliseconds.
+func (e *entry[V]) heldAt(now int64) bool { return now < e.expiry+int64(e.held.Load()) }
 
 // live reports whether e, found in L1, may be served: no flush happened
 // since it was put there.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tiercache/tiercache/tiered/stats"
@@ -79,7 +80,7 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (*entry[V], stats.Tier, er
 		return e, tier, nil
 	case errors.Is(err, ErrNotFound):
 		return nil, stats.TierLoader, err
-	case c.rescue(ctx, lk.stale, err):
+	case c.rescue(ctx, &lk, err):
 		if lk.stale == stale {
 			return lk.stale, stats.TierL1, nil
 		}
@@ -108,6 +109,10 @@ func (c *Cache[K, V]) serves(ctx context.Context, key K, k string, e *entry[V], 
 	switch {
 	case v == serve:
 		return true
+	case stale && e.heldAt(now): // it stood in for a load just now
+		c.stats.Add(stats.StaleServed, 1)
+		c.stats.Add(stats.Throttled, 1)
+		return true
 	case v == serveRefresh && c.canLoad():
 		c.refresh(ctx, key, k, e, !stale)
 		if stale {
@@ -123,17 +128,51 @@ func (c *Cache[K, V]) serves(ctx context.Context, key K, k string, e *entry[V], 
 // canLoad reports whether the cache has a loader.
 func (c *Cache[K, V]) canLoad() bool { return c.cfg.Loader != nil || c.cfg.BatchLoader != nil }
 
-// rescue reports whether stale, an expired entry, may be served in place of
-// a load that failed with err (StaleIfError), and counts it when it may.
-// It may not when the caller's context ended, or when the loader said that
-// the key does not exist.
-func (c *Cache[K, V]) rescue(ctx context.Context, stale *entry[V], err error) bool {
-	if stale == nil || ctx.Err() != nil || errors.Is(err, ErrNotFound) ||
-		!c.fresh.rescues(stale.expiry, c.cfg.Now().UnixMilli()) {
+// rescue reports whether lk's stale entry, an expired one, may be served
+// in place of a load that failed with err, or that the read stopped
+// waiting for (StaleIfError), and counts it when it may; it then holds
+// the entry (see hold). It may not when the caller's context was
+// cancelled (a context past its deadline may), or when the loader said
+// that the key does not exist.
+func (c *Cache[K, V]) rescue(ctx context.Context, lk *lookup[K, V], err error) bool {
+	stale := lk.stale
+	if stale == nil || errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, ErrNotFound) {
+		return false
+	}
+	now := c.cfg.Now()
+	if !c.fresh.rescues(stale.expiry, now.UnixMilli()) {
 		return false
 	}
 	c.stats.Add(stats.StaleServed, 1)
+	c.hold(lk, now, false)
 	return true
+}
+
+// hold makes lk's stale entry, which stands in for a load that failed or
+// is still running, servable without a load until FailSafeThrottle from
+// now (within its StaleIfError window). The entry is held where it is, in
+// L1; fill, for the flight of the key (which no other load of the key in
+// this instance overlaps), also puts an entry that came from L2 into L1,
+// unless a write or invalidation of the key came since the lookup began.
+// A caller that gave up on a running load must not fill: that load may
+// have filled L1 with its value since.
+func (c *Cache[K, V]) hold(lk *lookup[K, V], now time.Time, fill bool) {
+	s := lk.stale
+	if s == nil || c.cfg.FailSafeThrottle <= 0 || c.lifetime.Err() != nil {
+		return
+	}
+	until := min(now.Add(c.cfg.FailSafeThrottle).UnixMilli(), s.expiry+c.fresh.sie)
+	if until <= now.UnixMilli() {
+		return
+	}
+	s.held.Store(int32(min(until-s.expiry, math.MaxInt32))) // a hold ends 24 days after the expiry at the latest
+	if !fill {
+		return
+	}
+	if v, ok := c.l1.Get(lk.k); ok && v.(*entry[V]) == s {
+		return
+	}
+	c.fillL1(lk.k, lk.h, lk.gen, s, len(lk.seen.frame), c.l1TTL(s, now))
 }
 
 // readL2 is a caller's read of lk's key in L2, shared with the other

@@ -168,7 +168,7 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out 
 			g.Go(func() error {
 				e, err := c.loadOne(gctx, *lk)
 				res[i] = loaded[V]{e: e, err: err}
-				if err != nil && !errors.Is(err, ErrNotFound) && !c.rescue(ctx, lk.stale, err) {
+				if err != nil && !errors.Is(err, ErrNotFound) && !c.rescue(ctx, lk, err) {
 					return err
 				}
 				if err != nil && !errors.Is(err, ErrNotFound) {
@@ -194,7 +194,7 @@ func (c *Cache[K, V]) loadMany(ctx context.Context, misses []*lookup[K, V], out 
 			if r.e != nil && !r.e.notFound {
 				out[lk.key] = r.e.value
 			}
-		case c.rescue(ctx, lk.stale, r.err):
+		case c.rescue(ctx, lk, r.err):
 			if !lk.stale.notFound {
 				out[lk.key] = lk.stale.value
 			}

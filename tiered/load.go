@@ -25,22 +25,48 @@ type loaded[V any] struct {
 
 // loadOne loads lk's key through the flight group: one load per key at a
 // time in this instance. The load runs detached from ctx (other callers
-// may wait for it), bounded by LoadTimeout and by Close.
+// may wait for it), bounded by LoadTimeout and by Close. A caller that
+// holds a stale entry it may serve in the load's place waits for at most
+// LoadSoftTimeout (see softWait). A load that fails while such an entry is
+// at hand holds it (see hold).
 func (c *Cache[K, V]) loadOne(ctx context.Context, lk lookup[K, V]) (*entry[V], error) {
-	e, err, _ := c.flights.Do(ctx, lk.k, func() (*entry[V], error) {
+	wait, stop := c.softWait(ctx, &lk)
+	defer stop()
+	e, err, _ := c.flights.Do(wait, lk.k, func() (*entry[V], error) {
 		release, err := c.loadSlot(ctx)
 		if err != nil {
 			if lk.seen.leased { // the read took the lease: give it back
 				c.releaseLeases(ctx, *c.readToken, []string{lk.k})
 			}
+			c.hold(&lk, c.cfg.Now(), true)
 			return nil, err
 		}
 		defer release()
 		lctx, cancel := c.loadContext(ctx)
 		defer cancel()
-		return c.fetch(lctx, &lk, nil)
+		e, err := c.fetch(lctx, &lk, nil)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			c.hold(&lk, c.cfg.Now(), true)
+		}
+		return e, err
 	})
+	if err != nil && wait != ctx && wait.Err() != nil && ctx.Err() == nil {
+		c.stats.Add(stats.SoftTimeout, 1)
+		return nil, fmt.Errorf("tiered: %s: load: %w after LoadSoftTimeout (%v); it goes on in the background",
+			c.cfg.Name, wait.Err(), c.cfg.LoadSoftTimeout)
+	}
 	return e, err
+}
+
+// softWait returns the context a caller of loadOne waits for the load
+// within, and the function that releases it: ctx, or, when the caller
+// holds a stale entry that StaleIfError lets it serve in the load's place
+// and LoadSoftTimeout is set, ctx bounded by LoadSoftTimeout.
+func (c *Cache[K, V]) softWait(ctx context.Context, lk *lookup[K, V]) (context.Context, context.CancelFunc) {
+	if c.cfg.LoadSoftTimeout <= 0 || lk.stale == nil || !c.fresh.rescues(lk.stale.expiry, c.cfg.Now().UnixMilli()) {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.cfg.LoadSoftTimeout)
 }
 
 // refresh starts a background load of key, whose entry cur a read has just
@@ -70,6 +96,12 @@ func (c *Cache[K, V]) refresh(ctx context.Context, key K, k string, cur *entry[V
 			lctx, sp = c.span(lctx, "refresh")
 		}
 		e, err := c.fetch(lctx, &lk, cur)
+		if now := c.cfg.Now().UnixMilli(); err != nil && !errors.Is(err, ErrNotFound) && now >= cur.expiry && c.fresh.rescues(cur.expiry, now) {
+			// A stale value under revalidation: it goes on being served,
+			// without another refresh, for FailSafeThrottle.
+			lk.stale = cur
+			c.hold(&lk, c.cfg.Now(), false)
+		}
 		if sp != nil {
 			end := stats.SpanEnd{Keys: 1}
 			if e != nil {

@@ -56,6 +56,10 @@ const (
 	// DefaultMaxL2CallsPerCPU times runtime.GOMAXPROCS is the default of
 	// Options.MaxL2Calls: go-redis's default PoolSize.
 	DefaultMaxL2CallsPerCPU = 10
+	// DefaultFailSafeThrottle is how long reads of a key keep serving the
+	// stale value that stood in for a failed load before one of them asks
+	// the loader again: see Options.FailSafeThrottle.
+	DefaultFailSafeThrottle = 30 * time.Second
 )
 
 // Options configures a [Cache]. Only Name is required; the zero value of
@@ -267,7 +271,31 @@ type Options[K comparable, V any] struct {
 	// expiry when the loader fails (or times out) on it; the caller gets
 	// the value and no error. Values then live this much longer in L2.
 	// Default 0: the loader's error is returned.
+	//
+	// A read whose own context reaches its deadline while it waits for a
+	// load gets such a value too, instead of the context's error (one
+	// whose context is cancelled gets the error: its caller gave up).
 	StaleIfError time.Duration
+	// LoadSoftTimeout is how long a read waits for a load when it holds a
+	// value that StaleIfError lets it serve in the load's place: past it,
+	// the read returns that value (stats.SoftTimeout, stats.StaleServed)
+	// and the load goes on in the background, bounded by LoadTimeout (the
+	// hard timeout), then stores what it loaded in both tiers as any load
+	// does. Reads without such a value wait for the load as before. It
+	// must be shorter than LoadTimeout. Default 0: reads wait for the load
+	// up to LoadTimeout.
+	LoadSoftTimeout time.Duration
+	// FailSafeThrottle is how long a value that stood in for a load
+	// (StaleIfError: the load failed, or outlasted LoadSoftTimeout or the
+	// read's deadline) keeps being served in this instance without a call
+	// of the loader (stats.Throttled), so that a source that is down gets
+	// one call per key per period from an instance, not one per read. The
+	// value is held in L1: a key that L1 does not hold is not throttled.
+	// It ends with the value's StaleIfError window, and when anything
+	// replaces the value (a write, an invalidation, a load that
+	// succeeded). Default DefaultFailSafeThrottle; negative: off (every
+	// read past the expiry calls the loader, as before).
+	FailSafeThrottle time.Duration
 	// LeaseTTL is how long a lease on a missing key lives in L2, when the
 	// L2 store keeps leases (l2.Leaser and l2.Conditional; redisstore and
 	// memstore do). Of the instances that miss a key at once, the one
@@ -327,6 +355,7 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 		{"L2Timeout", c.L2Timeout, false}, {"L2Cooldown", c.L2Cooldown, false}, {"LoadTimeout", c.LoadTimeout, false},
 		{"TombstoneTTL", c.TombstoneTTL, false},
 		{"StaleWhileRevalidate", c.StaleWhileRevalidate, false}, {"StaleIfError", c.StaleIfError, false},
+		{"LoadSoftTimeout", c.LoadSoftTimeout, false}, {"FailSafeThrottle", c.FailSafeThrottle, true},
 		{"LeaseTTL", c.LeaseTTL, true},
 	} {
 		if err := checkDuration(d.name, d.v, d.negative); err != nil {
@@ -372,6 +401,11 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	c.TTL = cmp.Or(c.TTL, DefaultTTL)
 	c.L2Cooldown = cmp.Or(c.L2Cooldown, DefaultL2Cooldown)
 	c.LoadTimeout = cmp.Or(c.LoadTimeout, DefaultLoadTimeout)
+	if c.LoadSoftTimeout >= c.LoadTimeout {
+		return c, fmt.Errorf("%w: LoadSoftTimeout (%v) must be shorter than LoadTimeout (%v)",
+			ErrInvalidOptions, c.LoadSoftTimeout, c.LoadTimeout)
+	}
+	c.FailSafeThrottle = cmp.Or(c.FailSafeThrottle, DefaultFailSafeThrottle)
 	c.Beta = cmp.Or(c.Beta, DefaultBeta)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
 	c.MaxValueSize = cmp.Or(c.MaxValueSize, DefaultMaxValueSize)

@@ -11,8 +11,9 @@ import (
 )
 
 // The options of early refresh, stale serving and leases are validated by
-// New: Beta must be finite, the stale windows not negative; a negative Beta
-// or LeaseTTL turns the feature off and is valid.
+// New: Beta must be finite, the stale windows not negative, the soft
+// timeout shorter than the hard one; a negative Beta, LeaseTTL or
+// FailSafeThrottle turns the feature off and is valid.
 func TestNewValidatesStaleOptions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -32,6 +33,17 @@ func TestNewValidatesStaleOptions(t *testing.T) {
 		{"stale windows", func(o *tiered.Options[string, int]) {
 			o.StaleWhileRevalidate, o.StaleIfError = time.Minute, time.Hour
 		}, true},
+		{"negative LoadSoftTimeout", func(o *tiered.Options[string, int]) { o.LoadSoftTimeout = -time.Second }, false},
+		{"LoadSoftTimeout = LoadTimeout", func(o *tiered.Options[string, int]) {
+			o.LoadSoftTimeout, o.LoadTimeout = time.Second, time.Second
+		}, false},
+		{"LoadSoftTimeout over the default LoadTimeout", func(o *tiered.Options[string, int]) { o.LoadSoftTimeout = time.Minute }, false},
+		{"LoadSoftTimeout in nanoseconds", func(o *tiered.Options[string, int]) { o.LoadSoftTimeout = 50 }, false},
+		{"soft and hard timeouts", func(o *tiered.Options[string, int]) {
+			o.LoadSoftTimeout, o.LoadTimeout = 50*time.Millisecond, time.Second
+		}, true},
+		{"FailSafeThrottle -1 (off)", func(o *tiered.Options[string, int]) { o.FailSafeThrottle = -1 }, true},
+		{"FailSafeThrottle in nanoseconds", func(o *tiered.Options[string, int]) { o.FailSafeThrottle = 30 }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -257,8 +257,10 @@ func TestStaleIfError(t *testing.T) {
 }
 
 // StaleIfError masks a failing loader only: a key that the loader says
-// does not exist, and a caller that gave up, get their error, not the stale
-// value; a load that times out is a failure like any other.
+// does not exist, and a caller that gave up (cancelled its context), get
+// their error, not the stale value; a load that times out is a failure
+// like any other, and a caller whose deadline passes during the load gets
+// the stale value.
 func TestStaleIfError_WhatIsNotMasked(t *testing.T) {
 	t.Parallel()
 	gone := fmt.Errorf("row deleted: %w", tiered.ErrNotFound)
@@ -328,6 +330,22 @@ func TestStaleIfError_WhatIsNotMasked(t *testing.T) {
 				return r.u, r.err
 			},
 			want: func(err error) bool { return errors.Is(err, context.Canceled) },
+		},
+		{
+			name: "caller's deadline during the load",
+			get: func(t *testing.T, f *fixture, sl *seqLoader) (User, error) {
+				// A deadline is not a caller giving up: it wants an
+				// answer in time, and the stale value is one.
+				release := make(chan struct{})
+				sl.setErr(errors.New("source down"))
+				sl.setBlock(func(context.Context) { <-release })
+				defer close(release)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				defer cancel()
+				return f.cache.Get(ctx, 1)
+			},
+			want:      func(err error) bool { return err == nil },
+			wantStale: true,
 		},
 		{
 			name: "load times out",

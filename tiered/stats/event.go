@@ -203,6 +203,16 @@ const (
 	// the others were answered by the loader (or failed).
 	L2LateHit
 
+	// SoftTimeout: a read stopped waiting for a load at
+	// Options.LoadSoftTimeout and returned a value past its expiry in its
+	// place (also counted as StaleServed); the load went on in the
+	// background.
+	SoftTimeout
+	// Throttled: a read returned a value past its expiry without calling
+	// the loader, because a load of the key failed (or outlasted the
+	// read) within Options.FailSafeThrottle (also counted as StaleServed).
+	Throttled
+
 	numEvents // keep last
 )
 
@@ -269,6 +279,9 @@ var eventNames = [numEvents]string{
 	QueueOldest:     "queue_oldest",
 
 	L2LateHit: "l2_late_hit",
+
+	SoftTimeout: "soft_timeout",
+	Throttled:   "throttled",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

@@ -25,8 +25,9 @@
 //   - l2_calls_total{op, outcome}, l2_call_duration_seconds{op},
 //     l2_discarded_total{reason}, values_too_large_total, l2_down (the
 //     breaker: 1 while reads skip L2).
-//   - early_refreshes_total, stale_served_total, leases_total{result},
-//     lease_wakeups_total.
+//   - early_refreshes_total, stale_served_total,
+//     load_soft_timeouts_total, fail_safe_throttled_total,
+//     leases_total{result}, lease_wakeups_total.
 //   - invalidations_published_total{result},
 //     invalidations_received_total, invalidated_keys_total,
 //     invalidations_skipped_total, invalidation_lag_seconds, l1_flushes_total{reason},

@@ -39,6 +39,10 @@ var (
 		"Background refreshes of values close to their expiry (XFetch).", nil}
 	famStale = &family{"tiercache_stale_served_total",
 		"Reads answered with a value past its expiry (stale-while-revalidate or stale-if-error).", nil}
+	famSoftTimeouts = &family{"tiercache_load_soft_timeouts_total",
+		"Reads that stopped waiting for a load at LoadSoftTimeout and were answered with a value past its expiry.", nil}
+	famThrottled = &family{"tiercache_fail_safe_throttled_total",
+		"Reads answered with a value past its expiry without a loader call, within FailSafeThrottle of a failed load.", nil}
 	famLeases = &family{"tiercache_leases_total",
 		"L2 leases on missing keys: granted to this instance (it loads), waited for (another instance loads), lost (the load's value was not stored).",
 		[]string{"result"}}
@@ -146,6 +150,8 @@ var counterRoutes = map[stats.Event]route{
 	stats.Overloaded:         {famOverloaded, nil},
 	stats.EarlyRefresh:       {famEarly, nil},
 	stats.StaleServed:        {famStale, nil},
+	stats.SoftTimeout:        {famSoftTimeouts, nil},
+	stats.Throttled:          {famThrottled, nil},
 	stats.LeaseGranted:       {famLeases, []string{"granted"}},
 	stats.LeaseWaited:        {famLeases, []string{"waited"}},
 	stats.LeaseLost:          {famLeases, []string{"lost"}},
