@@ -22,6 +22,11 @@
 // Close). A loader panic reaches every waiter as an error. GetMany does the
 // same for many keys with one L2 call and one BatchLoader call.
 //
+// GetWith and SetWith change one call (GetOptions, SetOptions): a TTL and an
+// L1 TTL of its own, L1 skipped, a read that never loads (Peek), a forced
+// load (Refresh). A loader decides the TTL and tags of what it returns with
+// Adapt.
+//
 // When L2 fails, reads go on without it: the error is counted
 // (stats.L2Error), reads skip L2 for Options.L2Cooldown, then one read tries
 // it again. A value in L2 that cannot be decoded (foreign, truncated or

@@ -15,7 +15,8 @@ var (
 	ErrNotFound = loader.ErrNotFound
 
 	// ErrMiss is returned by Get when the key is in neither tier and the
-	// cache has no loader (cache-aside use).
+	// cache has no loader (cache-aside use), and by GetWith with Peek when
+	// neither tier holds a fresh value.
 	ErrMiss = errors.New("tiered: miss")
 
 	// ErrClosed is returned by every method called after Close.

@@ -234,6 +234,57 @@ func ExampleOptions_loadSoftTimeout() {
 	// loader calls: 2
 }
 
+// Per-call options: a read that never loads (Peek), and a value that lives
+// shorter than the cache's TTL.
+func ExampleCache_GetWith() {
+	ctx := context.Background()
+	sessions, err := tiered.New(&tiered.Options[string, string]{
+		Name: "session",
+		L2:   memstore.New(nil),
+		TTL:  time.Hour,
+		Loader: loader.Func[string, string](func(ctx context.Context, id string) (string, error) {
+			return "loaded " + id, nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = sessions.Close() }()
+
+	_, err = sessions.GetWith(ctx, "a", tiered.GetOptions{Peek: true})
+	fmt.Println(err)
+	_ = sessions.SetWith(ctx, "a", "login", tiered.SetOptions{TTL: 5 * time.Minute})
+	fmt.Println(sessions.GetWith(ctx, "a", tiered.GetOptions{Peek: true}))
+	// Output:
+	// tiered: miss
+	// login <nil>
+}
+
+// Adaptive caching: the loader decides how long what it loaded lives.
+func ExampleAdapt() {
+	ctx := context.Background()
+	prices, err := tiered.New(&tiered.Options[string, int]{
+		Name: "price",
+		L2:   memstore.New(nil),
+		TTL:  time.Hour,
+		Loader: loader.Func[string, int](func(ctx context.Context, sku string) (int, error) {
+			price, volatile := 1999, sku == "flash-sale"
+			if a := tiered.Adapt(ctx); a != nil && volatile {
+				a.TTL = 10 * time.Second // changes often: cache it briefly
+				a.Tags = []string{"volatile"}
+			}
+			return price, nil
+		}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = prices.Close() }()
+	fmt.Println(prices.Get(ctx, "flash-sale"))
+	// Output:
+	// 1999 <nil>
+}
+
 // Write-through: the source of truth first, then the cache. A write the
 // source refuses leaves the cache as it was.
 func ExampleCache_WriteThrough() {

@@ -247,17 +247,26 @@ func (c *Cache[K, V]) ttl(notFound bool) time.Duration {
 // logical expiry plus the stale-serving windows. It returns 0 when that is
 // already past.
 func (c *Cache[K, V]) l1TTL(e *entry[V], now time.Time) time.Duration {
+	return c.l1TTLAt(e, now, 0)
+}
+
+// l1TTLAt is l1TTL with limit (a per-call L1TTL) in place of Options.L1TTL;
+// 0: Options.L1TTL.
+func (c *Cache[K, V]) l1TTLAt(e *entry[V], now time.Time, limit time.Duration) time.Duration {
+	if limit <= 0 {
+		limit = c.cfg.L1TTL
+	}
 	// Decoded expiries are clamped (clampExpiry), so ms cannot overflow;
 	// comparing in milliseconds first keeps the conversion below in range.
 	ms := e.expiry - now.UnixMilli()
-	if ms >= c.cfg.L1TTL.Milliseconds() {
-		return c.cfg.L1TTL
+	if ms >= limit.Milliseconds() {
+		return limit
 	}
 	left := time.Duration(ms)*time.Millisecond + c.fresh.extra
 	if left <= 0 {
 		return 0
 	}
-	return min(left, c.cfg.L1TTL)
+	return min(left, limit)
 }
 
 // l2TTL returns how long a value whose logical lifetime is ttl lives in L2:

@@ -27,7 +27,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	if c.cfg.Tracer != nil {
 		return c.getTraced(ctx, key)
 	}
-	e, _, err := c.get(ctx, key)
+	e, _, err := c.get(ctx, key, nil)
 	if err != nil {
 		var zero V
 		return zero, err
@@ -35,9 +35,10 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, error) {
 	return e.result()
 }
 
-// get is Get: it returns the entry to serve and the tier that answered, or
-// Get's error (ErrNotFound included, with the loader's tier).
-func (c *Cache[K, V]) get(ctx context.Context, key K) (*entry[V], stats.Tier, error) {
+// get is Get, and GetWith with o (nil for Get): it returns the entry to
+// serve and the tier that answered, or Get's error (ErrNotFound included,
+// with the loader's tier).
+func (c *Cache[K, V]) get(ctx context.Context, key K, o *GetOptions) (*entry[V], stats.Tier, error) {
 	if c.closed.Load() {
 		return nil, stats.TierNone, ErrClosed
 	}
@@ -49,17 +50,22 @@ func (c *Cache[K, V]) get(ctx context.Context, key K) (*entry[V], stats.Tier, er
 		c.sampleRead(k)
 	}
 	var stale *entry[V] // an expired entry that may stand in for a failed load
-	if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
-		e := v.(*entry[V])
-		if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.hitMilli()) {
-			c.stats.Add(stats.L1Hit, 1)
-			return e, stats.TierL1, nil
+	if o == nil || !o.SkipL1 {
+		if v, ok := c.l1.Get(k); ok && c.live(v.(*entry[V])) {
+			e := v.(*entry[V])
+			if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.hitMilli()) {
+				c.stats.Add(stats.L1Hit, 1)
+				return e, stats.TierL1, nil
+			}
+			stale = e
 		}
-		stale = e
+		c.stats.Add(stats.L1Miss, 1)
 	}
-	c.stats.Add(stats.L1Miss, 1)
 
 	lk := c.newLookup(key, k, stale)
+	if o != nil {
+		lk.ttl, lk.l1ttl, lk.noL1 = o.TTL, o.L1TTL, o.SkipL1
+	}
 	e, err := c.readL2(ctx, &lk)
 	if err != nil {
 		return nil, stats.TierNone, c.errCtx("get", err)

@@ -40,7 +40,9 @@ func (c *Cache[K, V]) judge(ctx context.Context, lk *lookup[K, V], frame []byte,
 		// Into L1 before serves may start a refresh, whose value must not
 		// be overwritten by this older one. An expired entry stays out of
 		// L1: its refresh is on the way.
-		c.fillL1(lk.k, lk.h, lk.gen, e, size, c.l1TTL(e, now))
+		if !lk.noL1 {
+			c.fillL1(lk.k, lk.h, lk.gen, e, size, c.l1TTLAt(e, now, lk.l1ttl))
+		}
 		if !first || c.serves(ctx, lk.key, lk.k, e, ms) {
 			c.countL2(first, stats.L2Hit)
 			return e

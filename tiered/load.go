@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -264,7 +265,8 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 			c.releaseLeases(ctx, lease.token, ks)
 		}
 	}()
-	out, took := c.callLoader(ctx, lks, idx, batch)
+	adapt := &Adaptation{}
+	out, took := c.callLoader(context.WithValue(ctx, adaptKey{}, adapt), lks, idx, batch)
 	finished = true
 
 	now := c.cfg.Now()
@@ -287,6 +289,11 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 		}
 		res[i].e = e
 		ttl := c.ttl(e.notFound)
+		var tags []string
+		if !e.notFound { // adapt is read only after the loader returned a value
+			ttl = cmp.Or(adaptedTTL(adapt, lk), ttl)
+			tags = adapt.Tags
+		}
 		e.expiry = now.Add(ttl).UnixMilli()
 		frame, size, err := c.encode(lk.k, e, now)
 		switch {
@@ -304,7 +311,7 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 			free = appendIf(free, leased, lk.k)
 			continue
 		}
-		batchOut = append(batchOut, pending[K, V]{lk: lk, e: e, frame: frame, size: size, ttl: c.l2TTL(ttl), leased: leased})
+		batchOut = append(batchOut, pending[K, V]{lk: lk, e: e, frame: frame, size: size, ttl: c.l2TTL(ttl), tags: tags, leased: leased})
 	}
 	var token l2.Token
 	if lease != nil {
@@ -312,6 +319,16 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 		c.releaseLeases(ctx, token, free)
 	}
 	c.storeLoaded(ctx, batchOut, token, cur, now)
+}
+
+// hasTags reports whether a loader gave tags to one of ps (Adapt).
+func hasTags[K comparable, V any](ps []pending[K, V]) bool {
+	for _, p := range ps {
+		if len(p.tags) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func appendIf(s []string, cond bool, k string) []string {
@@ -328,6 +345,7 @@ type pending[K comparable, V any] struct {
 	frame  []byte
 	size   int
 	ttl    time.Duration // in L2
+	tags   []string      // the loader's (Adapt), beside Options.Tags's
 	leased bool          // the load holds the key's lease
 	// refused: L2 refused the write (another write got there first, or
 	// the lease was taken over): the entry stays out of L1 too.
@@ -369,8 +387,9 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, ps []pending[K, V], token
 		case cur != nil:
 			c.replaceL1(p.lk.k, p.lk.h, p.lk.gen, p.e, p.size, c.l1TTL(p.e, now))
 			_ = c.publish(ctx, &invalidate.Message{Keys: []string{p.lk.k}}) // the bus retries a failed message
+		case p.lk.noL1:
 		default:
-			c.fillL1(p.lk.k, p.lk.h, p.lk.gen, p.e, p.size, c.l1TTL(p.e, now))
+			c.fillL1(p.lk.k, p.lk.h, p.lk.gen, p.e, p.size, c.l1TTLAt(p.e, now, p.lk.l1ttl))
 		}
 	}
 }
@@ -391,11 +410,11 @@ func (c *Cache[K, V]) storeL2(ctx context.Context, ps []pending[K, V], token l2.
 	if len(leased)+len(cond) == 0 {
 		return nil
 	}
-	if c.remote.tagger != nil && c.cfg.Tags != nil {
+	if c.remote.tagger != nil && (c.cfg.Tags != nil || hasTags(ps)) {
 		tagged := make(map[string][]string)
 		for _, i := range append(leased, cond...) {
 			if p := ps[i]; !p.e.notFound {
-				for _, t := range c.tagsOf(p.lk.key, p.e.value, nil) {
+				for _, t := range c.tagsOf(p.lk.key, p.e.value, p.tags) {
 					tagged[t] = append(tagged[t], p.lk.k)
 				}
 			}

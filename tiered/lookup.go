@@ -1,5 +1,7 @@
 package tiered
 
+import "time"
+
 // lookup is one key on its way through a read that missed L1: what the
 // read found out so far, for the judgement of what L2 holds and for the
 // load that may follow.
@@ -18,6 +20,10 @@ type lookup[K comparable, V any] struct {
 	// stale is the freshest expired entry found in either tier, which may
 	// stand in for a failed load (StaleIfError).
 	stale *entry[V]
+	// The read's GetOptions: ttl and l1ttl replace Options.TTL and L1TTL
+	// for what it stores (0: they do not); noL1: it puts nothing into L1.
+	ttl, l1ttl time.Duration
+	noL1       bool
 }
 
 // observed is what a reader found in L2 where it found no value to serve.

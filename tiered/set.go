@@ -60,11 +60,15 @@ func (c *Cache[K, V]) SetMany(ctx context.Context, items map[K]V) error {
 	return c.setItems(ctx, "set many", all)
 }
 
-// setItem is a value to store, with tags of its own (SetTagged).
+// setItem is a value to store, with tags of its own (SetTagged) and the
+// options of SetWith: ttl and l1ttl replace Options.TTL and L1TTL (0: they
+// do not), noL1 keeps the value out of this instance's L1.
 type setItem[K comparable, V any] struct {
-	key   K
-	value V
-	tags  []string
+	key        K
+	value      V
+	tags       []string
+	ttl, l1ttl time.Duration
+	noL1       bool
 }
 
 // setItems is Set and SetMany: it checks the keys and tags, encodes the
@@ -91,7 +95,8 @@ func (c *Cache[K, V]) setItems(ctx context.Context, op string, items []setItem[K
 		if len(tags) > 0 && (c.remote == nil || c.remote.tagger == nil) {
 			return c.errNoTags()
 		}
-		w, err := c.valueWrite(k, it.value, tags, now)
+		w, err := c.valueWrite(k, it.value, tags, it.ttl, now)
+		w.l1ttl, w.noL1 = it.l1ttl, it.noL1
 		switch {
 		case errors.Is(err, ErrValueTooLarge):
 			tooLarge = append(tooLarge, err)
@@ -112,11 +117,13 @@ func (c *Cache[K, V]) errIfClosed() error {
 	return nil
 }
 
-// valueWrite returns the write of value under the L1 key k. A value larger
-// than MaxValueSize becomes a delete of k, with an error that wraps
-// ErrValueTooLarge.
-func (c *Cache[K, V]) valueWrite(k string, value V, tags []string, now time.Time) (write[V], error) {
-	ttl := c.ttl(false)
+// valueWrite returns the write of value under the L1 key k, with a TTL of
+// ttl (0: Options.TTL, with Jitter). A value larger than MaxValueSize
+// becomes a delete of k, with an error that wraps ErrValueTooLarge.
+func (c *Cache[K, V]) valueWrite(k string, value V, tags []string, ttl time.Duration, now time.Time) (write[V], error) {
+	if ttl <= 0 {
+		ttl = c.ttl(false)
+	}
 	e := &entry[V]{value: value, expiry: now.Add(ttl).UnixMilli()}
 	frame, size, err := c.encode(k, e, now)
 	switch {

@@ -19,7 +19,7 @@ func (c *Cache[K, V]) span(ctx context.Context, op string) (context.Context, sta
 // getTraced is Get inside a span.
 func (c *Cache[K, V]) getTraced(ctx context.Context, key K) (V, error) {
 	ctx, sp := c.span(ctx, "get")
-	e, tier, err := c.get(ctx, key)
+	e, tier, err := c.get(ctx, key, nil)
 	end := stats.SpanEnd{Tier: tier, Keys: 1}
 	var v V
 	if err == nil {

@@ -20,6 +20,10 @@ type write[V any] struct {
 	size  int       // its payload's size, for the L1 cost
 	ttl   time.Duration
 	tags  []string
+	// l1ttl replaces Options.L1TTL for the value (0: it does not); noL1
+	// keeps it out of L1 (SetOptions).
+	l1ttl time.Duration
+	noL1  bool
 	// lease, when not zero, is the token of the key's lease, taken before
 	// the source was written (write-through): the value goes to L2 only
 	// if the lease is unbroken and L2 still holds old, and becomes a
@@ -123,8 +127,8 @@ func (c *Cache[K, V]) apply(ctx context.Context, op string, ws []write[V], retry
 	}
 	set := false
 	for i, w := range ws {
-		if w.e != nil && l2err == nil && !moved[i] {
-			c.setL1(w.k, w.e, w.size, c.l1TTL(w.e, now))
+		if w.e != nil && l2err == nil && !moved[i] && !w.noL1 {
+			c.setL1(w.k, w.e, w.size, c.l1TTLAt(w.e, now, w.l1ttl))
 			set = true
 		} else {
 			c.l1.Delete(w.k)

@@ -106,7 +106,7 @@ func (c *Cache[K, V]) writeThrough(ctx context.Context, op string, changes []Cha
 		if len(tags) > 0 && (c.remote == nil || c.remote.tagger == nil) {
 			return c.errNoTags()
 		}
-		w, err := c.valueWrite(k, ch.Value, tags, now)
+		w, err := c.valueWrite(k, ch.Value, tags, 0, now)
 		switch {
 		case errors.Is(err, ErrValueTooLarge):
 			tooLarge = append(tooLarge, err)
