@@ -56,6 +56,8 @@ type Cache[K comparable, V any] struct {
 	wb        *behind[K, V] // write-behind; nil: off
 	// hot counts the most read keys (Options.HotKeys); nil: off.
 	hot *hotlist.Sketch
+	// obs is the consistency observer (Options.Observer); nil: off.
+	obs *observer[K, V]
 	// hitClock is the clock of L1 hits (see hitMilli): nil when
 	// Options.Now was given.
 	hitClock *clock.Coarse
@@ -199,6 +201,11 @@ func newCache[K comparable, V any](opts *Options[K, V], subscribe bool) (*Cache[
 			c.bg.Add(1)
 			go c.saveHotKeysLoop() // ends in Close, after a last save
 		}
+	}
+	if cfg.Observer != nil && subscribe {
+		c.obs = &observer[K, V]{opts: *cfg.Observer, in: make(chan observation[K, V], cfg.Observer.Queue)}
+		c.bg.Add(1)
+		go c.runObserver() // ends in Close
 	}
 	if p, ok := c.stats.(stats.Poller); ok {
 		c.unpoll = p.Poll(c.levels)

@@ -237,16 +237,31 @@ func write(ctx context.Context, src *source, c *tiered.Cache[int64, versioned], 
 	}
 }
 
+// TestConsistency also runs the consistency observer on a tenth of the L1
+// hits: it must report no disagreement.
 func TestConsistency(t *testing.T) {
 	redistest.Require(t)
 	for _, target := range withL1Backends(redisTargets(t)) {
 		t.Run(target.name, func(t *testing.T) {
-			instances := consistencyRun{newClient: target.client, l1: target.l1, prefix: target.prefix}.run(t)
+			instances := consistencyRun{newClient: target.client, l1: target.l1, prefix: target.prefix,
+				opts: func(o *tiered.Options[int64, versioned]) {
+					o.Observer = &tiered.ObserverOptions{Sample: 0.1, Grace: time.Second}
+				},
+			}.run(t)
+			counters := make([]*stats.Counter, len(instances))
+			for i, in := range instances {
+				counters[i] = in.stats
+			}
+			waitObserved(t, counters...)
 			for i, in := range instances {
 				s := in.stats.Snapshot()
-				t.Logf("instance %d: published %d, received %d (%d keys), skipped %d, flushes %d/%d, lag mean %v",
+				t.Logf("instance %d: published %d, received %d (%d keys), skipped %d, flushes %d/%d, lag mean %v; observer: %d hits checked, %d disagreements",
 					i, s.Get(stats.Published), s.Get(stats.Received), s.Get(stats.ReceivedKeys), s.Get(stats.Skipped),
-					s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), meanLag(s))
+					s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), meanLag(s), s.Get(stats.ObserveChecked), s.Get(stats.Disagreed))
+				if s.Get(stats.ObserveChecked) == 0 || s.Get(stats.Disagreed) != 0 {
+					t.Errorf("instance %d: the observer checked %d hits and reported %d disagreements; want some checks and none",
+						i, s.Get(stats.ObserveChecked), s.Get(stats.Disagreed))
+				}
 			}
 		})
 	}

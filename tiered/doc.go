@@ -126,6 +126,8 @@
 //
 // Health reports whether L2 answers, whether the bus's subscription is in
 // place and how many invalidations wait for L2, for readiness probes.
+// Options.Observer checks a sample of L1 hits against L2 (and the source)
+// in the background and counts the disagreements (stats.Disagreed).
 // Options.Stats receives every hit, miss, load, L2 call (operation,
 // outcome, duration) and bus event; a Recorder shared by several caches
 // learns each one's name (stats.PerCache). Close the caches before the Bus

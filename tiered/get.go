@@ -55,6 +55,9 @@ func (c *Cache[K, V]) get(ctx context.Context, key K, o *GetOptions) (*entry[V],
 			e := v.(*entry[V])
 			if !c.fresh.check(e.delta) || c.serves(ctx, key, k, e, c.hitMilli()) {
 				c.stats.Add(stats.L1Hit, 1)
+				if c.obs != nil {
+					c.observe(key, k, e)
+				}
 				return e, stats.TierL1, nil
 			}
 			stale = e

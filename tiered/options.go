@@ -296,6 +296,12 @@ type Options[K comparable, V any] struct {
 	// succeeded). Default DefaultFailSafeThrottle; negative: off (every
 	// read past the expiry calls the loader, as before).
 	FailSafeThrottle time.Duration
+	// Observer turns on the consistency observer: a sample of Get's L1
+	// hits checked in the background against L2 (and the source, when
+	// asked), disagreements counted (stats.Disagreed) and logged; see
+	// ObserverOptions. It needs an L2, or ObserverOptions.Source and a
+	// Loader. Nil: off, and hits pay one branch for it.
+	Observer *ObserverOptions
 	// LeaseTTL is how long a lease on a missing key lives in L2, when the
 	// L2 store keeps leases (l2.Leaser and l2.Conditional; redisstore and
 	// memstore do). Of the instances that miss a key at once, the one
@@ -422,6 +428,16 @@ func (o *Options[K, V]) config() (Options[K, V], error) {
 	} else if c.TombstoneTTL < c.LoadTimeout {
 		return c, fmt.Errorf("%w: TombstoneTTL (%v) must not be shorter than LoadTimeout (%v)",
 			ErrInvalidOptions, c.TombstoneTTL, c.LoadTimeout)
+	}
+	if c.Observer != nil {
+		ob, err := c.Observer.config()
+		if err != nil {
+			return c, err
+		}
+		if c.L2 == nil && (!ob.Source || c.Loader == nil) {
+			return c, fmt.Errorf("%w: Observer needs an L2, or Source and a Loader, to check L1 against", ErrInvalidOptions)
+		}
+		c.Observer = &ob
 	}
 	if c.WriteBehind != nil {
 		wb, err := c.WriteBehind.config(&c, customKey)

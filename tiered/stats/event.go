@@ -213,6 +213,19 @@ const (
 	// read) within Options.FailSafeThrottle (also counted as StaleServed).
 	Throttled
 
+	// ObserveQueued: the consistency observer (Options.Observer) sampled
+	// an L1 hit of Get for a check.
+	ObserveQueued
+	// ObserveChecked: the observer's check of a sampled hit ended (it
+	// agreed, could not tell, or disagreed); ObserveQueued minus
+	// ObserveChecked is what waits.
+	ObserveChecked
+	// Disagreed: a sampled L1 hit served a value that L2 (or the source,
+	// with ObserverOptions.Source) still contradicted after the grace
+	// period: an invalidation was lost, or a write did not reach this
+	// instance.
+	Disagreed
+
 	numEvents // keep last
 )
 
@@ -282,6 +295,10 @@ var eventNames = [numEvents]string{
 
 	SoftTimeout: "soft_timeout",
 	Throttled:   "throttled",
+
+	ObserveQueued:  "observe_queued",
+	ObserveChecked: "observe_checked",
+	Disagreed:      "disagreed",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

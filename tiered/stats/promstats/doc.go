@@ -27,6 +27,7 @@
 //     breaker: 1 while reads skip L2).
 //   - early_refreshes_total, stale_served_total,
 //     load_soft_timeouts_total, fail_safe_throttled_total,
+//     observer_checks_total{stage}, observer_disagreements_total,
 //     leases_total{result}, lease_wakeups_total.
 //   - invalidations_published_total{result},
 //     invalidations_received_total, invalidated_keys_total,

@@ -41,6 +41,10 @@ var (
 		"Reads answered with a value past its expiry (stale-while-revalidate or stale-if-error).", nil}
 	famSoftTimeouts = &family{"tiercache_load_soft_timeouts_total",
 		"Reads that stopped waiting for a load at LoadSoftTimeout and were answered with a value past its expiry.", nil}
+	famObserved = &family{"tiercache_observer_checks_total",
+		"Sampled L1 hits the consistency observer queued and checked.", []string{"stage"}}
+	famDisagreed = &family{"tiercache_observer_disagreements_total",
+		"Sampled L1 hits whose value L2 or the source contradicted after the grace period.", nil}
 	famThrottled = &family{"tiercache_fail_safe_throttled_total",
 		"Reads answered with a value past its expiry without a loader call, within FailSafeThrottle of a failed load.", nil}
 	famLeases = &family{"tiercache_leases_total",
@@ -152,6 +156,9 @@ var counterRoutes = map[stats.Event]route{
 	stats.StaleServed:        {famStale, nil},
 	stats.SoftTimeout:        {famSoftTimeouts, nil},
 	stats.Throttled:          {famThrottled, nil},
+	stats.ObserveQueued:      {famObserved, []string{"queued"}},
+	stats.ObserveChecked:     {famObserved, []string{"checked"}},
+	stats.Disagreed:          {famDisagreed, nil},
 	stats.LeaseGranted:       {famLeases, []string{"granted"}},
 	stats.LeaseWaited:        {famLeases, []string{"waited"}},
 	stats.LeaseLost:          {famLeases, []string{"lost"}},
