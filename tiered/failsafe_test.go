@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -223,6 +224,69 @@ func TestFailSafeThrottle(t *testing.T) {
 		}
 		if n := f.snap().Get(stats.Throttled); n != 0 {
 			t.Fatalf("%d reads throttled with FailSafeThrottle off", n)
+		}
+	})
+}
+
+// A load slower than LoadSoftTimeout but within LoadTimeout: the read gets
+// the stale value at the soft timeout, the load goes on and stores its
+// value in both tiers, and the next reads get it without a loader call,
+// in this instance (L1) and in another one (L2). Simulated time.
+func TestFailSafe_SlowLoadFillsBothTiers(t *testing.T) {
+	t.Parallel()
+	const (
+		ttl  = time.Minute
+		soft = 20 * time.Millisecond
+		slow = 100 * time.Millisecond
+	)
+	synctest.Test(t, func(t *testing.T) {
+		var calls, version atomic.Int64
+		version.Store(1)
+		ld := loader.Func[int64, User](func(ctx context.Context, id int64) (User, error) {
+			calls.Add(1)
+			if version.Load() > 1 {
+				time.Sleep(slow)
+			}
+			u := user(id)
+			u.Name = "v" + strconv.FormatInt(version.Load(), 10)
+			return u, ctx.Err()
+		})
+		store := memstore.New(&memstore.Options{Now: time.Now})
+		defer func() { _ = store.Close() }()
+		newCache := func() *tiered.Cache[int64, User] {
+			c, err := tiered.New(&tiered.Options[int64, User]{
+				Name: "user", L1: &expiringL1{}, L2: store, Loader: ld, Now: time.Now, Beta: -1,
+				TTL: ttl, L1TTL: 2 * ttl, StaleIfError: time.Minute, LoadTimeout: time.Second, LoadSoftTimeout: soft,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		c := newCache()
+		defer func() { _ = c.Close() }()
+		ctx := context.Background()
+		if u, err := c.Get(ctx, 1); err != nil || u.Name != "v1" {
+			t.Fatalf("first Get = %q, %v", u.Name, err)
+		}
+		time.Sleep(ttl)
+		version.Store(2)
+		start := time.Now()
+		if u, err := c.Get(ctx, 1); err != nil || u.Name != "v1" || time.Since(start) != soft {
+			t.Fatalf("Get after the expiry = %q, %v after %v; want the stale v1 after %v", u.Name, err, time.Since(start), soft)
+		}
+		time.Sleep(slow) // simulated: the load ends meanwhile
+		synctest.Wait()  // and stores its value
+		if u, err := c.Get(ctx, 1); err != nil || u.Name != "v2" {
+			t.Fatalf("Get once the slow load ended = %q, %v; want v2", u.Name, err)
+		}
+		other := newCache() // reads L2
+		defer func() { _ = other.Close() }()
+		if u, err := other.Get(ctx, 1); err != nil || u.Name != "v2" {
+			t.Fatalf("another instance's Get = %q, %v; want v2 from L2", u.Name, err)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("%d loader calls, want 2", n)
 		}
 	})
 }
