@@ -18,6 +18,10 @@ type GetOptions struct {
 	// L1TTL replaces Options.L1TTL for a value this read puts into L1
 	// (loaded, or found in L2). 0: Options.L1TTL.
 	L1TTL time.Duration
+	// Tags are added to those Options.Tags gives for a value this read
+	// loads (and to a loader's, see Adapt). They need an L2 store that
+	// keeps tag indexes (l2.Tagger); without one, GetWith refuses them.
+	Tags []string
 	// SkipL1: the read neither looks at L1 nor puts anything there: L2,
 	// then the loader, answer it.
 	SkipL1 bool
@@ -70,6 +74,9 @@ func (c *Cache[K, V]) GetWith(ctx context.Context, key K, o GetOptions) (V, erro
 	var zero V
 	if err := checkCallDurations("GetOptions", o.TTL, o.L1TTL); err != nil {
 		return zero, err
+	}
+	if len(o.Tags) > 0 && (c.remote == nil || c.remote.tagger == nil) {
+		return zero, c.errNoTags()
 	}
 	if o.Peek && o.Refresh {
 		return zero, fmt.Errorf("%w: GetOptions: Peek and Refresh cannot be combined", ErrInvalidOptions)

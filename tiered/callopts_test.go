@@ -92,8 +92,9 @@ func TestCallTTLs(t *testing.T) {
 	}
 }
 
-// A loader's tags (Adapt) index what it loaded: InvalidateTags finds it.
-func TestAdaptTags(t *testing.T) {
+// A loader's tags (Adapt) and a read's (GetOptions.Tags) index what it
+// loaded: InvalidateTags finds it.
+func TestCallTags(t *testing.T) {
 	t.Parallel()
 	f, sl, _ := newSeqFixture(t, nil)
 	ctx := context.Background()
@@ -101,11 +102,30 @@ func TestAdaptTags(t *testing.T) {
 	getName(t, f.cache, 1)
 	sl.setBlock(nil)
 	getName(t, f.cache, 2)
+	if _, err := f.cache.GetWith(ctx, 3, tiered.GetOptions{Tags: []string{"asked"}}); err != nil {
+		t.Fatal(err)
+	}
+	adaptTTL(sl, 0, "volatile")
+	if _, err := f.cache.GetWith(ctx, 4, tiered.GetOptions{Tags: []string{"asked"}}); err != nil {
+		t.Fatal(err)
+	}
+	holds := func() [4]bool { return [4]bool{f.holds(t, 1), f.holds(t, 2), f.holds(t, 3), f.holds(t, 4)} }
 	if err := f.cache.InvalidateTags(ctx, "volatile"); err != nil {
 		t.Fatal(err)
 	}
-	if f.holds(t, 1) || !f.holds(t, 2) {
-		t.Fatalf("after InvalidateTags(volatile): L2 holds key 1 %v, key 2 %v; want false, true", f.holds(t, 1), f.holds(t, 2))
+	if got, want := holds(), [4]bool{false, true, true, false}; got != want {
+		t.Fatalf("after InvalidateTags(volatile): L2 holds keys 1-4 %v, want %v", got, want)
+	}
+	if err := f.cache.InvalidateTags(ctx, "asked"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := holds(), [4]bool{false, true, false, false}; got != want {
+		t.Fatalf("after InvalidateTags(asked): L2 holds keys 1-4 %v, want %v", got, want)
+	}
+	// Without tag indexes, a read that asks for tags is refused.
+	g, _, _ := newSeqFixture(t, func(o *tiered.Options[int64, User]) { o.L2 = nil })
+	if _, err := g.cache.GetWith(ctx, 1, tiered.GetOptions{Tags: []string{"x"}}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("GetWith Tags without an L2: %v, want errors.ErrUnsupported", err)
 	}
 }
 

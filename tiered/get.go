@@ -67,7 +67,7 @@ func (c *Cache[K, V]) get(ctx context.Context, key K, o *GetOptions) (*entry[V],
 
 	lk := c.newLookup(key, k, stale)
 	if o != nil {
-		lk.ttl, lk.l1ttl, lk.noL1 = o.TTL, o.L1TTL, o.SkipL1
+		lk.ttl, lk.l1ttl, lk.noL1, lk.tags = o.TTL, o.L1TTL, o.SkipL1, o.Tags
 	}
 	e, err := c.readL2(ctx, &lk)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -292,7 +293,7 @@ func (c *Cache[K, V]) loadAndStore(ctx context.Context, lks []*lookup[K, V], idx
 		var tags []string
 		if !e.notFound { // adapt is read only after the loader returned a value
 			ttl = cmp.Or(adaptedTTL(adapt, lk), ttl)
-			tags = adapt.Tags
+			tags = append(slices.Clip(adapt.Tags), lk.tags...)
 		}
 		e.expiry = now.Add(ttl).UnixMilli()
 		frame, size, err := c.encode(lk.k, e, now)

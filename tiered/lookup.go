@@ -21,9 +21,11 @@ type lookup[K comparable, V any] struct {
 	// stand in for a failed load (StaleIfError).
 	stale *entry[V]
 	// The read's GetOptions: ttl and l1ttl replace Options.TTL and L1TTL
-	// for what it stores (0: they do not); noL1: it puts nothing into L1.
+	// for what it stores (0: they do not); noL1: it puts nothing into L1;
+	// tags are added to what it loads.
 	ttl, l1ttl time.Duration
 	noL1       bool
+	tags       []string
 }
 
 // observed is what a reader found in L2 where it found no value to serve.
