@@ -399,7 +399,8 @@ func (c *Cache[K, V]) storeLoaded(ctx context.Context, ps []pending[K, V], token
 // refused.
 func (c *Cache[K, V]) storeL2(ctx context.Context, ps []pending[K, V], token l2.Token) error {
 	var leased, cond []int // indexes into ps
-	allow := c.remote.breaker.allow()
+	allow, probe := c.remote.breaker.allow()
+	defer c.remote.breaker.probed(probe)
 	for i, p := range ps {
 		switch {
 		case p.leased:

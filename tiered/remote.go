@@ -222,7 +222,9 @@ func (r *remote) readContext(ctx context.Context) (context.Context, context.Canc
 // the key holds no value: granted reports that token holds it (frame is
 // nil then).
 func (r *remote) getLease(ctx context.Context, k string, count bool, token *l2.Token) (frame []byte, ok, granted bool, err error) {
-	if !r.breaker.allow() {
+	ok, probe := r.breaker.allow()
+	defer r.breaker.probed(probe)
+	if !ok {
 		if count {
 			r.stats.Add(stats.L2Skipped, 1)
 		}
@@ -267,7 +269,9 @@ func (r *remote) getLease(ctx context.Context, k string, count bool, token *l2.T
 // getMany reads the keys ks in one call: one frame (or nil) per key. ok
 // reports whether L2 answered, as for get.
 func (r *remote) getMany(ctx context.Context, ks []string) (frames [][]byte, ok bool, err error) {
-	if !r.breaker.allow() {
+	ok, probe := r.breaker.allow()
+	defer r.breaker.probed(probe)
+	if !ok {
 		r.stats.Add(stats.L2Skipped, len(ks))
 		return nil, false, nil
 	}
@@ -305,7 +309,9 @@ func (r *remote) getMany(ctx context.Context, ks []string) (frames [][]byte, ok 
 // it was skipped (the breaker is open) or failed (counted). It fails only
 // when ctx ends.
 func (r *remote) getHotList(ctx context.Context) ([]byte, error) {
-	if !r.breaker.allow() {
+	ok, probe := r.breaker.allow()
+	defer r.breaker.probed(probe)
+	if !ok {
 		r.stats.Add(stats.L2Skipped, 1)
 		return nil, nil
 	}
@@ -328,7 +334,9 @@ func (r *remote) getHotList(ctx context.Context) ([]byte, error) {
 // setHotList writes the list of hot keys for ttl. Like a load's write, it
 // is skipped while the breaker is open.
 func (r *remote) setHotList(ctx context.Context, b []byte, ttl time.Duration) error {
-	if !r.breaker.allow() {
+	ok, probe := r.breaker.allow()
+	defer r.breaker.probed(probe)
+	if !ok {
 		r.stats.Add(stats.L2Skipped, 1)
 		return fmt.Errorf("tiered: %s: L2 failed lately: skipped for L2Cooldown", r.name)
 	}
