@@ -8,12 +8,15 @@
 // how long a reader takes to read it all back with XRANGE (the catch-up of
 // an instance that lost its subscription) and its memory per entry. With
 // streampub the readers subscribe to the channel: the log is only read to
-// catch up.
+// catch up. streamwait is streampub made to survive a failover: XADD, then
+// WAIT 1 (the entry is on a replica), then PUBLISH; it needs a replica of
+// the server.
 //
 // Usage, from the bench module, with a server of your own on loopback:
 //
 //	redis-server --port 6390 --save '' --appendonly no &
-//	go run ./cmd/invlog -addr 127.0.0.1:6390 pubsub stream streampub
+//	redis-server --port 6391 --save '' --appendonly no --replicaof 127.0.0.1 6390 &
+//	go run ./cmd/invlog -addr 127.0.0.1:6390 pubsub stream streampub streamwait
 package main
 
 import (
@@ -85,8 +88,20 @@ func run(ctx context.Context, addr, mode string, readers, msgs int, every time.D
 				p.Publish(ctx, name+":ch", now+" "+payload)
 				return nil
 			})
+		case "streamwait":
+			// The log made to survive a failover: the entry is on a
+			// replica before the message goes out.
+			if err = pub.XAdd(ctx, add).Err(); err == nil {
+				var n int64
+				if n, err = pub.Wait(ctx, 1, 100*time.Millisecond).Result(); err == nil && n < 1 {
+					err = errors.New("WAIT: no replica took the entry within 100 ms (start one: -replicaof)")
+				}
+			}
+			if err == nil {
+				err = pub.Publish(ctx, name+":ch", now+" "+payload).Err()
+			}
 		default:
-			return errors.New("unknown mode " + mode + ": pubsub, stream or streampub")
+			return errors.New("unknown mode " + mode + ": pubsub, stream, streampub or streamwait")
 		}
 		if err != nil {
 			return err
@@ -105,7 +120,7 @@ func run(ctx context.Context, addr, mode string, readers, msgs int, every time.D
 	fmt.Printf("%-9s %d readers, %.0f us per publication; delivery p50 %v, p90 %v, p99 %v\n",
 		mode, readers, float64(took.Microseconds())/float64(msgs), at(0.5), at(0.9), at(0.99))
 	for _, l := range strings.Split(pub.Info(ctx, "commandstats").Val(), "\n") {
-		for _, c := range []string{"cmdstat_publish:", "cmdstat_xadd:", "cmdstat_xread:"} {
+		for _, c := range []string{"cmdstat_publish:", "cmdstat_xadd:", "cmdstat_xread:", "cmdstat_wait:"} {
 			if strings.HasPrefix(l, c) {
 				fmt.Println("   ", strings.TrimSpace(strings.Split(l, ",rejected")[0]))
 			}
@@ -140,9 +155,9 @@ func read(ctx context.Context, addr, mode, name string, msgs int, ready chan<- s
 		sent, _ := strconv.ParseInt(ns, 10, 64)
 		*lat = append(*lat, time.Since(time.Unix(0, sent)))
 	}
-	if mode != "stream" { // streampub: the log is read only to catch up
+	if mode != "stream" { // streampub, streamwait: the log is read only to catch up
 		channel := name
-		if mode == "streampub" {
+		if mode != "pubsub" {
 			channel = name + ":ch"
 		}
 		ps := c.Subscribe(ctx, channel)
