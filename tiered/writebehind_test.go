@@ -398,13 +398,24 @@ func behindFlakyRun(t *testing.T, build func(src *rowSource, opt func(int, *tier
 		}
 	}
 	var queued, flushed, coalesced, dead int64
-	for _, x := range in {
-		s := x.stats.Snapshot()
-		queued += s.Get(stats.WriteQueued)
-		flushed += s.Get(stats.WriteFlushed)
-		coalesced += s.Get(stats.WriteCoalesced)
-		dead += s.Get(stats.WriteDeadLetter)
+	count := func() {
+		queued, flushed, coalesced, dead = 0, 0, 0, 0
+		for _, x := range in {
+			s := x.stats.Snapshot()
+			queued += s.Get(stats.WriteQueued)
+			flushed += s.Get(stats.WriteFlushed)
+			coalesced += s.Get(stats.WriteCoalesced)
+			dead += s.Get(stats.WriteDeadLetter)
+		}
 	}
+	// A flusher counts its entries once the queue acknowledged them, and
+	// FlushBehind returns once the queue is empty: the last counts may
+	// land a moment later. (A count that overshoots never matches.)
+	waitFor(t, "every accepted write to be counted", func() bool {
+		count()
+		return flushed+coalesced+dead >= queued
+	})
+	count()
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	mu.Lock()
