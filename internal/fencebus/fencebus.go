@@ -82,30 +82,56 @@ const Timeout = 30 * time.Second
 // Fence makes each of buses publish the fence "fence-<id>-<i>" on
 // namespace ns (retrying while publishing fails, as during a failover),
 // then waits until every bus heard every fence; it fails t after Timeout.
+// A bus that subscribes again after a fence went out (a restarted server,
+// a failover) never hears it: the fences go out again every
+// republishEvery until every bus heard them. That keeps the fence's
+// promise, since a bus that subscribed again flushed L1 as it did.
 func Fence(t testing.TB, ns, id string, buses ...*Bus) {
 	t.Helper()
 	deadline := time.Now().Add(Timeout)
 	key := func(i int) string { return fmt.Sprintf("fence-%s-%d", id, i) }
-	for i, b := range buses {
-		for {
-			err := b.Publish(context.Background(), &invalidate.Message{Namespace: ns, Keys: []string{key(i)}})
-			if err == nil {
-				break
+	publish := func() {
+		for i, b := range buses {
+			for {
+				err := b.Publish(context.Background(), &invalidate.Message{Namespace: ns, Keys: []string{key(i)}})
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("publishing fence %s: %v", key(i), err)
+				}
+				time.Sleep(10 * time.Millisecond) // a retry pause, not a wait for an outcome
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("publishing fence %s: %v", key(i), err)
-			}
-			time.Sleep(10 * time.Millisecond) // a retry pause, not a wait for an outcome
 		}
 	}
-	for _, b := range buses {
-		for i := range buses {
-			for !b.Heard(key(i)) {
-				if time.Now().After(deadline) {
-					t.Fatalf("timed out waiting for fence %s", key(i))
+	heard := func() (string, bool) {
+		for _, b := range buses {
+			for i := range buses {
+				if !b.Heard(key(i)) {
+					return key(i), false
 				}
-				time.Sleep(time.Millisecond) // a poll interval
 			}
 		}
+		return "", true
+	}
+	publish()
+	last := time.Now()
+	for {
+		missing, ok := heard()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for fence %s", missing)
+		}
+		if time.Since(last) > republishEvery {
+			publish()
+			last = time.Now()
+		}
+		time.Sleep(time.Millisecond) // a poll interval
 	}
 }
+
+// republishEvery is how long Fence waits for its fences before it sends
+// them again.
+const republishEvery = 500 * time.Millisecond
