@@ -57,10 +57,13 @@ type Handler interface {
 	// bus's own. m is only valid during the call.
 	Receive(m *Message)
 	// Lost is called when messages of the namespace may have been missed:
-	// the handler must drop every entry it holds for the namespace. After
-	// Lost(Interrupted) messages are being missed until the next
-	// Lost(Resubscribed): the handler must not trust what it caches in
-	// between either.
+	// the handler must drop every entry it holds for the namespace
+	// (reason.Drops). After Lost(Interrupted) messages are being missed
+	// until the next Lost(Resubscribed): the handler must not trust what
+	// it caches in between either. A bus with a log of the messages says
+	// Suspended and Resumed instead, when it could replay what was
+	// missed: the handler stops trusting what it holds at the first and
+	// trusts it again at the second, without dropping it.
 	Lost(reason LostReason)
 }
 
@@ -122,7 +125,22 @@ const (
 	// Interrupted: the subscription broke (its connection failed, or the
 	// server ended it); messages are missed until Resubscribed.
 	Interrupted
+	// Suspended: the subscription broke, as for Interrupted, but the bus
+	// keeps a log of the namespace's messages and will replay through
+	// Receive what it misses once it is back. The handler must not serve
+	// what it holds until Resumed (or a flush reason: the replay failed),
+	// but need not drop it. A handler that drops everything on Suspended,
+	// as on Interrupted, stays correct.
+	Suspended
+	// Resumed: after Suspended, the subscription is back and every message
+	// missed meanwhile was replayed through Receive: what the handler holds
+	// is good again. Nothing needs to be dropped.
+	Resumed
 )
+
+// Drops reports whether the handler must drop what it holds for reason:
+// every reason but Suspended and Resumed.
+func (r LostReason) Drops() bool { return r != Suspended && r != Resumed }
 
 // String returns the reason's lower-case name.
 func (r LostReason) String() string {
@@ -137,6 +155,10 @@ func (r LostReason) String() string {
 		return "malformed"
 	case Interrupted:
 		return "interrupted"
+	case Suspended:
+		return "suspended"
+	case Resumed:
+		return "resumed"
 	}
 	return "unknown"
 }

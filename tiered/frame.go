@@ -42,7 +42,7 @@ func (e *entry[V]) heldAt(now int64) bool { return now < e.expiry+int64(e.held.L
 
 // live reports whether e, found in L1, may be served: no flush happened
 // since it was put there.
-func (c *Cache[K, V]) live(e *entry[V]) bool { return e.epoch.Load() == c.gens.epoch.Load() }
+func (c *Cache[K, V]) live(e *entry[V]) bool { return e.epoch.Load() == c.gens.serving.Load() }
 
 // entryOverhead approximates the memory of an L1 entry beyond its value and
 // key (the entry, the L1 store's node and map slot), for the default cost.

@@ -2,6 +2,7 @@ package tiered
 
 import (
 	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,12 @@ type generations struct {
 	// epoch is added to every slot: a flush of L1 bumps it, which moves
 	// the generation of every key at once.
 	epoch atomic.Uint64
+	// serving is the epoch whose entries L1 serves (see Cache.live):
+	// epoch, or pausedEpoch, which no entry has, while the bus is
+	// suspended (pause). Set under epochMu with paused.
+	serving atomic.Uint64
+	epochMu sync.Mutex
+	paused  bool
 	// live turns 1 when the Bus's first subscription is in place (see
 	// markLive). It is the lowest bit of every generation.
 	live   atomic.Uint64
@@ -69,7 +76,35 @@ func (g *generations) markLive() { g.live.Store(1) }
 func (g *generations) bump(h uint64) { g.slots[h%genSlots].Add(1) }
 
 // bumpAll advances the generation of every key (an L1 flush).
-func (g *generations) bumpAll() { g.epoch.Add(1) }
+func (g *generations) bumpAll() {
+	g.epochMu.Lock()
+	defer g.epochMu.Unlock()
+	e := g.epoch.Add(1)
+	if !g.paused {
+		g.serving.Store(e)
+	}
+}
+
+// pausedEpoch is the serving epoch while L1 is paused: no entry has it.
+const pausedEpoch = math.MaxUint64
+
+// pause makes L1 serve nothing, without dropping anything: the bus's
+// subscription broke, and it will replay what it misses (resume) or tell
+// the cache to flush.
+func (g *generations) pause() {
+	g.epochMu.Lock()
+	defer g.epochMu.Unlock()
+	g.paused = true
+	g.serving.Store(pausedEpoch)
+}
+
+// resume makes L1 serve the entries of the current epoch again.
+func (g *generations) resume() {
+	g.epochMu.Lock()
+	defer g.epochMu.Unlock()
+	g.paused = false
+	g.serving.Store(g.epoch.Load())
+}
 
 // ended returns the count of the ended loads of the keys of h's slot.
 func (g *generations) ended(h uint64) uint64 { return g.loads[h%endedSlots].Load() }

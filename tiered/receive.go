@@ -50,9 +50,11 @@ func (r receiver[K, V]) Receive(m *invalidate.Message) {
 }
 
 // Lost applies the bus's news that messages may have been missed: L1 is
-// flushed, and while the subscription is broken (from Interrupted to
-// Resubscribed) L1 takes and serves nothing, since no invalidation could
-// reach it.
+// flushed, and while the subscription is broken (from Interrupted or
+// Suspended to Resubscribed or Resumed) L1 takes and serves nothing, since
+// no invalidation could reach it. A bus with a log says Suspended: L1 keeps
+// its entries, and serves them again at Resumed, once the messages missed
+// meanwhile were replayed.
 func (r receiver[K, V]) Lost(reason invalidate.LostReason) {
 	c := r.c
 	switch reason {
@@ -64,15 +66,26 @@ func (r receiver[K, V]) Lost(reason invalidate.LostReason) {
 		c.l1off.Store(false)
 		c.stats.Add(stats.Subscribed, 1)
 		return
-	case invalidate.Interrupted:
+	case invalidate.Interrupted, invalidate.Suspended:
 		c.l1off.Store(true)
-		c.flushL1()
+		c.gens.pause()
+		if reason == invalidate.Interrupted {
+			c.flushL1()
+		}
 		c.stats.Add(stats.Interrupted, 1)
 		c.cfg.Logger.LogAttrs(context.Background(), slogWarn, "tiercache: invalidation subscription broken, L1 off until it is back",
-			attrCache(c.cfg.Name))
+			attrCache(c.cfg.Name), attrReason(reason.String()))
+		return
+	case invalidate.Resumed:
+		// What was missed has been replayed (Receive): what L1 kept is
+		// good again.
+		c.gens.resume()
+		c.l1off.Store(false)
+		c.stats.Add(stats.Resumed, 1)
 		return
 	case invalidate.Resubscribed:
 		cleared := c.flushL1()
+		c.gens.resume()
 		c.l1off.Store(false)
 		c.stats.Add(stats.FlushResubscribed, 1)
 		c.logFlush(cleared, reason)

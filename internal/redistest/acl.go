@@ -20,7 +20,7 @@ import (
 const ACL = "~* &* -@all" +
 	" +get +mget +set +del +unlink +scan +getrange +spop +sadd +pttl +pexpire" + // values, tombstones, leases, tags, prefixes
 	" +evalsha +eval" + // the scripts of leases, conditional writes and tags
-	" +publish +subscribe +spublish +ssubscribe +ping" + // the bus
+	" +publish +subscribe +spublish +ssubscribe +ping +xrevrange" + // the bus (XREVRANGE: its log)
 	" +hello +cluster|slots +command" + // go-redis's handshake and Cluster routing (and +client|setinfo from Redis 7.2 on)
 	" +asking" + // go-redis follows the ASK redirects of a slot migration with ASKING
 	" +xadd +xreadgroup +xautoclaim +xpending +xack +xdel +xlen +xrange +xgroup|create" + // the durable write-behind queue (Redis Streams)

@@ -171,7 +171,8 @@ func (h *blockHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 func (h *blockHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name != "publish" && name != "spublish" {
+		// A logging bus publishes with a script.
+		if name := cmd.Name(); name != "publish" && name != "spublish" && name != "evalsha" && name != "eval" {
 			return next(ctx, cmd)
 		}
 		h.mu.Lock()

@@ -106,7 +106,7 @@ func (b *Bus) publisher(ns string) (*publisher, error) {
 	p := b.publishers[ns]
 	if p == nil {
 		channel := b.Channel(ns)
-		p = &publisher{b: b, ns: ns, channel: channel, wake: make(chan struct{}, 1),
+		p = &publisher{b: b, ns: ns, channel: channel, logKey: b.LogKey(ns), wake: make(chan struct{}, 1),
 			auth: newAuth(channel, b.cfg.Keys[:min(len(b.cfg.Keys), 1)])}
 		b.publishers[ns] = p
 		b.wg.Add(1)
@@ -119,6 +119,7 @@ func (b *Bus) publisher(ns string) (*publisher, error) {
 type publisher struct {
 	b           *Bus
 	ns, channel string
+	logKey      string        // Options.LogLength: the namespace's log
 	wake        chan struct{} // capacity 1: "the queue is not empty"
 
 	mu     sync.Mutex
@@ -255,7 +256,11 @@ func (p *publisher) sendNext(ctx context.Context) (ok, more bool) {
 		if p.auth != nil {
 			p.payload = p.auth.sign(p.payload)
 		}
-		err = p.b.publish(ctx, p.channel, p.payload)
+		if p.b.cfg.LogLength > 0 {
+			err = p.b.publishLogged(ctx, p.logKey, p.channel, p.payload)
+		} else {
+			err = p.b.publish(ctx, p.channel, p.payload)
+		}
 	}
 	if err != nil {
 		p.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: publishing an invalidation failed, will retry",

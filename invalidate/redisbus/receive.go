@@ -62,7 +62,10 @@ func (s *subscription) deliver(ctx context.Context, payload string, m *invalidat
 	switch {
 	case err == nil:
 		if s.tracker.Next(m.Origin, m.Seq) {
-			s.h.Lost(invalidate.Gap)
+			s.gap(ctx)
+		}
+		if s.log != nil {
+			s.log.recent.add(heard{m.Origin, m.Seq})
 		}
 		s.h.Receive(m)
 		return
@@ -78,6 +81,20 @@ func (s *subscription) deliver(ctx context.Context, payload string, m *invalidat
 		s.logRarely(ctx, &s.malformedLog, "tiercache: undecodable invalidation message", len(payload), err)
 	}
 	s.h.Lost(invalidate.Malformed)
+}
+
+// gap handles a message whose number revealed a gap: the messages missed
+// are replayed from the log, or the handler hears Lost(Gap).
+func (s *subscription) gap(ctx context.Context) {
+	if s.log != nil {
+		if _, err := s.replay(ctx); err == nil {
+			return
+		}
+	}
+	s.h.Lost(invalidate.Gap)
+	if s.log != nil {
+		s.mark(ctx)
+	}
 }
 
 // logRarely logs a dropped payload, unless r logged one less than a minute

@@ -36,6 +36,9 @@ func (b *Bus) Subscribe(namespace string, h invalidate.Handler) (func(), error) 
 	channel := b.Channel(namespace)
 	s := &subscription{b: b, ns: namespace, channel: channel, h: h, open: b.newOpener(channel), quit: make(chan struct{}), cancel: cancel}
 	s.observer, _ = h.(invalidate.Observer)
+	if b.cfg.LogLength > 0 {
+		s.log = &logState{key: b.LogKey(namespace), recent: recent{size: min(recentSize, b.cfg.LogLength/4)}}
+	}
 	b.subs[namespace] = s
 	b.wg.Add(1)
 	go s.run(ctx)
@@ -58,9 +61,12 @@ type subscription struct {
 	// Read goroutine only:
 	open    opener
 	tracker invalidate.Tracker
-	// interrupted: Lost(Interrupted) was called and Lost(Resubscribed)
-	// not yet.
+	// interrupted: Lost(Interrupted) or Lost(Suspended) was called and
+	// Lost(Resubscribed) or Lost(Resumed) not yet.
 	interrupted bool
+	// log: what the subscription knows of the namespace's log; nil
+	// without Options.LogLength.
+	log *logState
 	// rejectLog and malformedLog limit the lines about dropped payloads.
 	rejectLog, malformedLog rarely
 
@@ -149,7 +155,35 @@ func (s *subscription) interrupt(subscribed bool) {
 		return
 	}
 	s.interrupted = true
+	if s.log != nil { // what is missed from now on will be replayed
+		s.h.Lost(invalidate.Suspended)
+		return
+	}
 	s.h.Lost(invalidate.Interrupted)
+}
+
+// restored tells the handler that the subscription is back: with a log,
+// after replaying what it missed (Lost(Resumed)), or, when that fails or
+// there is no log, Lost(Resubscribed).
+func (s *subscription) restored(ctx context.Context) {
+	s.interrupted = false
+	if s.log == nil {
+		s.b.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "tiercache: invalidation subscription restored",
+			slog.String("channel", s.channel))
+		s.h.Lost(invalidate.Resubscribed)
+		return
+	}
+	n, err := s.replay(ctx)
+	if err == nil {
+		s.b.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "tiercache: invalidation subscription restored, missed messages replayed from the log",
+			slog.String("channel", s.channel), slog.Int("replayed", n))
+		s.h.Lost(invalidate.Resumed)
+		return
+	}
+	s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: invalidation subscription restored, but not from the log",
+		slog.String("channel", s.channel), slog.Any("error", err))
+	s.h.Lost(invalidate.Resubscribed)
+	s.mark(ctx)
 }
 
 // errUnsubscribed: the server ended the subscription without being asked.
@@ -214,13 +248,13 @@ func (s *subscription) read(ctx context.Context, ps *redis.PubSub, subscribed *b
 				// around the resubscription, even after this flush, shows
 				// as a gap at the origin's next one.
 				if *subscribed {
-					s.b.cfg.Logger.LogAttrs(ctx, slog.LevelInfo, "tiercache: invalidation subscription restored",
-						slog.String("channel", s.channel))
-					s.interrupted = false
-					s.h.Lost(invalidate.Resubscribed)
+					s.restored(ctx)
 				} else {
 					*subscribed = true
 					s.h.Lost(invalidate.Subscribed)
+					if s.log != nil {
+						s.mark(ctx)
+					}
 				}
 			case "unsubscribe", "sunsubscribe":
 				if s.stopped() {

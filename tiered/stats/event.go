@@ -105,8 +105,10 @@ const (
 	// whose invalidation has not reached it yet (this instance's, or
 	// another's announced as unsettled), and loaded it instead.
 	L2Doubted
-	// Interrupted: the bus's subscription broke; L1 was flushed and takes
-	// nothing until the subscription is back (FlushResubscribed).
+	// Interrupted: the bus's subscription broke; L1 serves and takes
+	// nothing until the subscription is back. It was flushed, unless the
+	// bus keeps a log: then it keeps its entries until the bus replayed
+	// what it missed (Resumed) or could not (FlushResubscribed).
 	Interrupted
 	// BusSent: a message of the cache's namespace left this instance's
 	// bus (the bus's retries included; several writes may share one).
@@ -225,6 +227,11 @@ const (
 	// period: an invalidation was lost, or a write did not reach this
 	// instance.
 	Disagreed
+	// Resumed: the bus's subscription broke and came back, and the bus
+	// replayed what was missed meanwhile from its log (redisbus
+	// Options.LogLength): L1 kept its entries, less those the replayed
+	// messages named (counted in Received and ReceivedKeys).
+	Resumed
 
 	numEvents // keep last
 )
@@ -299,6 +306,7 @@ var eventNames = [numEvents]string{
 	ObserveQueued:  "observe_queued",
 	ObserveChecked: "observe_checked",
 	Disagreed:      "disagreed",
+	Resumed:        "resumed",
 }
 
 // String returns the event's snake_case name, as used in metric labels.

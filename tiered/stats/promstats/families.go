@@ -65,6 +65,8 @@ var (
 		[]string{"reason"}}
 	famInterrupted = &family{"tiercache_bus_interruptions_total",
 		"Broken bus subscriptions (L1 is off until the subscription is back).", nil}
+	famResumed = &family{"tiercache_bus_replays_total",
+		"Bus subscriptions that came back and replayed what they missed from the log, without flushing L1.", nil}
 	famBus = &family{"tiercache_bus_messages_total",
 		"Messages of the namespace on the bus, by result: sent, failed (kept and sent again), rejected (received unauthenticated or too large).",
 		[]string{"result"}}
@@ -174,6 +176,7 @@ var counterRoutes = map[stats.Event]route{
 	stats.FlushRemote:        {famFlushes, []string{"remote"}},
 	stats.FlushCoalesced:     {famFlushes, []string{"coalesced"}},
 	stats.Interrupted:        {famInterrupted, nil},
+	stats.Resumed:            {famResumed, nil},
 	stats.BusSent:            {famBus, []string{"sent"}},
 	stats.BusSendFailed:      {famBus, []string{"failed"}},
 	stats.BusRejected:        {famBus, []string{"rejected"}},
