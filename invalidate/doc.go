@@ -35,6 +35,15 @@
 //     one is a gap too, and does not move the tracker: a forged number
 //     costs a flush, but cannot switch detection off.
 //   - [Malformed]: a message could not be decoded.
+//   - [Interrupted]: the subscription broke; messages are being missed
+//     until [Resubscribed].
+//
+// A bus that keeps a log of the messages (redisbus's LogLength) says
+// [Suspended] instead of [Interrupted], and [Resumed] once it replayed
+// through Receive what it missed: the handler stops trusting what it
+// holds between the two, but drops only what the replayed messages name.
+// It falls back to the reasons above when the log cannot tell what was
+// missed. [LostReason.Drops] tells the two kinds apart.
 //
 // A bus that authenticates its messages drops a forged one before it
 // reaches the handler, and reports it to an [Observer] as [Rejected].

@@ -104,7 +104,10 @@
 // been lost (a reconnection, a Cluster failover, a gap in a publisher's
 // sequence numbers) the instance flushes its L1; from the first sign that
 // its subscription broke until it is back, L1 is off (reads go to L2), as
-// it is before the first subscription. Options.L1TTL bounds how long a
+// it is before the first subscription. A bus with a log (redisbus
+// Options.LogLength) replays what the subscription missed instead, and L1
+// keeps everything else: it only stops serving while the subscription is
+// away. Options.L1TTL bounds how long a
 // value can outlive its replacement when everything else failed.
 //
 // InvalidateTags removes every value written with a tag (Options.Tags,

@@ -76,7 +76,7 @@ func (r *recorder) signal() {
 
 // wait blocks until cond holds (checked under the lock after every call)
 // or fails the test after 15 s.
-func (r *recorder) wait(t *testing.T, what string, cond func(r *recorder) bool) {
+func (r *recorder) wait(t testing.TB, what string, cond func(r *recorder) bool) {
 	t.Helper()
 	deadline := time.NewTimer(15 * time.Second)
 	defer deadline.Stop()
@@ -108,7 +108,7 @@ func (r *recorder) count(reason invalidate.LostReason) int {
 }
 
 // subscribed waits for the first subscription of r.
-func (r *recorder) subscribed(t *testing.T) {
+func (r *recorder) subscribed(t testing.TB) {
 	t.Helper()
 	r.wait(t, "the subscription", func(r *recorder) bool { return r.count(invalidate.Subscribed) == 1 })
 }
@@ -125,7 +125,7 @@ func (r *recorder) hasKeys(keys ...string) func(*recorder) bool {
 }
 
 // newBus returns a bus over client, closed at the end of the test.
-func newBus(t *testing.T, client redis.UniversalClient, opts *redisbus.Options) *redisbus.Bus {
+func newBus(t testing.TB, client redis.UniversalClient, opts *redisbus.Options) *redisbus.Bus {
 	t.Helper()
 	b, err := redisbus.New(client, opts)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -146,25 +147,30 @@ func (s *subscription) nodeInfo(ctx context.Context) (logNode, string, error) {
 // now replicates cur and could resume from where it stood (a partial
 // resynchronization keeps old's replication ID as its second one; a full
 // one, which a lost tail forces, does not). That is what a manual CLUSTER
-// FAILOVER does; a master that died is not there to ask. old may take a
-// moment to follow cur: tookOver asks every 50 ms for up to 2 s.
+// FAILOVER does; a master that died cannot be asked, and its entries that
+// no replica had are lost. old may take a moment to follow cur: tookOver
+// asks every 50 ms for up to 2 s while old answers.
 func (s *subscription) tookOver(ctx context.Context, old, cur logNode, curInfo string) bool {
 	if s.b.cluster == nil || old.addr == "" || old.replID == "" || infoField(curInfo, "master_replid2") != old.replID {
 		return false
 	}
 	for range 40 {
-		var follows bool
+		var follows, answered atomic.Bool
 		_ = s.b.cluster.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
 			if c.Options().Addr != old.addr {
 				return nil
 			}
 			text, err := c.Info(ctx, "replication").Result()
-			follows = err == nil && infoField(text, "role") == "slave" &&
-				infoField(text, "master_link_status") == "up" && infoField(text, "master_replid2") == old.replID
+			answered.Store(err == nil)
+			follows.Store(err == nil && infoField(text, "role") == "slave" &&
+				infoField(text, "master_link_status") == "up" && infoField(text, "master_replid2") == old.replID)
 			return nil
 		})
-		if follows {
+		switch {
+		case follows.Load():
 			return true
+		case !answered.Load():
+			return false
 		}
 		if !s.b.sleep(50 * time.Millisecond) {
 			return false

@@ -233,12 +233,12 @@ func TestLog_GapReplayed(t *testing.T) {
 // The log is in the channel's slot, on the master that serves the channel.
 func TestLog_KeyInTheChannelSlot(t *testing.T) {
 	client := redis.NewClient(&redis.Options{})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	b, err := redisbus.New(client, &redisbus.Options{Scope: "shop", LogLength: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }()
 	if got, want := b.LogKey("user"), "{tc:inv:shop:user}:log"; got != want {
 		t.Errorf("LogKey = %q, want %q", got, want)
 	}
@@ -246,7 +246,7 @@ func TestLog_KeyInTheChannelSlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tagged.Close()
+	defer func() { _ = tagged.Close() }()
 	if got, want := tagged.LogKey("user"), "{app}:inv:user:log"; got != want {
 		t.Errorf("LogKey with a hash tag in the prefix = %q, want %q", got, want)
 	}
