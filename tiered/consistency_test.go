@@ -67,6 +67,7 @@ type consistencyRun struct {
 	opts      func(*tiered.Options[int64, versioned]) // changes the defaults; nil: none
 	l1        func(t *testing.T) l1.Store             // each instance's L1; nil: the default
 	prefix    string                                  // redisstore's key prefix; "": the default
+	log       bool                                    // the buses keep a log (redisbus.Options.LogLength)
 }
 
 func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
@@ -81,7 +82,11 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 	})
 	for i := range consInstances {
 		client := r.newClient(t)
-		bus, err := redisbus.New(client, &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond})
+		busOpts := &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond}
+		if r.log {
+			busOpts.LogLength = 10_000
+		}
+		bus, err := redisbus.New(client, busOpts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,8 +304,15 @@ func TestConsistency_Refreshes(t *testing.T) {
 
 // TestConsistency_RedisRestart kills redis-server in the middle of the run
 // and starts it again: subscribers come back by themselves, each L1 is
-// flushed once, and no entry is stale at the end.
+// flushed once, and no entry is stale at the end. With the buses' log too:
+// a restarted server may have lost its last entries, so they flush.
 func TestConsistency_RedisRestart(t *testing.T) {
+	for _, log := range []bool{false, true} {
+		t.Run(fmt.Sprint("log=", log), func(t *testing.T) { consistencyRedisRestart(t, log) })
+	}
+}
+
+func consistencyRedisRestart(t *testing.T, log bool) {
 	srv := redistest.NewServer(t)
 	run := consistencyRun{
 		newClient: func(t *testing.T) redis.UniversalClient {
@@ -321,6 +333,7 @@ func TestConsistency_RedisRestart(t *testing.T) {
 				t.Error(err)
 			}
 		},
+		log: log,
 	}
 	instances := run.run(t)
 	for i, in := range instances {
@@ -344,8 +357,16 @@ func meanLag(s stats.Snapshot) time.Duration {
 // TestConsistency_ClusterFailover fails over the master that holds the
 // invalidation channel in the middle of the run (CLUSTER FAILOVER on its
 // replica): the sharded subscriptions end, the bus subscribes again on the
-// new master, each L1 is flushed, and no entry is stale at the end.
+// new master, each L1 is flushed, and no entry is stale at the end. With
+// the buses' log, the subscriptions replay what they missed from the new
+// master instead of flushing.
 func TestConsistency_ClusterFailover(t *testing.T) {
+	for _, log := range []bool{false, true} {
+		t.Run(fmt.Sprint("log=", log), func(t *testing.T) { consistencyClusterFailover(t, log) })
+	}
+}
+
+func consistencyClusterFailover(t *testing.T, log bool) {
 	cl := redistest.NewCluster(t)
 	run := consistencyRun{
 		newClient: func(t *testing.T) redis.UniversalClient {
@@ -378,14 +399,18 @@ func TestConsistency_ClusterFailover(t *testing.T) {
 			}
 			t.Errorf("no replica serves slot %d", slot)
 		},
+		log: log,
 	}
 	instances := run.run(t)
 	for i, in := range instances {
 		s := in.stats.Snapshot()
-		if got := s.Get(stats.FlushResubscribed); got < 1 {
+		if got := s.Get(stats.FlushResubscribed); !log && got < 1 {
 			t.Errorf("instance %d flushed L1 %d times for resubscriptions, want at least 1", i, got)
 		}
-		t.Logf("instance %d: resubscription flushes %d, gap flushes %d, publish errors %d, L2 errors %d",
-			i, s.Get(stats.FlushResubscribed), s.Get(stats.FlushGap), s.Get(stats.PublishError), s.Get(stats.L2Error))
+		if got := s.Get(stats.Resumed); log && got < 1 {
+			t.Errorf("instance %d replayed from the log %d times, want at least 1 (the failover)", i, got)
+		}
+		t.Logf("instance %d: resubscription flushes %d, replays %d, gap flushes %d, publish errors %d, L2 errors %d",
+			i, s.Get(stats.FlushResubscribed), s.Get(stats.Resumed), s.Get(stats.FlushGap), s.Get(stats.PublishError), s.Get(stats.L2Error))
 	}
 }

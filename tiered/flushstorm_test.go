@@ -3,6 +3,7 @@ package tiered_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func (r stormRun) run(t *testing.T) {
 	for i := range stormInstances {
 		client := r.newClient(t)
 		bus, err := redisbus.New(client, &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i),
-			LogLength: 10_000, RetryBackoff: 50 * time.Millisecond})
+			LogLength: 10_000, RetryBackoff: 50 * time.Millisecond, Logger: slog.New(&testLog{t: t, level: slog.LevelWarn})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,3 +292,23 @@ func TestNoFlushStorm_ClusterFailover(t *testing.T) {
 		},
 	}.run(t)
 }
+
+// testLog is a slog.Handler that writes the records at or above level to
+// the test's log.
+type testLog struct {
+	t     *testing.T
+	level slog.Level
+}
+
+func (h *testLog) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+func (h *testLog) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	h.t.Log(line)
+	return nil
+}
+func (h *testLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *testLog) WithGroup(string) slog.Handler      { return h }

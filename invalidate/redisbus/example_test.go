@@ -108,3 +108,30 @@ func ExampleOptions_keys() {
 	// lost: subscribed
 	// user from instance-1: [42]
 }
+
+// With a log, each message is also kept in a stream beside the channel,
+// from which a subscription that broke replays what it missed.
+func ExampleOptions_logLength() {
+	mr, err := miniredis.Run() // in production: your Redis, Sentinel or Cluster
+	if err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer func() { _ = rdb.Close() }()
+
+	bus, err := redisbus.New(rdb, &redisbus.Options{ID: "instance-1", LogLength: 10_000})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = bus.Close() }()
+	ctx := context.Background()
+	for _, k := range []string{"42", "43"} {
+		if err := bus.Publish(ctx, &invalidate.Message{Namespace: "user", Keys: []string{k}}); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println(bus.LogKey("user"), rdb.XLen(ctx, bus.LogKey("user")).Val())
+	// Output:
+	// {tc:inv:user}:log 2
+}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -118,27 +118,44 @@ type logNode struct {
 // nodeInfo returns the server that holds the log now, and its INFO
 // server and replication.
 func (s *subscription) nodeInfo(ctx context.Context) (logNode, string, error) {
-	var n logNode
-	var text string
-	var err error
-	if s.b.cluster != nil {
-		var c *redis.Client
-		if c, err = s.b.cluster.MasterForKey(ctx, s.log.key); err != nil {
+	for try := 0; ; try++ {
+		var n logNode
+		var text string
+		var err error
+		if s.b.cluster != nil {
+			var c *redis.Client
+			if c, err = s.b.cluster.MasterForKey(ctx, s.log.key); err != nil {
+				return n, "", err
+			}
+			n.addr = c.Options().Addr
+			text, err = c.Info(ctx, "server", "replication").Result()
+		} else {
+			text, err = s.b.client.Info(ctx, "server", "replication").Result()
+		}
+		if err != nil {
 			return n, "", err
 		}
-		n.addr = c.Options().Addr
-		text, err = c.Info(ctx, "server", "replication").Result()
-	} else {
-		text, err = s.b.client.Info(ctx, "server", "replication").Result()
+		n.runID, n.replID = infoField(text, "run_id"), infoField(text, "master_replid")
+		switch {
+		case n.runID == "":
+			return n, "", errors.New("redisbus: INFO without run_id")
+		case infoField(text, "role") != "master":
+			// A Cluster client's slot map from before a failover: the
+			// log is read through redirections, from the new master,
+			// whose run ID must be the one compared. The client reloads
+			// its map in the background: look again every 50 ms, for up
+			// to 2 s.
+			if try >= 40 || s.b.cluster == nil {
+				return n, "", fmt.Errorf("redisbus: the server that holds the log (%s) is not a master", n.addr)
+			}
+			s.b.reloadState(ctx)
+			if !s.b.sleep(50 * time.Millisecond) {
+				return n, "", invalidate.ErrClosed
+			}
+			continue
+		}
+		return n, text, nil
 	}
-	if err != nil {
-		return n, "", err
-	}
-	n.runID, n.replID = infoField(text, "run_id"), infoField(text, "master_replid")
-	if n.runID == "" {
-		return n, "", errors.New("redisbus: INFO without run_id")
-	}
-	return n, text, nil
 }
 
 // tookOver reports whether the Cluster master that holds the log now (cur)
@@ -148,35 +165,51 @@ func (s *subscription) nodeInfo(ctx context.Context) (logNode, string, error) {
 // resynchronization keeps old's replication ID as its second one; a full
 // one, which a lost tail forces, does not). That is what a manual CLUSTER
 // FAILOVER does; a master that died cannot be asked, and its entries that
-// no replica had are lost. old may take a moment to follow cur: tookOver
-// asks every 50 ms for up to 2 s while old answers.
-func (s *subscription) tookOver(ctx context.Context, old, cur logNode, curInfo string) bool {
-	if s.b.cluster == nil || old.addr == "" || old.replID == "" || infoField(curInfo, "master_replid2") != old.replID {
-		return false
+// no replica had are lost. old may take a moment to follow cur, and the
+// client to learn that it does: tookOver looks every 50 ms for up to 2 s,
+// and gives up at once when old does not answer.
+func (s *subscription) tookOver(ctx context.Context, old, cur logNode, curInfo string) error {
+	switch {
+	case s.b.cluster == nil:
+		return errors.New("not a Cluster")
+	case old.addr == "" || old.replID == "":
+		return errors.New("the old server is unknown")
+	case infoField(curInfo, "master_replid2") != old.replID:
+		return fmt.Errorf("the new master at %s does not continue the old one's replication (%s, %s)", cur.addr, infoField(curInfo, "master_replid2"), old.replID)
 	}
+	state := "not in the Cluster's slot map"
 	for range 40 {
-		var follows, answered atomic.Bool
+		// The slot map lists the old master as a replica only once the
+		// Cluster has told the client so: until then it is not found.
+		var mu sync.Mutex
+		found, follows := false, false
+		var failed error
 		_ = s.b.cluster.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
 			if c.Options().Addr != old.addr {
 				return nil
 			}
 			text, err := c.Info(ctx, "replication").Result()
-			answered.Store(err == nil)
-			follows.Store(err == nil && infoField(text, "role") == "slave" &&
-				infoField(text, "master_link_status") == "up" && infoField(text, "master_replid2") == old.replID)
+			mu.Lock()
+			defer mu.Unlock()
+			found, failed = true, err
+			follows = err == nil && infoField(text, "role") == "slave" &&
+				infoField(text, "master_link_status") == "up" && infoField(text, "master_replid2") == old.replID
 			return nil
 		})
 		switch {
-		case follows.Load():
-			return true
-		case !answered.Load():
-			return false
+		case follows:
+			return nil
+		case failed != nil:
+			return fmt.Errorf("the old master at %s does not answer: %w", old.addr, failed)
+		case found:
+			state = "not a replica of the new master after a partial resynchronization"
 		}
 		if !s.b.sleep(50 * time.Millisecond) {
-			return false
+			return invalidate.ErrClosed
 		}
+		s.b.reloadState(ctx)
 	}
-	return false
+	return fmt.Errorf("the old master at %s is %s", old.addr, state)
 }
 
 // infoField returns the value of field name in the text of INFO.
@@ -236,9 +269,9 @@ func (s *subscription) replay(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("%w: %w", errCannotReplay, err)
 	}
 	if old := l.node; node.runID != old.runID || old.runID == "" {
-		if !s.tookOver(ctx, old, node, info) {
+		if err := s.tookOver(ctx, old, node, info); err != nil {
 			l.node, l.anchor = node, ""
-			return 0, fmt.Errorf("%w: the server that holds it changed (run ID %q, was %q)", errCannotReplay, node.runID, old.runID)
+			return 0, fmt.Errorf("%w: the server that holds it changed (run ID %q, was %q): %w", errCannotReplay, node.runID, old.runID, err)
 		}
 		l.node = node
 	}

@@ -87,9 +87,12 @@ func (s *subscription) deliver(ctx context.Context, payload string, m *invalidat
 // are replayed from the log, or the handler hears Lost(Gap).
 func (s *subscription) gap(ctx context.Context) {
 	if s.log != nil {
-		if _, err := s.replay(ctx); err == nil {
+		_, err := s.replay(ctx)
+		if err == nil {
 			return
 		}
+		s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: a gap in the invalidation messages could not be replayed from the log",
+			slog.String("channel", s.channel), slog.Any("error", err))
 	}
 	s.h.Lost(invalidate.Gap)
 	if s.log != nil {
