@@ -3,6 +3,7 @@ package tiered_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -82,7 +83,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 	})
 	for i := range consInstances {
 		client := r.newClient(t)
-		busOpts := &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond}
+		busOpts := &redisbus.Options{Keys: testBusKeys, ID: fmt.Sprint("instance-", i), RetryBackoff: 100 * time.Millisecond, Logger: slog.New(&testLog{t: t, level: slog.LevelWarn})}
 		if r.log {
 			busOpts.LogLength = 10_000
 		}
