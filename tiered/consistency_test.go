@@ -119,6 +119,11 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 	}
 
 	var progress atomic.Int64 // operations done
+	// outageOver: the outage, if any, has ended. Readers go on until then
+	// (up to 20 times their reads): on a loaded machine the run could
+	// otherwise end while the outage was being set up, and test nothing.
+	var outageOver atomic.Bool
+	outageOver.Store(r.outage == nil)
 	var wg sync.WaitGroup
 	errs := make(chan error, consInstances*(consReaders+consWriters))
 	for i, in := range instances {
@@ -142,7 +147,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 			go func() {
 				defer wg.Done()
 				rnd := rand.New(rand.NewPCG(uint64(i), uint64(100+r)))
-				for range consReads {
+				for n := 0; n < consReads || (!outageOver.Load() && n < 20*consReads); n++ {
 					k := rnd.Int64N(consKeys)
 					v, err := in.cache.Get(ctx, k)
 					if err != nil || v.Key != k {
@@ -158,6 +163,7 @@ func (r consistencyRun) run(t *testing.T) (instances []*consInstance) {
 	if r.outage != nil {
 		outageStart = time.Now()
 		r.outage(t, &progress)
+		outageOver.Store(true)
 		outageEnd = time.Now()
 	}
 	wg.Wait()

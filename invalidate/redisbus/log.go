@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -239,11 +240,13 @@ func (s *subscription) mark(ctx context.Context) {
 	l := s.log
 	l.node, l.anchor = logNode{}, ""
 	node, _, err := s.nodeInfo(ctx)
-	if err != nil {
-		return
+	var last []redis.XMessage
+	if err == nil {
+		last, err = s.b.client.XRevRangeN(ctx, l.key, "+", "-", 1).Result()
 	}
-	last, err := s.b.client.XRevRangeN(ctx, l.key, "+", "-", 1).Result()
 	if err != nil {
+		s.b.cfg.Logger.LogAttrs(ctx, slog.LevelWarn, "tiercache: the invalidation log could not be read; the next break of the subscription will flush",
+			slog.String("channel", s.channel), slog.Any("error", err))
 		return
 	}
 	l.node, l.anchor = node, "0-0"
@@ -286,7 +289,8 @@ func (s *subscription) replay(ctx context.Context) (int, error) {
 	newest := ""
 	found := false // the newest entry applied
 	end := "+"
-	for scanned := 0; scanned < s.b.cfg.LogLength+2*logPage; {
+	scanned, whole := 0, false // whole: the scan reached the log's first entry
+	for scanned < s.b.cfg.LogLength+2*logPage {
 		page, err := s.b.client.XRevRangeN(ctx, l.key, end, "-", logPage).Result()
 		if err != nil {
 			return 0, fmt.Errorf("%w: %w", errCannotReplay, err)
@@ -320,10 +324,20 @@ func (s *subscription) replay(ctx context.Context) (int, error) {
 			}
 		}
 		scanned += len(page)
-		if (found && len(need) == 0) || len(page) < logPage {
+		if found && len(need) == 0 {
+			break
+		}
+		if len(page) < logPage {
+			whole = true
 			break
 		}
 		end = "(" + page[len(page)-1].ID
+	}
+	if !found && whole && l.anchor == "0-0" && scanned < minLogLength {
+		// The log was empty when the subscription was marked, and every
+		// entry since is here: a trim leaves at least LogLength entries,
+		// and every LogLength is at least minLogLength.
+		found = true
 	}
 	switch {
 	case !found:

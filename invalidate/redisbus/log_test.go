@@ -86,6 +86,11 @@ func newLogRig(t *testing.T, logLength int) *logRig {
 		_ = subClient.Close()
 		_ = admin.Close()
 	})
+	// A connection in the subscriber's pool, for its reads of the log
+	// while the gate is held.
+	if err := subClient.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
 	rig := &logRig{srv: srv, admin: admin, gate: g, r: newRecorder(),
 		pub: newBus(t, pubClient, &redisbus.Options{ID: "pub", LogLength: logLength}),
 		sub: newBus(t, subClient, &redisbus.Options{ID: "sub", LogLength: logLength, HealthCheck: 200 * time.Millisecond, RetryBackoff: 50 * time.Millisecond}),
@@ -305,5 +310,28 @@ func TestLog_ClusterFailover(t *testing.T) {
 	want := []invalidate.LostReason{invalidate.Subscribed, invalidate.Suspended, invalidate.Resumed}
 	if got := r.lostSequence(); !slices.Equal(got, want) {
 		t.Errorf("Lost calls %v, want %v", got, want)
+	}
+}
+
+// A subscription whose log was empty when it subscribed, and that heard
+// nothing since, still replays: the log holds everything published after
+// it (too few entries for any trim), and when nothing was, there is
+// nothing to replay.
+func TestLog_EmptyAtSubscription(t *testing.T) {
+	rig := newLogRig(t, 1000)
+	rig.away(t)
+	rig.gate.release()
+	rig.r.wait(t, "the first replay", func(r *recorder) bool { return r.count(invalidate.Resumed) == 1 })
+
+	rig2 := newLogRig(t, 1000)
+	rig2.away(t)
+	publish(t, rig2.pub, "user", "missed")
+	rig2.gate.release()
+	rig2.r.wait(t, "the replay", func(r *recorder) bool { return r.count(invalidate.Resumed) == 1 })
+	rig2.r.wait(t, "the missed key", rig2.r.hasKeys("missed"))
+	for _, r := range []*recorder{rig.r, rig2.r} {
+		if n := r.count(invalidate.Resubscribed); n != 0 {
+			t.Errorf("%d resubscription flushes", n)
+		}
 	}
 }
