@@ -32,7 +32,7 @@
 //   - invalidations_published_total{result},
 //     invalidations_received_total, invalidated_keys_total,
 //     invalidations_skipped_total, invalidation_lag_seconds, l1_flushes_total{reason},
-//     bus_messages_total{result}, bus_interruptions_total,
+//     bus_messages_total{result}, bus_interruptions_total, bus_replays_total,
 //     unsettled_keys_total{result}, unsettled_keys.
 //   - l1_entries, l1_cost_bytes, l1_max_cost_bytes, l1_evictions_total,
 //     l1_rejections_total, l1_off: read from the cache at each scrape.
