@@ -112,6 +112,10 @@ func newInstance(addr, name string, db *fakeDB) (*instance, error) {
 		// that nobody else who can PUBLISH on the channel is heard. Load it
 		// from your secret store; this one is for the example only.
 		Keys: [][]byte{[]byte("example only: not a secret key!!")},
+		// The last 10,000 messages stay in a Redis stream beside the
+		// channel: a subscription that breaks (a network blip, a
+		// failover) replays what it missed instead of flushing L1.
+		LogLength: 10_000,
 	})
 	if err != nil {
 		_ = in.rdb.Close()
