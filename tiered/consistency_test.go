@@ -384,27 +384,7 @@ func consistencyClusterFailover(t *testing.T, log bool) {
 		outage: func(t *testing.T, progress *atomic.Int64) {
 			total := int64(consInstances * (consReaders*consReads + consWriters*consWrites))
 			waitFor(t, "a third of the run", func() bool { return progress.Load() > total/3 })
-			ctx := context.Background()
-			admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-			defer func() { _ = admin.Close() }()
-			slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"cons").Val()
-			//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
-			slots, err := admin.ClusterSlots(ctx).Result()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			for _, s := range slots {
-				if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
-					replica := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
-					defer func() { _ = replica.Close() }()
-					if err := replica.ClusterFailover(ctx).Err(); err != nil {
-						t.Error(err)
-					}
-					return
-				}
-			}
-			t.Errorf("no replica serves slot %d", slot)
+			failOverChannel(t, cl, "cons")
 		},
 		log: log,
 	}
@@ -420,4 +400,33 @@ func consistencyClusterFailover(t *testing.T, log bool) {
 		t.Logf("instance %d: resubscription flushes %d, replays %d, gap flushes %d, publish errors %d, L2 errors %d",
 			i, s.Get(stats.FlushResubscribed), s.Get(stats.Resumed), s.Get(stats.FlushGap), s.Get(stats.PublishError), s.Get(stats.L2Error))
 	}
+}
+
+// failOverChannel fails over the Cluster master that serves the channel of
+// namespace ns (and its log): CLUSTER FAILOVER on its replica, which waits
+// for the replica to catch up. It returns when the command was accepted.
+func failOverChannel(t *testing.T, cl *redistest.Cluster, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
+	defer func() { _ = admin.Close() }()
+	slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+ns).Val()
+	//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
+	slots, err := admin.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
+			replica := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
+			defer func() { _ = replica.Close() }()
+			if err := replica.ClusterFailover(ctx).Err(); err != nil {
+				t.Error(err)
+			}
+			t.Logf("failed over %s to %s", s.Nodes[0].Addr, s.Nodes[1].Addr)
+			return
+		}
+	}
+	t.Errorf("no replica serves slot %d", slot)
 }

@@ -265,31 +265,8 @@ func TestNoFlushStorm_ClusterFailover(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() })
 			return c
 		},
-		kill: func(t *testing.T) { killPubSub(t, cl.Addrs()...) },
-		during: func(t *testing.T) {
-			ctx := context.Background()
-			admin := redis.NewClusterClient(redistest.AdminClusterOptions(cl.Addrs()))
-			defer func() { _ = admin.Close() }()
-			slot := admin.ClusterKeySlot(ctx, redisbus.DefaultPrefix+"storm").Val()
-			//nolint:staticcheck // SA1019: the slot map is what go-redis itself reads
-			slots, err := admin.ClusterSlots(ctx).Result()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			for _, s := range slots {
-				if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
-					replica := redis.NewClient(redistest.AdminOptions(s.Nodes[1].Addr))
-					defer func() { _ = replica.Close() }()
-					if err := replica.ClusterFailover(ctx).Err(); err != nil {
-						t.Error(err)
-					}
-					t.Logf("failed over %s to %s", s.Nodes[0].Addr, s.Nodes[1].Addr)
-					return
-				}
-			}
-			t.Errorf("no replica serves slot %d", slot)
-		},
+		kill:   func(t *testing.T) { killPubSub(t, cl.Addrs()...) },
+		during: func(t *testing.T) { failOverChannel(t, cl, "storm") },
 	}.run(t)
 }
 
